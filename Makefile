@@ -1,0 +1,66 @@
+# incident-bot: `make run` starts the bot, `make test` runs every check.
+# GNU make. Recipes are indented with tabs.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Touched after a successful install; the install re-runs only when pyproject.toml changes.
+INSTALL_STAMP := $(VENV)/.stamp-install
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS='-k console -x'`.
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help install run test lint clean
+
+help:
+	@echo "make run    install into $(VENV), upgrade the database, start the bot (console without credentials)"
+	@echo "make test   install into $(VENV), then ruff, mypy and pytest (PYTEST_ARGS='...' for pytest)"
+	@echo "make lint   ruff and mypy only"
+	@echo "make clean  remove $(VENV), caches and *.db files"
+
+# --- the project's virtual environment -------------------------------------------------
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { \
+	  echo "error: '$(PYTHON)' not found; incident-bot needs Python 3.11 or newer to create $(VENV)." >&2; \
+	  echo "       Install one, or point make at one: make PYTHON=python3.12 ..." >&2; \
+	  exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { \
+	  echo "error: incident-bot needs Python 3.11 or newer to create $(VENV);" \
+	       "'$(PYTHON)' is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())')." >&2; \
+	  echo "       Install a newer one, or point make at one: make PYTHON=python3.12 ..." >&2; \
+	  exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALL_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[test]'
+	@touch $@
+
+install: $(INSTALL_STAMP)
+
+# --- Matrix test server (not built yet) ------------------------------------------------
+# The Matrix adapter tests will run against a real Synapse homeserver installed in its
+# own virtual environment, $(VENV_SYNAPSE), never in the project's dependencies (it is a
+# test peer, not a library we ship). Its rule goes here, stamped like $(INSTALL_STAMP),
+# and `test` will then depend on it.
+VENV_SYNAPSE := .venv-synapse
+
+# --- targets ----------------------------------------------------------------------------
+
+run: $(INSTALL_STAMP)
+	$(BIN)/incident-bot db upgrade
+	$(BIN)/incident-bot run
+
+lint: $(INSTALL_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(VENV_SYNAPSE) .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+	  build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -f *.db *.db-wal *.db-shm

@@ -1,0 +1,227 @@
+"""`incident-bot`: the command line. Thin: parse arguments, build, call, print."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from adapters.bootstrap import DatabaseNotReady, build_bot, prepare_database
+from adapters.config import ConfigError, Settings, load_settings, mask_url
+from adapters.console.app import Console, new_console_clock
+from bot.clock import SystemClock
+from bot.commands import default_mention
+from bot.domain import Incident, IncidentError
+from bot.ports import ChannelRef
+from storage.database import upgrade_database
+
+PREFIXES = {"matrix": "!incident"}
+
+
+class OfflinePlatform:
+    """Stands in for an incident's platform when the command line renders it."""
+
+    def __init__(self, platform: str) -> None:
+        self.name = platform
+        self.command_prefix = PREFIXES.get(platform, "/incident")
+
+    def open_incident_channel(self, *, name: str, topic: str, invite: Sequence[str]) -> ChannelRef:
+        raise IncidentError("The command line cannot open channels.")
+
+    def display_name(self, user: str) -> str:
+        return user
+
+    def mention(self, user: str) -> str:
+        return user if user.startswith("@") else f"@{user}"
+
+    def parse_mention(self, token: str) -> str | None:
+        return default_mention(token)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        return int(args.run(args, settings))
+    except ConfigError as problem:
+        print(f"incident-bot: configuration: {problem}", file=sys.stderr)
+        return 2
+    except (IncidentError, DatabaseNotReady) as problem:
+        print(f"incident-bot: {problem}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="incident-bot",
+        description="An incident bot: keeps the timeline, drafts the postmortem.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="start the adapters the settings enable (the console when none are set)"
+    )
+    run.set_defaults(run=_run)
+
+    console = commands.add_parser(
+        "console", help="chat with the bot in the terminal, or play a transcript from stdin"
+    )
+    console.add_argument("--tz", help="timezone of stamps and replies (default: the setting)")
+    console.add_argument(
+        "--user", help="who you are when a typed line names nobody (interactive only)"
+    )
+    console.set_defaults(run=_console)
+
+    export = commands.add_parser("export", help="write an incident's postmortem draft")
+    export.add_argument("number", type=int, help="the incident number")
+    export.add_argument("--template", help="template name (default: the incident's)")
+    export.add_argument("--format", default="md", choices=["md"], help="output format")
+    export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    export.add_argument("--workspace", help="workspace, when several have incident N")
+    export.set_defaults(run=_export)
+
+    listing = commands.add_parser("list", help="list incidents")
+    listing.add_argument("--workspace", help="only this workspace")
+    listing.set_defaults(run=_list)
+
+    show = commands.add_parser("show", help="show one incident: roles, timeline, sections")
+    show.add_argument("number", type=int)
+    show.add_argument("--workspace")
+    show.set_defaults(run=_show)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="apply every schema migration")
+    upgrade.set_defaults(run=_db_upgrade)
+
+    check = commands.add_parser("check-config", help="print the settings in force, secrets masked")
+    check.set_defaults(run=_check_config)
+    return parser
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    # Slack and Matrix adapters start here once configured; without them, the console.
+    args.tz = None
+    args.user = None
+    return _console(args, settings)
+
+
+def _console(args: argparse.Namespace, settings: Settings) -> int:
+    zone = settings.timezone
+    if args.tz:
+        try:
+            zone = ZoneInfo(args.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            print(
+                f"incident-bot: --tz `{args.tz}` is not a known time zone; use an IANA name "
+                "such as UTC or Europe/Oslo",
+                file=sys.stderr,
+            )
+            return 2
+    settings = Settings(**{**settings.__dict__, "timezone": zone})
+    prepare_database(settings.database_url)
+    clock = new_console_clock()
+    interactive = sys.stdin.isatty()
+    console = Console(
+        bot=build_bot(settings, clock=clock),
+        clock=clock,
+        zone=zone,
+        out=sys.stdout,
+        err=sys.stderr,
+        drafts_dir=settings.drafts_dir,
+        follow_system_clock=interactive,
+        default_user=_handle(args.user) if interactive else None,
+    )
+    if not interactive:
+        return 1 if console.play(sys.stdin) else 0
+    _interact(console, zone)
+    return 0
+
+
+def _handle(user: str | None) -> str:
+    raw = user or os.environ.get("USER") or getpass.getuser() or "you"
+    return re.sub(r"[^a-z0-9._-]", "", raw.lower()) or "you"
+
+
+def _interact(console: Console, zone: ZoneInfo) -> None:
+    with contextlib.suppress(ImportError):  # not on every platform
+        import readline  # noqa: F401  (line editing and history for input())
+    print(
+        f"incident-bot console ({zone.key}). Type `/incident help`; lines may start with "
+        "`[HH:MM]`, `#channel` and `name:`; `+:pushpin: N` pins message N; Ctrl-D quits."
+    )
+    while True:
+        try:
+            raw = input(f"#{console.current_channel}> ")
+        except EOFError:
+            print()
+            return
+        console.feed(raw)
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    prepare_database(settings.database_url)
+    bot = build_bot(settings, clock=SystemClock())
+    incident = bot.find(args.number, args.workspace)
+    draft = bot.export(incident, args.template, args.format, OfflinePlatform(incident.platform))
+    if args.out is None:
+        sys.stdout.write(draft.content.decode("utf-8"))
+        return 0
+    args.out.write_bytes(draft.content)
+    print(f"Wrote {args.out} ({draft.filename}).", file=sys.stderr)
+    return 0
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    prepare_database(settings.database_url)
+    bot = build_bot(settings, clock=SystemClock())
+    incidents = bot.list_incidents(args.workspace)
+    if not incidents:
+        print("No incidents yet.")
+    for incident in incidents:
+        print(_list_line(incident))
+    return 0
+
+
+def _list_line(incident: Incident) -> str:
+    zone = ZoneInfo(incident.timezone)
+    declared = incident.declared_at.astimezone(zone)
+    severity = f"SEV{incident.severity}" if incident.severity else "SEV-"
+    state = "closed" if incident.is_closed else incident.status.value
+    return (
+        f"{incident.workspace}/{incident.number}\t{declared:%Y-%m-%d %H:%M} {zone.key}\t"
+        f"{severity}\t{state}\t{incident.title}"
+    )
+
+
+def _show(args: argparse.Namespace, settings: Settings) -> int:
+    prepare_database(settings.database_url)
+    bot = build_bot(settings, clock=SystemClock())
+    incident = bot.find(args.number, args.workspace)
+    sys.stdout.write(bot.describe(incident, OfflinePlatform(incident.platform)))
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    upgrade_database(settings.database_url)
+    print(f"Database {mask_url(settings.database_url)} is up to date.")
+    return 0
+
+
+def _check_config(args: argparse.Namespace, settings: Settings) -> int:
+    for key, value in settings.describe():
+        print(f"{key} = {value}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

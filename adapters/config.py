@@ -1,0 +1,114 @@
+"""Settings: environment variables `INCIDENT_BOT_…` over an optional TOML file over
+defaults. Secrets come from the environment or from files (`…_FILE`), never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PREFIX = "INCIDENT_BOT_"
+DEFAULT_DATABASE_URL = "sqlite:///incident-bot.db"
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; says which and how to write it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    drafts_dir: Path = Path("drafts")
+    default_template: str = "standard"
+    declarer_is_commander: bool = True
+    config_file: Path | None = None
+
+    def describe(self) -> list[tuple[str, str]]:
+        """Each setting as shown to an operator, secrets masked."""
+        return [
+            ("config_file", str(self.config_file) if self.config_file else "(none)"),
+            ("database_url", mask_url(self.database_url)),
+            ("timezone", self.timezone.key),
+            ("drafts_dir", str(self.drafts_dir)),
+            ("default_template", self.default_template),
+            ("declarer_is_commander", str(self.declarer_is_commander).lower()),
+        ]
+
+
+def mask_url(url: str) -> str:
+    """`postgresql://bot:s3cret@db/x` -> `postgresql://bot:***@db/x`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    config_path = env.get(f"{PREFIX}CONFIG")
+    file_values: dict[str, object] = {}
+    config_file = None
+    if config_path:
+        config_file = Path(config_path)
+        try:
+            file_values = tomllib.loads(config_file.read_text("utf-8"))
+        except OSError as problem:
+            raise ConfigError(
+                f"{PREFIX}CONFIG names {config_file}, which cannot be read: {problem.strerror}"
+            ) from None
+        except tomllib.TOMLDecodeError as problem:
+            raise ConfigError(f"{config_file}: not valid TOML: {problem}") from None
+
+    def value(key: str, default: str) -> str:
+        name = f"{PREFIX}{key.upper()}"
+        if name in env:
+            return env[name]
+        secret_file = env.get(f"{name}_FILE")
+        if secret_file:
+            try:
+                return Path(secret_file).read_text("utf-8").strip()
+            except OSError as problem:
+                raise ConfigError(
+                    f"{name}_FILE names {secret_file}, which cannot be read: {problem.strerror}"
+                ) from None
+        if key in file_values:
+            return str(file_values[key])
+        return default
+
+    zone_name = value("timezone", "UTC")
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"timezone: `{zone_name}` is not a known time zone; use an IANA name such as "
+            "UTC, Europe/Oslo or America/New_York"
+        ) from None
+    return Settings(
+        database_url=value("database_url", DEFAULT_DATABASE_URL),
+        timezone=zone,
+        drafts_dir=Path(value("drafts_dir", "drafts")),
+        default_template=value("default_template", "standard"),
+        declarer_is_commander=_boolean(
+            "declarer_is_commander", value("declarer_is_commander", "true")
+        ),
+        config_file=config_file,
+    )
+
+
+def _boolean(key: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key}: `{text}` is not true or false")

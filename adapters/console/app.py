@@ -1,0 +1,271 @@
+"""The console chat: reads lines in the transcript format, hands them to the core as
+neutral events, and prints the bot's replies as `[STAMP] #channel bot: TEXT`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from adapters.console.lines import HANDLE, LineError, Post, React, is_comment, parse_line
+from bot.clock import ManualClock, SystemClock
+from bot.events import CommandReceived, MessageTagged, MessageUntagged
+from bot.ports import ChannelRef
+from bot.replies import FileUpload, Message, Reaction, Reply
+from bot.service import IncidentBot
+
+WORKSPACE = "console"
+START_CHANNEL = "general"
+COMMAND = re.compile(r"^[/!]incident(?:\s+(?P<rest>.*))?$", re.IGNORECASE | re.DOTALL)
+DRAFT_PREVIEW_LINES = 12
+_MENTION = re.compile(rf"^@({HANDLE})$")
+# The clock starts before any plausible transcript; the first stamp sets it.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ConsolePlatform:
+    """The console as a chat platform: channels are names, people are handles."""
+
+    name = "console"
+    command_prefix = "/incident"
+
+    def __init__(self) -> None:
+        self.opened: list[ChannelRef] = []
+
+    def open_incident_channel(
+        self, *, name: str, topic: str, invite: Sequence[str]
+    ) -> ChannelRef:
+        channel = ChannelRef(id=name, name=name)
+        self.opened.append(channel)
+        return channel
+
+    def display_name(self, user: str) -> str:
+        return user
+
+    def mention(self, user: str) -> str:
+        return f"@{user}"
+
+    def parse_mention(self, token: str) -> str | None:
+        match = _MENTION.match(token)
+        return match.group(1) if match else None
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    number: int
+    user: str
+    text: str
+    posted_at: datetime
+    ref: str
+
+
+@dataclass
+class ChannelLog:
+    messages: list[PostedMessage] = field(default_factory=list)
+
+
+class Console:
+    def __init__(
+        self,
+        *,
+        bot: IncidentBot,
+        clock: ManualClock,
+        zone: ZoneInfo,
+        out: TextIO,
+        err: TextIO,
+        drafts_dir: Path,
+        follow_system_clock: bool = False,
+        default_user: str | None = None,
+    ) -> None:
+        self._bot = bot
+        self._clock = clock
+        self._zone = zone
+        self._out = out
+        self._err = err
+        self._drafts_dir = drafts_dir
+        self._follow_system_clock = follow_system_clock
+        self._default_user = default_user
+        self._platform = ConsolePlatform()
+        self._channels: dict[str, ChannelLog] = {}
+        self._current = START_CHANNEL
+        self._last_printed_day: date | None = None
+        # Message refs are unique per console run, so a later run on the same
+        # database never mistakes its message 5 for an earlier run's message 5.
+        self._run = uuid.uuid4().hex[:8]
+        self.errors = 0
+
+    @property
+    def current_channel(self) -> str:
+        return self._current
+
+    # -- input ---------------------------------------------------------------------------
+
+    def play(self, lines: Iterable[str]) -> int:
+        """Plays a transcript; returns how many lines could not be read."""
+        for number, raw in enumerate(lines, start=1):
+            self.feed(raw, number)
+        return self.errors
+
+    def feed(self, raw: str, line_number: int | None = None) -> None:
+        if is_comment(raw):
+            return
+        try:
+            line = parse_line(raw, default_user=self._default_user)
+        except LineError as problem:
+            self._problem(line_number, str(problem))
+            return
+        if self._follow_system_clock:
+            self._clock.advance_to(SystemClock().now())
+        if line.stamp is not None:
+            local_now = self._local(self._clock.now()) if self._started else None
+            today = local_now.date() if local_now else self._local(SystemClock().now()).date()
+            target = line.stamp.moment(today=today, zone=self._zone)
+            if self._started and target < self._clock.now():
+                self._warn(
+                    line_number,
+                    f"{self._stamp(target, full=True)} is before the clock "
+                    f"({self._stamp(self._clock.now(), full=True)}); the clock does not go "
+                    "backwards, so this line happens at the clock's time",
+                )
+            self._clock.advance_to(target)
+        elif not self._started:
+            self._clock.advance_to(SystemClock().now())
+        if line.action is None:
+            return  # a bare stamp only moves the clock (reminders come with reminders)
+        channel = line.channel or self._current
+        self._current = channel
+        if isinstance(line.action, Post):
+            self._post(channel, line.action, line_number)
+        else:
+            self._react(channel, line.action, line_number)
+
+    @property
+    def _started(self) -> bool:
+        return self._clock.now() > _EPOCH
+
+    def _post(self, channel: str, post: Post, line_number: int | None) -> None:
+        log = self._channels.setdefault(channel, ChannelLog())
+        now = self._clock.now()
+        message = PostedMessage(
+            number=len(log.messages) + 1,
+            user=post.user,
+            text=post.text,
+            posted_at=now,
+            ref=f"{self._run}/{channel}/{len(log.messages) + 1}",
+        )
+        log.messages.append(message)
+        self._print(channel, f"#{message.number} {post.user}", post.text)
+        command = COMMAND.match(post.text)
+        if command is None:
+            return
+        opened_before = len(self._platform.opened)
+        replies = self._bot.handle(
+            CommandReceived(
+                workspace=WORKSPACE,
+                channel=channel,
+                user=post.user,
+                text=(command.group("rest") or "").strip(),
+                posted_at=now,
+                message_ref=message.ref,
+            ),
+            platform=self._platform,
+        )
+        self._show(replies)
+        if len(self._platform.opened) > opened_before:
+            # `start` moves the speaker into the new incident's channel.
+            self._current = self._platform.opened[-1].id
+
+    def _react(self, channel: str, react: React, line_number: int | None) -> None:
+        log = self._channels.get(channel, ChannelLog())
+        if not log.messages:
+            self._problem(line_number, f"#{channel} has no message to react to yet")
+            return
+        if react.message is None:
+            message = log.messages[-1]
+        elif 1 <= react.message <= len(log.messages):
+            message = log.messages[react.message - 1]
+        else:
+            self._problem(
+                line_number,
+                f"#{channel} has no message {react.message} (it has 1 to {len(log.messages)})",
+            )
+            return
+        sign = "+" if react.add else "-"
+        self._print(channel, react.user, f"{sign}:{react.emoji}: #{message.number}")
+        if react.emoji != "pushpin":
+            return
+        event: MessageTagged | MessageUntagged
+        if react.add:
+            event = MessageTagged(
+                workspace=WORKSPACE,
+                channel=channel,
+                user=react.user,
+                message_ref=message.ref,
+                author=message.user,
+                text=message.text,
+                posted_at=message.posted_at,
+            )
+        else:
+            event = MessageUntagged(
+                workspace=WORKSPACE, channel=channel, user=react.user, message_ref=message.ref
+            )
+        self._show(self._bot.handle(event, platform=self._platform))
+
+    # -- output --------------------------------------------------------------------------
+
+    def _show(self, replies: list[Reply]) -> None:
+        for reply in replies:
+            if isinstance(reply, Message):
+                self._print(reply.channel, "bot", reply.text)
+            elif isinstance(reply, Reaction):
+                number = reply.message_ref.rsplit("/", 1)[-1]
+                self._print(reply.channel, "bot", f"✅ #{number} is on the timeline")
+            elif isinstance(reply, FileUpload):
+                self._print(reply.channel, "bot", self._save(reply))
+
+    def _save(self, upload: FileUpload) -> str:
+        self._drafts_dir.mkdir(parents=True, exist_ok=True)
+        path = self._drafts_dir / upload.filename
+        path.write_bytes(upload.content)
+        preview = upload.content.decode("utf-8", "replace").splitlines()[:DRAFT_PREVIEW_LINES]
+        lines = [upload.comment, f"Wrote {path}:"] + [f"| {line}" for line in preview]
+        return "\n".join(lines)
+
+    def _print(self, channel: str, who: str, text: str) -> None:
+        first, *rest = text.split("\n")
+        stamp = self._stamp(self._clock.now())
+        self._out.write(f"[{stamp}] #{channel} {who}: {first}\n")
+        for line in rest:
+            self._out.write(f"    {line}\n")
+        self._out.flush()
+
+    def _problem(self, line_number: int | None, text: str) -> None:
+        self.errors += 1
+        self._warn(line_number, text)
+
+    def _warn(self, line_number: int | None, text: str) -> None:
+        where = f"line {line_number}: " if line_number is not None else ""
+        self._err.write(f"console: {where}{text}\n")
+        self._err.flush()
+
+    def _local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self._zone)
+
+    def _stamp(self, moment: datetime, *, full: bool = False) -> str:
+        local = self._local(moment)
+        clock = f"{local:%H:%M}" if local.second == 0 else f"{local:%H:%M:%S}"
+        if full or local.date() != self._last_printed_day:
+            if not full:
+                self._last_printed_day = local.date()
+            return f"{local:%Y-%m-%d} {clock}"
+        return clock
+
+
+def new_console_clock() -> ManualClock:
+    return ManualClock(_EPOCH)

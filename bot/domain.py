@@ -1,0 +1,477 @@
+"""The incident aggregate: roles, severity, status, timeline, sections and action items.
+
+Pure Python. Every method takes the moment it acts at (UTC) from its caller, so the
+domain never reads a clock. Entities are plain dataclasses with identity equality;
+`storage/` maps them onto tables without the domain knowing.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class IncidentError(Exception):
+    """A request the incident cannot honour; the message is shown to the user as is."""
+
+    def __init__(self, message: str, usage: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.usage = usage
+
+
+class Role(enum.StrEnum):
+    COMMANDER = "commander"
+    COMMS = "comms"
+    OPS = "ops"
+    REPORTING = "reporting"
+
+    @property
+    def label(self) -> str:
+        return ROLE_TITLES[self]
+
+
+ROLE_TITLES: dict[Role, str] = {
+    Role.COMMANDER: "Incident commander",
+    Role.COMMS: "Communications lead",
+    Role.OPS: "Operations lead",
+    Role.REPORTING: "Reporting lead",
+}
+
+ROLE_ALIASES: dict[str, Role] = {
+    "commander": Role.COMMANDER,
+    "ic": Role.COMMANDER,
+    "lead": Role.COMMANDER,
+    "comms": Role.COMMS,
+    "communications": Role.COMMS,
+    "ops": Role.OPS,
+    "operations": Role.OPS,
+    "reporting": Role.REPORTING,
+    "scribe": Role.REPORTING,
+    "reporter": Role.REPORTING,
+}
+
+
+class Status(enum.StrEnum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+
+class EntryKind(enum.StrEnum):
+    TAGGED = "tagged"  # a chat message put on the timeline by a reaction
+    NOTE = "note"  # `note TEXT`, at the command's own time
+    BACKDATED = "backdated"  # `timeline add WHEN TEXT`
+    AUTOMATIC = "automatic"  # declared, severity, status, roles, resolved, closed
+
+
+SEVERITIES = (1, 2, 3, 4)
+
+# The shared section vocabulary: templates pick from these so they can share data.
+WRITTEN_SECTION_IDS: tuple[str, ...] = (
+    "summary",
+    "impact",
+    "root-cause",
+    "trigger",
+    "detection",
+    "resolution",
+    "what-went-well",
+    "what-went-wrong",
+    "where-we-got-lucky",
+    "lessons-learned",
+    "prevention",
+    "next-steps",
+    "supporting-info",
+    "related-tickets",
+    "references",
+)
+GENERATED_SECTION_IDS: tuple[str, ...] = ("timeline", "team", "action-items", "metadata")
+SECTION_IDS: tuple[str, ...] = WRITTEN_SECTION_IDS + GENERATED_SECTION_IDS
+
+
+def slugify(title: str, max_length: int = 40) -> str:
+    """`Checkout returns 502!` -> `checkout-returns-502`; never empty."""
+    ascii_title = (
+        unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
+    )
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    if len(slug) > max_length:
+        slug = slug[:max_length].rsplit("-", 1)[0] or slug[:max_length]
+    return slug.strip("-") or "incident"
+
+
+@dataclass(eq=False)
+class TimelineEntry:
+    seq: int  # stable number within the incident, what `timeline remove N` names
+    occurred_at: datetime  # UTC: when it happened (a tagged message: when it was posted)
+    captured_at: datetime  # UTC: when the bot recorded it
+    kind: EntryKind
+    author: str | None  # platform user id; None for nobody in particular
+    text: str
+    source_ref: str | None = None  # platform message reference of a tagged message
+    tagged_by: list[str] = field(default_factory=list)
+    edited_at: datetime | None = None
+    removed_at: datetime | None = None  # kept, not deleted: nothing recorded is lost
+
+    @property
+    def visible(self) -> bool:
+        return self.removed_at is None
+
+
+@dataclass(eq=False)
+class RoleAssignment:
+    role: Role
+    user: str
+    assigned_at: datetime
+    assigned_by: str
+    relieved_at: datetime | None = None  # set when the role is handed over
+
+
+@dataclass(eq=False)
+class SectionText:
+    section_id: str
+    text: str
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(eq=False)
+class ActionItem:
+    seq: int
+    text: str
+    owner: str | None
+    created_at: datetime
+    created_by: str
+    done_at: datetime | None = None
+    done_by: str | None = None
+
+
+@dataclass(frozen=True)
+class TagOutcome:
+    entry: TimelineEntry
+    created: bool  # False: the message was already on the timeline (another 📌)
+
+
+@dataclass(eq=False)
+class Incident:
+    workspace: str
+    number: int
+    title: str
+    platform: str
+    channel_id: str
+    channel_name: str
+    declared_by: str
+    declared_at: datetime
+    severity: int | None = None
+    status: Status = Status.INVESTIGATING
+    template: str = "standard"
+    timezone: str = "UTC"  # the workspace zone when declared: how its times are shown
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    roles: list[RoleAssignment] = field(default_factory=list)
+    sections: list[SectionText] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    actions: list[ActionItem] = field(default_factory=list)
+
+    # -- declaring ---------------------------------------------------------------------
+
+    @classmethod
+    def declare(
+        cls,
+        *,
+        workspace: str,
+        number: int,
+        title: str,
+        platform: str,
+        channel_id: str,
+        channel_name: str,
+        declared_by: str,
+        declared_at: datetime,
+        captured_at: datetime,
+        template: str,
+        timezone: str = "UTC",
+    ) -> Incident:
+        incident = cls(
+            workspace=workspace,
+            number=number,
+            title=title,
+            platform=platform,
+            channel_id=channel_id,
+            channel_name=channel_name,
+            declared_by=declared_by,
+            declared_at=declared_at,
+            template=template,
+            timezone=timezone,
+        )
+        declared = f"Incident declared by {{@{declared_by}}}: {title}"
+        incident._automatic(declared_at, captured_at, declared_by, declared)
+        return incident
+
+    # -- queries -------------------------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
+
+    def holder(self, role: Role) -> str | None:
+        for assignment in self.roles:
+            if assignment.role is role and assignment.relieved_at is None:
+                return assignment.user
+        return None
+
+    def current_roles(self) -> dict[Role, str]:
+        return {role: user for role in Role if (user := self.holder(role)) is not None}
+
+    def visible_timeline(self) -> list[TimelineEntry]:
+        """The timeline as the postmortem shows it: by when things happened."""
+        return sorted(
+            (entry for entry in self.timeline if entry.visible),
+            key=lambda entry: (entry.occurred_at, entry.seq),
+        )
+
+    def section_text(self, section_id: str) -> str | None:
+        for section in self.sections:
+            if section.section_id == section_id:
+                return section.text
+        return None
+
+    def entry(self, seq: int) -> TimelineEntry:
+        for entry in self.timeline:
+            if entry.seq == seq and entry.visible:
+                return entry
+        raise IncidentError(
+            f"There is no timeline entry #{seq} in incident {self.number}. "
+            "`timeline` lists the entries with their numbers."
+        )
+
+    def entry_for_message(self, source_ref: str) -> TimelineEntry | None:
+        for entry in self.timeline:
+            if entry.source_ref == source_ref:
+                return entry
+        return None
+
+    def ended_at(self) -> datetime | None:
+        return self.resolved_at or self.closed_at
+
+    # -- roles ---------------------------------------------------------------------------
+
+    def assign_role(self, role: Role, user: str, *, by: str, at: datetime, now: datetime) -> str:
+        """Assigns or hands over a role; returns what happened, for the reply."""
+        current = self.current_assignment(role)
+        if current is not None and current.user == user:
+            raise IncidentError(f"{role.label} is already held by that person.")
+        if current is not None:
+            current.relieved_at = at
+            previous = current.user
+            self.roles.append(RoleAssignment(role, user, at, by))
+            self._automatic(
+                at, now, by, f"{role.label} handed over from {{@{previous}}} to {{@{user}}}"
+            )
+            return "handover"
+        self.roles.append(RoleAssignment(role, user, at, by))
+        self._automatic(at, now, by, f"{{@{user}}} assigned as {role.label}")
+        return "assigned"
+
+    def current_assignment(self, role: Role) -> RoleAssignment | None:
+        for assignment in self.roles:
+            if assignment.role is role and assignment.relieved_at is None:
+                return assignment
+        return None
+
+    # -- severity and status -------------------------------------------------------------
+
+    def set_severity(self, level: int, *, by: str, at: datetime, now: datetime) -> None:
+        if level not in SEVERITIES:
+            raise IncidentError(f"Severity must be 1 to 4, not {level}.")
+        if self.severity == level:
+            raise IncidentError(f"Severity is already SEV{level}.")
+        previous = self.severity
+        self.severity = level
+        text = f"Severity set to SEV{level}" if previous is None else (
+            f"Severity changed from SEV{previous} to SEV{level}"
+        )
+        self._automatic(at, now, by, text)
+
+    def set_status(self, status: Status, *, by: str, at: datetime, now: datetime) -> None:
+        self._require_open("change the status")
+        if status is Status.RESOLVED:
+            self.resolve(by=by, at=at, now=now)
+            return
+        if self.status is status:
+            raise IncidentError(f"Status is already {status.value}.")
+        self.status = status
+        self.resolved_at = None
+        self._automatic(at, now, by, f"Status: {status.value}")
+
+    def resolve(self, *, by: str, at: datetime, now: datetime) -> None:
+        self._require_open("resolve it")
+        if self.status is Status.RESOLVED:
+            raise IncidentError(f"Incident {self.number} is already resolved.")
+        self.status = Status.RESOLVED
+        self.resolved_at = at
+        self._automatic(at, now, by, "Incident resolved")
+
+    def close(self, *, by: str, at: datetime, now: datetime) -> None:
+        self._require_open("close it")
+        if self.status is not Status.RESOLVED:
+            self.status = Status.RESOLVED
+            self.resolved_at = at
+        self.closed_at = at
+        self._automatic(at, now, by, "Incident closed")
+
+    def reopen(self, *, by: str, at: datetime, now: datetime) -> None:
+        if self.closed_at is None and self.status is not Status.RESOLVED:
+            raise IncidentError(f"Incident {self.number} is open; there is nothing to reopen.")
+        self.closed_at = None
+        self.resolved_at = None
+        self.status = Status.INVESTIGATING
+        self._automatic(at, now, by, "Incident reopened")
+
+    def _require_open(self, doing: str) -> None:
+        if self.is_closed:
+            raise IncidentError(
+                f"Incident {self.number} is closed; `reopen` it first to {doing}."
+            )
+
+    # -- timeline ------------------------------------------------------------------------
+
+    def add_note(
+        self, text: str, *, author: str, at: datetime, now: datetime, source_ref: str | None
+    ) -> TimelineEntry:
+        return self._add_entry(
+            TimelineEntry(self._next_entry_seq(), at, now, EntryKind.NOTE, author, text, source_ref)
+        )
+
+    def add_backdated(
+        self, text: str, *, author: str, occurred_at: datetime, now: datetime
+    ) -> TimelineEntry:
+        return self._add_entry(
+            TimelineEntry(
+                self._next_entry_seq(), occurred_at, now, EntryKind.BACKDATED, author, text
+            )
+        )
+
+    def tag_message(
+        self,
+        *,
+        source_ref: str,
+        author: str,
+        text: str,
+        posted_at: datetime,
+        tagger: str,
+        now: datetime,
+    ) -> TagOutcome:
+        """A 📌 on a message: one entry per message, however many reactions it gets."""
+        existing = self.entry_for_message(source_ref)
+        if existing is not None and existing.kind is EntryKind.TAGGED:
+            was_visible = existing.visible
+            if tagger not in existing.tagged_by:
+                existing.tagged_by = [*existing.tagged_by, tagger]
+            existing.removed_at = None
+            return TagOutcome(existing, created=not was_visible)
+        entry = TimelineEntry(
+            self._next_entry_seq(),
+            posted_at,
+            now,
+            EntryKind.TAGGED,
+            author,
+            text,
+            source_ref,
+            tagged_by=[tagger],
+        )
+        return TagOutcome(self._add_entry(entry), created=True)
+
+    def untag_message(self, *, source_ref: str, tagger: str, now: datetime) -> bool:
+        """Takes one person's 📌 off; the entry goes when the last 📌 goes. True if it went."""
+        entry = self.entry_for_message(source_ref)
+        if entry is None or entry.kind is not EntryKind.TAGGED or not entry.visible:
+            return False
+        entry.tagged_by = [user for user in entry.tagged_by if user != tagger]
+        if entry.tagged_by:
+            return False
+        entry.removed_at = now
+        return True
+
+    def message_edited(self, *, source_ref: str, text: str, now: datetime) -> bool:
+        entry = self.entry_for_message(source_ref)
+        if entry is None or entry.kind is not EntryKind.TAGGED or entry.text == text:
+            return False
+        entry.text = text
+        entry.edited_at = now
+        return True
+
+    def message_deleted(self, *, source_ref: str, now: datetime) -> bool:
+        entry = self.entry_for_message(source_ref)
+        if entry is None or entry.kind is not EntryKind.TAGGED or not entry.visible:
+            return False
+        entry.removed_at = now
+        return True
+
+    def remove_entry(self, seq: int, *, now: datetime) -> TimelineEntry:
+        entry = self.entry(seq)
+        entry.removed_at = now
+        entry.tagged_by = []
+        return entry
+
+    def edit_entry(self, seq: int, text: str, *, now: datetime) -> TimelineEntry:
+        entry = self.entry(seq)
+        entry.text = text
+        entry.edited_at = now
+        return entry
+
+    def _automatic(self, at: datetime, now: datetime, author: str, text: str) -> TimelineEntry:
+        return self._add_entry(
+            TimelineEntry(self._next_entry_seq(), at, now, EntryKind.AUTOMATIC, author, text)
+        )
+
+    def _add_entry(self, entry: TimelineEntry) -> TimelineEntry:
+        self.timeline.append(entry)
+        return entry
+
+    def _next_entry_seq(self) -> int:
+        return max((entry.seq for entry in self.timeline), default=0) + 1
+
+    # -- postmortem sections -------------------------------------------------------------
+
+    def set_section(self, section_id: str, text: str, *, by: str, now: datetime) -> None:
+        for section in self.sections:
+            if section.section_id == section_id:
+                section.text = text
+                section.updated_at = now
+                section.updated_by = by
+                return
+        self.sections.append(SectionText(section_id, text, now, by))
+
+    def append_section(self, section_id: str, text: str, *, by: str, now: datetime) -> None:
+        current = self.section_text(section_id)
+        self.set_section(section_id, f"{current}\n\n{text}" if current else text, by=by, now=now)
+
+    def clear_section(self, section_id: str) -> bool:
+        before = len(self.sections)
+        self.sections = [s for s in self.sections if s.section_id != section_id]
+        return len(self.sections) != before
+
+    # -- action items --------------------------------------------------------------------
+
+    def add_action(self, text: str, *, owner: str | None, by: str, now: datetime) -> ActionItem:
+        seq = max((action.seq for action in self.actions), default=0) + 1
+        action = ActionItem(seq, text, owner, now, by)
+        self.actions.append(action)
+        return action
+
+    def complete_action(self, seq: int, *, by: str, now: datetime) -> ActionItem:
+        for action in self.actions:
+            if action.seq == seq:
+                if action.done_at is not None:
+                    raise IncidentError(f"Action item #{seq} is already done.")
+                action.done_at = now
+                action.done_by = by
+                return action
+        raise IncidentError(
+            f"There is no action item #{seq} in incident {self.number}. "
+            "`actions` lists them with their numbers."
+        )

@@ -1,0 +1,551 @@
+"""The service layer: one inbound chat event in, state changed through a unit of work,
+platform-neutral replies out. Every adapter drives the bot through `IncidentBot.handle`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot import commands as c
+from bot.domain import Incident, IncidentError, Role, slugify
+from bot.drafts.render import Draft, render
+from bot.drafts.templates import Template, TemplateRegistry
+from bot.drafts.view import build_view, with_names
+from bot.events import (
+    CommandReceived,
+    InboundEvent,
+    MessageEdited,
+    MessageTagged,
+    MessageUntagged,
+)
+from bot.ports import ChatPlatform, Clock, UnitOfWork, UnitOfWorkFactory
+from bot.replies import FileUpload, Message, Reaction, Reply
+from bot.timefmt import format_moment, needs_dates, resolve_when, zone_label
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    default_template: str = "standard"
+    declarer_is_commander: bool = True
+
+
+@dataclass(frozen=True)
+class _Context:
+    """One command being handled: who, where, when, and through which platform."""
+
+    uow: UnitOfWork
+    event: CommandReceived
+    platform: ChatPlatform
+    now: datetime
+
+    @property
+    def user(self) -> str:
+        return self.event.user
+
+    @property
+    def at(self) -> datetime:
+        return self.event.posted_at
+
+    def say(self, text: str, channel: str | None = None) -> Message:
+        return Message(channel=channel or self.event.channel, text=text)
+
+    def who(self, user: str) -> str:
+        return self.platform.mention(user)
+
+    def resolve_user(self, ref: c.UserRef) -> str:
+        return self.user if isinstance(ref, c.Me) else ref
+
+
+class IncidentBot:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        settings: CoreSettings,
+        templates: TemplateRegistry,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._settings = settings
+        self._templates = templates
+
+    @property
+    def settings(self) -> CoreSettings:
+        return self._settings
+
+    @property
+    def templates(self) -> TemplateRegistry:
+        return self._templates
+
+    # -- the entry point ---------------------------------------------------------------
+
+    def handle(self, event: InboundEvent, *, platform: ChatPlatform) -> list[Reply]:
+        """Applies one event exactly once and returns what the bot says about it."""
+        now = self._clock.now()
+        try:
+            with self._uow() as uow:
+                if not self._first_delivery(uow, event, platform, now):
+                    return []
+                replies = self._dispatch(uow, event, platform, now)
+                uow.commit()
+                return replies
+        except IncidentError as problem:
+            # Nothing of the failed command is kept, but the event still counts as
+            # handled, so a redelivery does not repeat the error.
+            with self._uow() as uow:
+                self._first_delivery(uow, event, platform, now)
+                uow.commit()
+            return [_error(event.channel, problem.message, problem.usage, platform)]
+
+    @staticmethod
+    def _first_delivery(
+        uow: UnitOfWork, event: InboundEvent, platform: ChatPlatform, now: datetime
+    ) -> bool:
+        if event.event_id is None:
+            return True
+        return uow.events.record(platform.name, event.event_id, now)
+
+    def _dispatch(
+        self, uow: UnitOfWork, event: InboundEvent, platform: ChatPlatform, now: datetime
+    ) -> list[Reply]:
+        if isinstance(event, CommandReceived):
+            return self._command(_Context(uow, event, platform, now))
+        incident = uow.incidents.get_by_channel(platform.name, event.channel)
+        if incident is None:
+            return []  # reactions and edits outside incident channels are ordinary chat
+        if isinstance(event, MessageTagged):
+            outcome = incident.tag_message(
+                source_ref=event.message_ref,
+                author=event.author,
+                text=event.text,
+                posted_at=event.posted_at,
+                tagger=event.user,
+                now=now,
+            )
+            if not outcome.created:
+                return []
+            return [Reaction(channel=event.channel, message_ref=event.message_ref)]
+        if isinstance(event, MessageUntagged):
+            if incident.untag_message(source_ref=event.message_ref, tagger=event.user, now=now):
+                entry = incident.entry_for_message(event.message_ref)
+                assert entry is not None
+                return [
+                    Message(
+                        channel=event.channel,
+                        text=f"Took #{entry.seq} off the timeline: {_quote(entry.text)}",
+                    )
+                ]
+            return []
+        if isinstance(event, MessageEdited):
+            incident.message_edited(source_ref=event.message_ref, text=event.text, now=now)
+            return []
+        incident.message_deleted(source_ref=event.message_ref, now=now)
+        return []
+
+    # -- commands ----------------------------------------------------------------------
+
+    def _command(self, ctx: _Context) -> list[Reply]:
+        command = c.parse(ctx.event.text, mention=ctx.platform.parse_mention)
+        if isinstance(command, c.ParseError):
+            return [_error(ctx.event.channel, command.message, command.usage, ctx.platform)]
+        if isinstance(command, c.Start):
+            return self._start(ctx, command)
+        if isinstance(command, c.Help):
+            return [ctx.say(_help_text(command.topic, ctx.platform.command_prefix))]
+        incident = ctx.uow.incidents.get_by_channel(ctx.platform.name, ctx.event.channel)
+        if isinstance(command, c.ListTemplates):
+            return [ctx.say(self._templates_text(incident))]
+        if incident is None:
+            name = ctx.event.text.split()[0].lower()
+            raise IncidentError(
+                f"`{name}` works in an incident's channel, and this channel has no incident. "
+                f"Run it in the incident's channel, or declare one with "
+                f"`{ctx.platform.command_prefix} start TITLE`.",
+                c.usage_of(name),
+            )
+        return self._incident_command(ctx, incident, command)
+
+    def _incident_command(
+        self, ctx: _Context, incident: Incident, command: c.Command
+    ) -> list[Reply]:
+        match command:
+            case c.AssignRole(role=role, user=ref):
+                user = ctx.resolve_user(ref)
+                what = incident.assign_role(role, user, by=ctx.user, at=ctx.at, now=ctx.now)
+                if what == "handover":
+                    earlier = [a for a in incident.roles if a.role is role][-2].user
+                    return [
+                        ctx.say(
+                            f"{role.label} handed over from {ctx.who(earlier)} "
+                            f"to {ctx.who(user)}."
+                        )
+                    ]
+                return [ctx.say(f"{ctx.who(user)} is now {role.label}.")]
+            case c.ListRoles():
+                return [ctx.say(self._roles_text(ctx.platform, incident))]
+            case c.SetSeverity(level=level):
+                incident.set_severity(level, by=ctx.user, at=ctx.at, now=ctx.now)
+                return [ctx.say(f"Severity set to SEV{level}.")]
+            case c.SetStatus(status=status):
+                incident.set_status(status, by=ctx.user, at=ctx.at, now=ctx.now)
+                return [ctx.say(f"Status: {status.value}.")]
+            case c.AddNote(text=text):
+                entry = incident.add_note(
+                    text, author=ctx.user, at=ctx.at, now=ctx.now, source_ref=ctx.event.message_ref
+                )
+                noted_at = self._when(incident, ctx.at)
+                return [ctx.say(f"Noted on the timeline at {noted_at} (#{entry.seq}).")]
+            case c.AddBackdated(when=when, text=text):
+                occurred_at = resolve_when(when, zone=_zone(incident), posted_at=ctx.at)
+                entry = incident.add_backdated(
+                    text, author=ctx.user, occurred_at=occurred_at, now=ctx.now
+                )
+                with_date = needs_dates([occurred_at, ctx.at], _zone(incident))
+                return [
+                    ctx.say(
+                        f"Added to the timeline at {self._when(incident, occurred_at, with_date)} "
+                        f"{zone_label(_zone(incident), occurred_at)} (#{entry.seq})."
+                    )
+                ]
+            case c.ShowTimeline():
+                return [ctx.say(self._timeline_text(ctx.platform, incident))]
+            case c.RemoveEntry(seq=seq):
+                entry = incident.remove_entry(seq, now=ctx.now)
+                return [ctx.say(f"Removed #{seq} from the timeline: {_quote(entry.text)}")]
+            case c.EditEntry(seq=seq, text=text):
+                incident.edit_entry(seq, text, now=ctx.now)
+                return [ctx.say(f"Timeline entry #{seq} now reads: {_quote(text)}")]
+            case c.SetSection(section_id=section_id, text=text):
+                incident.set_section(section_id, text, by=ctx.user, now=ctx.now)
+                return [ctx.say(self._section_saved(incident, section_id, "saved"))]
+            case c.AppendSection(section_id=section_id, text=text):
+                incident.append_section(section_id, text, by=ctx.user, now=ctx.now)
+                return [ctx.say(self._section_saved(incident, section_id, "extended"))]
+            case c.ClearSection(section_id=section_id):
+                if not incident.clear_section(section_id):
+                    raise IncidentError(f"Section `{section_id}` is already empty.")
+                return [ctx.say(f"Section `{section_id}` cleared.")]
+            case c.ListSections():
+                return [ctx.say(self._sections_text(ctx.platform, incident))]
+            case c.AddAction(text=text, owner=owner_ref):
+                owner = ctx.resolve_user(owner_ref) if owner_ref is not None else None
+                action = incident.add_action(text, owner=owner, by=ctx.user, now=ctx.now)
+                owned = f" (owner {ctx.who(owner)})" if owner else ""
+                return [ctx.say(f"Action item #{action.seq}: {text}{owned}.")]
+            case c.ListActions():
+                return [ctx.say(self._actions_text(ctx.platform, incident))]
+            case c.CompleteAction(seq=seq):
+                action = incident.complete_action(seq, by=ctx.user, now=ctx.now)
+                return [ctx.say(f"Action item #{seq} done: {action.text}")]
+            case c.UseTemplate(name=name):
+                template = self._template(name)
+                incident.template = template.name
+                return [ctx.say(f"Incident {incident.number} will use the `{name}` template.")]
+            case c.Resolve():
+                incident.resolve(by=ctx.user, at=ctx.at, now=ctx.now)
+                resolved_at = self._when(incident, ctx.at)
+                return [ctx.say(f"Incident {incident.number} resolved at {resolved_at}.")]
+            case c.Close():
+                incident.close(by=ctx.user, at=ctx.at, now=ctx.now)
+                template = self._template(incident.template)
+                draft = self.draft(incident, template, "md", ctx.platform, ctx.now)
+                return [
+                    ctx.say(f"Incident {incident.number} closed at {self._when(incident, ctx.at)}"),
+                    self._upload(ctx, incident, template, draft),
+                ]
+            case c.Reopen():
+                incident.reopen(by=ctx.user, at=ctx.at, now=ctx.now)
+                return [ctx.say(f"Incident {incident.number} reopened: status investigating.")]
+            case c.Export(template=name, format=fmt):
+                template = self._template(name or incident.template)
+                chosen = fmt or "md"
+                if chosen not in template.formats:
+                    raise IncidentError(
+                        f"The `{template.name}` template has no `{chosen}` format yet; it has "
+                        f"{', '.join(template.formats)}.",
+                        c.usage_of("export"),
+                    )
+                draft = self.draft(incident, template, chosen, ctx.platform, ctx.now)
+                return [self._upload(ctx, incident, template, draft)]
+        raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
+
+    def _start(self, ctx: _Context, command: c.Start) -> list[Reply]:
+        title = " ".join(command.title.split())
+        number = ctx.uow.incidents.next_number(ctx.event.workspace)
+        channel = ctx.platform.open_incident_channel(
+            name=f"inc-{number}-{slugify(title)}",
+            topic=f"Incident {number}: {title}",
+            invite=[ctx.user],
+        )
+        incident = Incident.declare(
+            workspace=ctx.event.workspace,
+            number=number,
+            title=title,
+            platform=ctx.platform.name,
+            channel_id=channel.id,
+            channel_name=channel.name,
+            declared_by=ctx.user,
+            declared_at=ctx.at,
+            captured_at=ctx.now,
+            template=self._settings.default_template,
+            timezone=self._settings.timezone.key,
+        )
+        if self._settings.declarer_is_commander:
+            incident.assign_role(Role.COMMANDER, ctx.user, by=ctx.user, at=ctx.at, now=ctx.now)
+        ctx.uow.incidents.add(incident)
+        prefix = ctx.platform.command_prefix
+        commander = incident.holder(Role.COMMANDER)
+        lines = [
+            f"Incident {number}: {title}",
+            f"Declared by {ctx.who(ctx.user)} at {self._when(incident, ctx.at)} "
+            f"{zone_label(_zone(incident), ctx.at)}. Status: {incident.status.value}. "
+            "Severity: not set.",
+            f"Commander: {ctx.who(commander)}." if commander else "Commander: unassigned.",
+            f"Assign roles with `{prefix} role ROLE @user`; set the severity with "
+            f"`{prefix} severity 1..4`.",
+            f"React with 📌 to put a message on the timeline; `{prefix} help` lists every "
+            "command.",
+        ]
+        replies: list[Reply] = [ctx.say("\n".join(lines), channel=channel.id)]
+        if channel.id != ctx.event.channel:
+            replies.insert(
+                0,
+                ctx.say(
+                    f"Incident {number} declared by {ctx.who(ctx.user)}: {title}. "
+                    f"Join #{channel.name}."
+                ),
+            )
+        return replies
+
+    # -- reading, for the command line ----------------------------------------------
+
+    def find(self, number: int, workspace: str | None = None) -> Incident:
+        """Incident `number`; the workspace may be left out when only one has that number."""
+        with self._uow() as uow:
+            found = [
+                incident
+                for incident in uow.incidents.list(workspace)
+                if incident.number == number
+            ]
+        if not found:
+            where = f" in workspace {workspace}" if workspace else ""
+            raise IncidentError(f"There is no incident {number}{where}.")
+        if len(found) > 1:
+            spaces = ", ".join(incident.workspace for incident in found)
+            raise IncidentError(
+                f"Incident {number} exists in several workspaces ({spaces}); name one "
+                "with --workspace."
+            )
+        return found[0]
+
+    def list_incidents(self, workspace: str | None = None) -> list[Incident]:
+        with self._uow() as uow:
+            return list(uow.incidents.list(workspace))
+
+    def describe(self, incident: Incident, platform: ChatPlatform) -> str:
+        """A plain-text account of an incident: what `show N` prints."""
+        zone = _zone(incident)
+        ended = incident.ended_at()
+        header = [
+            f"Incident {incident.number}: {incident.title}",
+            f"Workspace {incident.workspace} on {incident.platform}, #{incident.channel_name}",
+            f"Status {incident.status.value}; severity "
+            f"{'SEV' + str(incident.severity) if incident.severity else 'not set'}; "
+            f"template {incident.template}",
+            f"Declared {format_moment(incident.declared_at, zone, with_date=True)} "
+            f"{zone_label(zone, incident.declared_at)} by {platform.mention(incident.declared_by)}"
+            + (f"; ended {format_moment(ended, zone, with_date=True)}" if ended else ""),
+        ]
+        parts = [
+            "\n".join(header),
+            self._roles_text(platform, incident),
+            self._timeline_text(platform, incident),
+            self._sections_text(platform, incident),
+            self._actions_text(platform, incident),
+        ]
+        return "\n\n".join(parts) + "\n"
+
+    def export(
+        self, incident: Incident, template_name: str | None, fmt: str, platform: ChatPlatform
+    ) -> Draft:
+        template = self._template(template_name or incident.template)
+        if fmt not in template.formats:
+            raise IncidentError(
+                f"The `{template.name}` template has no `{fmt}` format yet; it has "
+                f"{', '.join(template.formats)}."
+            )
+        return self.draft(incident, template, fmt, platform, self._clock.now())
+
+    # -- drafts ------------------------------------------------------------------------
+
+    def draft(
+        self,
+        incident: Incident,
+        template: Template,
+        fmt: str,
+        platform: ChatPlatform,
+        now: datetime,
+    ) -> Draft:
+        view = build_view(
+            incident,
+            template,
+            zone=_zone(incident),
+            name_of=platform.display_name,
+            command_prefix=platform.command_prefix,
+            now=now,
+        )
+        return render(view, template, self._templates, fmt)
+
+    def _upload(
+        self, ctx: _Context, incident: Incident, template: Template, draft: Draft
+    ) -> FileUpload:
+        empty = [
+            section.heading
+            for section in template.sections
+            if section.required
+            and not section.generated
+            and not (incident.section_text(section.id) or "").strip()
+        ]
+        still = (
+            f" Still to be written: {', '.join(empty)}."
+            if empty
+            else " Every required section is written."
+        )
+        return FileUpload(
+            channel=ctx.event.channel,
+            filename=draft.filename,
+            content=draft.content,
+            media_type=draft.media_type,
+            comment=f"Postmortem draft for incident {incident.number} "
+            f"(template `{template.name}`, {draft.format}).{still}",
+        )
+
+    def _template(self, name: str) -> Template:
+        template = self._templates.get(name)
+        if template is None:
+            raise IncidentError(
+                f"There is no template `{name}`. Templates: {', '.join(self._templates.names())}.",
+                c.usage_of("template"),
+            )
+        return template
+
+    # -- listings ----------------------------------------------------------------------
+
+    @staticmethod
+    def _when(incident: Incident, moment: datetime, with_date: bool = False) -> str:
+        return format_moment(moment, _zone(incident), with_date=with_date)
+
+    def _roles_text(self, platform: ChatPlatform, incident: Incident) -> str:
+        lines = [f"Roles in incident {incident.number}:"]
+        for role in Role:
+            holder = incident.holder(role)
+            lines.append(f"{role.label}: {platform.mention(holder) if holder else 'unassigned'}")
+        return "\n".join(lines)
+
+    def _timeline_text(self, platform: ChatPlatform, incident: Incident) -> str:
+        entries = incident.visible_timeline()
+        if not entries:
+            return f"The timeline of incident {incident.number} is empty."
+        with_date = needs_dates([entry.occurred_at for entry in entries], _zone(incident))
+        lines = [
+            f"Timeline of incident {incident.number} "
+            f"(times {zone_label(_zone(incident), entries[0].occurred_at)}):"
+        ]
+        for entry in entries:
+            text = with_names(entry.text, platform.display_name)
+            who = "" if entry.kind.value == "automatic" or not entry.author else (
+                f"{platform.display_name(entry.author)}: "
+            )
+            when = self._when(incident, entry.occurred_at, with_date)
+            lines.append(f"#{entry.seq} {when} {who}{text}")
+        lines.append(
+            f"Correct it with `{platform.command_prefix} timeline edit N TEXT` or "
+            f"`timeline remove N`."
+        )
+        return "\n".join(lines)
+
+    def _sections_text(self, platform: ChatPlatform, incident: Incident) -> str:
+        template = self._template(incident.template)
+        prefix = platform.command_prefix
+        lines = [f"Sections of the `{template.name}` template (✓ written, ○ to be written):"]
+        for section in template.sections:
+            if section.generated:
+                lines.append(f"· {section.heading} ({section.id}): generated")
+            elif (incident.section_text(section.id) or "").strip():
+                lines.append(f"✓ {section.heading} ({section.id})")
+            else:
+                optional = "" if section.required else " (optional)"
+                lines.append(
+                    f"○ {section.heading}{optional}: `{prefix} set {section.id} TEXT`"
+                )
+        kept = [s.section_id for s in incident.sections if template.section(s.section_id) is None]
+        if kept:
+            lines.append(f"Also written, not in this template: {', '.join(kept)}.")
+        return "\n".join(lines)
+
+    def _section_saved(self, incident: Incident, section_id: str, what: str) -> str:
+        template = self._templates.get(incident.template)
+        section = template.section(section_id) if template else None
+        if section is None:
+            return (
+                f"Section `{section_id}` {what}. The `{incident.template}` template does not "
+                "show it, but it is kept for templates that do."
+            )
+        return f"Section `{section_id}` ({section.heading}) {what}."
+
+    def _actions_text(self, platform: ChatPlatform, incident: Incident) -> str:
+        if not incident.actions:
+            return (
+                f"No action items yet; add one with "
+                f"`{platform.command_prefix} action TEXT @owner`."
+            )
+        lines = [f"Action items of incident {incident.number}:"]
+        for action in sorted(incident.actions, key=lambda action: action.seq):
+            mark = "x" if action.done_at else " "
+            owner = f" ({platform.mention(action.owner)})" if action.owner else ""
+            lines.append(f"[{mark}] #{action.seq} {action.text}{owner}")
+        return "\n".join(lines)
+
+    def _templates_text(self, incident: Incident | None) -> str:
+        lines = ["Postmortem templates:"]
+        for template in self._templates.all():
+            chosen = incident is not None and incident.template == template.name
+            current = " (this incident's)" if chosen else ""
+            lines.append(f"{template.name}{current}: {template.description}")
+        return "\n".join(lines)
+
+
+def _zone(incident: Incident) -> ZoneInfo:
+    """An incident is shown in the zone its workspace had when it was declared."""
+    return ZoneInfo(incident.timezone)
+
+
+def _quote(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    return f"“{flat if len(flat) <= limit else flat[: limit - 1] + '…'}”"
+
+
+def _error(channel: str, message: str, usage: str | None, platform: ChatPlatform) -> Message:
+    text = message
+    if usage:
+        forms = " or ".join(
+            f"`{platform.command_prefix} {form.strip()}`" for form in usage.split(" | ")
+        )
+        text = f"{message}\nUsage: {forms}"
+    return Message(channel=channel, text=text, is_error=True)
+
+
+def _help_text(topic: str | None, prefix: str) -> str:
+    if topic is not None:
+        usage = c.USAGES[topic]
+        forms = "\n".join(f"  {prefix} {form}" for form in usage.forms)
+        return f"{topic}: {usage.summary}\n{forms}"
+    lines = ["Commands (in an incident's channel unless noted):"]
+    for usage in c.USAGES.values():
+        lines.append(f"  {prefix} {usage.forms[0]}: {usage.summary}")
+    lines.append(f"`{prefix} help COMMAND` shows one command's usage.")
+    return "\n".join(lines)

@@ -1,0 +1,81 @@
+"""Reading times people write and showing times in the workspace's zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
+
+from bot.commands import When
+from bot.domain import IncidentError
+
+
+def resolve_when(when: When, *, zone: tzinfo, posted_at: datetime) -> datetime:
+    """The UTC moment a `timeline add` time means, seen from a message posted at `posted_at`.
+
+    Without a date, the time is the latest one at or before the message: `23:50` written
+    at 00:10 means yesterday. A time that does not exist on the wall clock (skipped by a
+    daylight-saving change) or lies in the future is refused.
+    """
+    offset_zone: tzinfo = zone if when.utc_offset is None else timezone(when.utc_offset)
+    local_posted = posted_at.astimezone(offset_zone)
+    day = when.on or local_posted.date()
+    moment = _wall_clock(datetime.combine(day, when.at), offset_zone)
+    if when.on is None and moment > posted_at:
+        moment = _wall_clock(datetime.combine(day - timedelta(days=1), when.at), offset_zone)
+    if moment > posted_at + timedelta(minutes=1):
+        raise IncidentError(
+            f"{format_moment(moment, offset_zone, with_date=True)} is in the future; "
+            "`timeline add` records what already happened.",
+            "timeline add WHEN TEXT",
+        )
+    return moment.astimezone(UTC)
+
+
+def _wall_clock(naive: datetime, zone: tzinfo) -> datetime:
+    aware = naive.replace(tzinfo=zone)
+    round_trip = aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    if round_trip != naive:
+        raise IncidentError(
+            f"{naive:%Y-%m-%d %H:%M} does not exist in {zone_name(zone)}: the clocks "
+            "skipped it for daylight saving. Write the time in UTC, e.g. `13:40Z`.",
+            "timeline add WHEN TEXT",
+        )
+    return aware
+
+
+def zone_name(zone: tzinfo) -> str:
+    if isinstance(zone, ZoneInfo):
+        return zone.key
+    return str(zone)
+
+
+def zone_label(zone: tzinfo, at: datetime) -> str:
+    """`Europe/Oslo (CET)`, `UTC`: the zone named as people read it."""
+    name = zone_name(zone)
+    abbreviation = at.astimezone(zone).tzname()
+    if abbreviation and abbreviation != name and not abbreviation.startswith(("+", "-")):
+        return f"{name} ({abbreviation})"
+    return name
+
+
+def format_moment(moment: datetime, zone: tzinfo, *, with_date: bool) -> str:
+    # Minutes, as people write timelines; the stored moment keeps its seconds.
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M}" if with_date else f"{local:%H:%M}"
+
+
+def needs_dates(moments: list[datetime], zone: tzinfo) -> bool:
+    """Dates are shown when the moments fall on more than one local day."""
+    return len({moment.astimezone(zone).date() for moment in moments}) > 1
+
+
+def format_duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{days} d"] if days else []
+    if hours:
+        parts.append(f"{hours} h")
+    if minutes or not parts:
+        parts.append(f"{minutes} min")
+    return " ".join(parts)

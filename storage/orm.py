@@ -1,0 +1,210 @@
+"""Tables, and the imperative mapping of the pure domain classes onto them.
+
+The domain (`bot.domain`) knows nothing of SQLAlchemy: `start_mappers()` instruments
+its dataclasses from the outside (Architecture Patterns with Python, chapter 2).
+The incident is an aggregate and is always loaded whole, so every collection is
+eager-loaded with SELECT ... IN.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+)
+from sqlalchemy.orm import registry, relationship
+
+from bot.domain import (
+    ActionItem,
+    EntryKind,
+    Incident,
+    Role,
+    RoleAssignment,
+    SectionText,
+    Status,
+    TimelineEntry,
+)
+from storage.types import StrEnumType, UTCDateTime
+
+# Deterministic constraint names: alembic needs them to alter constraints later
+# (and SQLite's batch mode needs them to recreate tables).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# Identifiers (platform ids, names chosen by the bot) are bounded strings; anything a
+# person typed is Text.
+USER_ID = 255
+CHANNEL_ID = 255
+MESSAGE_REF = 512
+PLATFORM = 32
+ENUM = 32
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace", String(255), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("platform", String(PLATFORM), nullable=False),
+    Column("channel_id", String(CHANNEL_ID), nullable=False),
+    Column("channel_name", String(255), nullable=False),
+    Column("declared_by", String(USER_ID), nullable=False),
+    Column("declared_at", UTCDateTime(), nullable=False),
+    Column("severity", Integer, nullable=True),
+    Column("status", StrEnumType(Status, ENUM), nullable=False),
+    Column("template", String(100), nullable=False),
+    Column("timezone", String(64), nullable=False, server_default="UTC"),
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    Column("closed_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("workspace", "number"),
+    UniqueConstraint("platform", "channel_id"),
+)
+
+timeline_entries = Table(
+    "timeline_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("captured_at", UTCDateTime(), nullable=False),
+    Column("kind", StrEnumType(EntryKind, ENUM), nullable=False),
+    Column("author", String(USER_ID), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("source_ref", String(MESSAGE_REF), nullable=True),
+    Column("tagged_by", JSON, nullable=False),
+    Column("edited_at", UTCDateTime(), nullable=True),
+    Column("removed_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("incident_id", "seq"),
+    Index(None, "incident_id", "source_ref"),
+)
+
+role_assignments = Table(
+    "role_assignments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("role", StrEnumType(Role, ENUM), nullable=False),
+    Column("user_id", String(USER_ID), nullable=False),
+    Column("assigned_at", UTCDateTime(), nullable=False),
+    Column("assigned_by", String(USER_ID), nullable=False),
+    Column("relieved_at", UTCDateTime(), nullable=True),
+    Index(None, "incident_id"),
+)
+
+section_texts = Table(
+    "section_texts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("section_id", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(USER_ID), nullable=False),
+    UniqueConstraint("incident_id", "section_id"),
+)
+
+action_items = Table(
+    "action_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("owner", String(USER_ID), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(USER_ID), nullable=False),
+    Column("done_at", UTCDateTime(), nullable=True),
+    Column("done_by", String(USER_ID), nullable=True),
+    UniqueConstraint("incident_id", "seq"),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("platform", String(PLATFORM), nullable=False),
+    Column("event_id", String(MESSAGE_REF), nullable=False),
+    Column("processed_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("platform", "event_id"),
+)
+
+mapper_registry = registry(metadata=metadata)
+_lock = threading.Lock()
+
+
+def _mapped() -> bool:
+    return inspect(Incident, raiseerr=False) is not None
+
+
+def start_mappers() -> None:
+    """Maps the domain classes onto the tables; calling it again does nothing."""
+    with _lock:
+        if _mapped():
+            return
+        mapper_registry.map_imperatively(TimelineEntry, timeline_entries)
+        mapper_registry.map_imperatively(
+            RoleAssignment,
+            role_assignments,
+            properties={"user": role_assignments.c.user_id},
+        )
+        # A section is identified by (incident, section id) rather than the surrogate
+        # `id`: clearing a section and writing it again before a flush then becomes
+        # an UPDATE of the row (SQLAlchemy's "row switch") instead of an INSERT that
+        # would break UNIQUE(incident_id, section_id) before the DELETE ran.
+        mapper_registry.map_imperatively(
+            SectionText,
+            section_texts,
+            primary_key=[section_texts.c.incident_id, section_texts.c.section_id],
+            exclude_properties=["id"],
+        )
+        mapper_registry.map_imperatively(ActionItem, action_items)
+        mapper_registry.map_imperatively(
+            Incident,
+            incidents,
+            properties={
+                "roles": relationship(
+                    RoleAssignment,
+                    order_by=role_assignments.c.id,
+                    cascade="all, delete-orphan",
+                    lazy="selectin",
+                ),
+                "sections": relationship(
+                    SectionText,
+                    order_by=section_texts.c.id,
+                    cascade="all, delete-orphan",
+                    lazy="selectin",
+                ),
+                "timeline": relationship(
+                    TimelineEntry,
+                    order_by=timeline_entries.c.seq,
+                    cascade="all, delete-orphan",
+                    lazy="selectin",
+                ),
+                "actions": relationship(
+                    ActionItem,
+                    order_by=action_items.c.seq,
+                    cascade="all, delete-orphan",
+                    lazy="selectin",
+                ),
+            },
+        )

@@ -1,0 +1,153 @@
+"""The SQLAlchemy implementations of the core's ports: repository and unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, CursorResult
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.domain import Incident
+from bot.ports import IncidentRepository, ProcessedEvents, UnitOfWork
+from storage.database import make_engine
+from storage.orm import incidents, processed_events, start_mappers
+
+
+class SqlAlchemyIncidentRepository(IncidentRepository):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, incident: Incident) -> None:
+        self.session.add(incident)
+
+    def get(self, workspace: str, number: int) -> Incident | None:
+        return self.session.scalars(
+            select(Incident).where(incidents.c.workspace == workspace, incidents.c.number == number)
+        ).one_or_none()
+
+    def get_by_channel(self, platform: str, channel_id: str) -> Incident | None:
+        return self.session.scalars(
+            select(Incident).where(
+                incidents.c.platform == platform, incidents.c.channel_id == channel_id
+            )
+        ).one_or_none()
+
+    def next_number(self, workspace: str) -> int:
+        highest = self.session.scalar(
+            select(func.max(incidents.c.number)).where(incidents.c.workspace == workspace)
+        )
+        return (highest or 0) + 1
+
+    def list(self, workspace: str | None = None) -> Sequence[Incident]:
+        query = select(Incident).order_by(incidents.c.workspace, incidents.c.number)
+        if workspace is not None:
+            query = query.where(incidents.c.workspace == workspace)
+        return self.session.scalars(query).all()
+
+
+class SqlAlchemyProcessedEvents(ProcessedEvents):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def record(self, platform: str, event_id: str, at: datetime) -> bool:
+        values = {"platform": platform, "event_id": event_id, "processed_at": at}
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            statement: Any = (
+                postgresql.insert(processed_events).values(values).on_conflict_do_nothing()
+            )
+        elif dialect == "sqlite":
+            statement = sqlite.insert(processed_events).values(values).on_conflict_do_nothing()
+        else:
+            raise NotImplementedError(
+                f"incident-bot stores its data in SQLite or PostgreSQL, not {dialect}"
+            )
+        # ON CONFLICT DO NOTHING: a duplicate inserts nothing and raises nothing, so the
+        # transaction goes on. The row count of an INSERT is only kept when asked for.
+        result = self.session.execute(statement, execution_options={"preserve_rowcount": True})
+        assert isinstance(result, CursorResult)
+        return result.rowcount == 1
+
+
+class SqlAlchemyUnitOfWork(UnitOfWork):
+    """One session, hence one transaction, per `with` block.
+
+    Leaving the block without `commit()` discards the work. The session does not
+    expire objects on commit, so the aggregate stays readable after `commit()` and
+    after the block ends (its collections are always loaded whole).
+    """
+
+    incidents: SqlAlchemyIncidentRepository
+    events: SqlAlchemyProcessedEvents
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self.session_factory = session_factory
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is used outside its `with` block")
+        return self._session
+
+    def __enter__(self) -> SqlAlchemyUnitOfWork:
+        if self._session is not None:
+            raise RuntimeError("the unit of work is already in use")
+        self._session = self.session_factory()
+        self.incidents = SqlAlchemyIncidentRepository(self._session)
+        self.events = SqlAlchemyProcessedEvents(self._session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self.session, None
+        # close() rolls back whatever was not committed and releases the connection,
+        # without expiring the objects (rollback() would, making them unreadable once
+        # detached).
+        session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+class SqlAlchemyUnitOfWorkFactory:
+    """Makes a fresh unit of work per call; all share one engine (and its pool)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.session_factory = sessionmaker(bind=engine, expire_on_commit=False)
+
+    def __call__(self) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self.session_factory)
+
+    def dispose(self) -> None:
+        """Closes the engine's pooled connections."""
+        self.engine.dispose()
+
+
+def unit_of_work_factory(url_or_engine: str | URL | Engine) -> SqlAlchemyUnitOfWorkFactory:
+    """Maps the domain (once) and returns a factory of units of work on the database."""
+    start_mappers()
+    engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
+    return SqlAlchemyUnitOfWorkFactory(engine)
+
+
+__all__ = [
+    "SqlAlchemyIncidentRepository",
+    "SqlAlchemyProcessedEvents",
+    "SqlAlchemyUnitOfWork",
+    "SqlAlchemyUnitOfWorkFactory",
+    "unit_of_work_factory",
+]

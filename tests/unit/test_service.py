@@ -1,0 +1,201 @@
+"""The service layer through fakes: events in, stored state and replies out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from fakes import FakePlatform, FakeStore, FakeUnitOfWork
+
+from bot.clock import ManualClock
+from bot.domain import EntryKind, Role
+from bot.drafts.templates import builtin_registry
+from bot.events import CommandReceived, MessageTagged, MessageUntagged
+from bot.replies import FileUpload, Message, Reaction, Reply
+from bot.service import CoreSettings, IncidentBot
+
+T0 = datetime(2025, 3, 4, 13, 2, tzinfo=UTC)
+CHANNEL = "C-inc-1-checkout-returns-502"
+
+
+class Harness:
+    def __init__(self, **settings: object) -> None:
+        self.store = FakeStore()
+        self.clock = ManualClock(T0)
+        self.platform = FakePlatform()
+        self.bot = IncidentBot(
+            uow=lambda: FakeUnitOfWork(self.store),
+            clock=self.clock,
+            settings=CoreSettings(timezone=ZoneInfo("Europe/Oslo"), **settings),  # type: ignore[arg-type]
+            templates=builtin_registry(),
+        )
+
+    def say(
+        self, user: str, text: str, channel: str = CHANNEL, event_id: str | None = None,
+        workspace: str = "w",
+    ) -> list[Reply]:
+        return self.bot.handle(
+            CommandReceived(
+                workspace=workspace, channel=channel, user=user, text=text,
+                posted_at=self.clock.now(), event_id=event_id,
+            ),
+            platform=self.platform,
+        )
+
+    def text(self, user: str, text: str, channel: str = CHANNEL) -> str:
+        replies = self.say(user, text, channel)
+        return "\n".join(r.text for r in replies if isinstance(r, Message))
+
+    def later(self, minutes: int) -> None:
+        self.clock.advance_to(self.clock.now() + timedelta(minutes=minutes))
+
+    @property
+    def incident(self):  # type: ignore[no-untyped-def]
+        return self.store.incidents[-1]
+
+
+@pytest.fixture
+def h() -> Harness:
+    harness = Harness()
+    harness.say("maria", "start Checkout returns 502", channel="general")
+    return harness
+
+
+def test_start_opens_a_numbered_channel_and_makes_the_declarer_commander(h: Harness) -> None:
+    assert h.platform.opened == [
+        ("inc-1-checkout-returns-502", "Incident 1: Checkout returns 502", ["maria"])
+    ]
+    assert h.incident.holder(Role.COMMANDER) == "maria"
+    replies = h.say("li", "start Search is slow", channel="general")
+    assert h.store.incidents[-1].number == 2
+    assert isinstance(replies[0], Message) and replies[0].channel == "general"
+    assert "Join #inc-2-search-is-slow" in replies[0].text
+    assert replies[1].channel == "C-inc-2-search-is-slow"
+
+
+def test_numbers_are_per_workspace() -> None:
+    harness = Harness()
+    harness.say("a", "start One", channel="general", workspace="w1")
+    harness.say("b", "start Other", channel="general", workspace="w2")
+    assert [(i.workspace, i.number) for i in harness.store.incidents] == [("w1", 1), ("w2", 1)]
+
+
+def test_the_declarer_is_not_commander_when_configured_so() -> None:
+    harness = Harness(declarer_is_commander=False)
+    replies = harness.say("maria", "start Quiet", channel="general")
+    assert harness.incident.holder(Role.COMMANDER) is None
+    assert "Commander: unassigned" in replies[-1].text  # type: ignore[union-attr]
+
+
+def test_incident_commands_outside_an_incident_channel_are_explained(h: Harness) -> None:
+    [reply] = h.say("maria", "severity 2", channel="general")
+    assert isinstance(reply, Message) and reply.is_error
+    assert "works in an incident's channel" in reply.text
+    assert "Usage: `/incident severity 1..4`" in reply.text
+    assert h.incident.severity is None
+
+
+def test_a_malformed_command_shows_usage_with_the_platform_prefix(h: Harness) -> None:
+    [reply] = h.say("maria", "role captain @li")
+    assert isinstance(reply, Message) and reply.is_error
+    assert "Unknown role `captain`" in reply.text
+    assert "`/incident role ROLE @user` or `/incident role ROLE me`" in reply.text
+
+
+def test_a_failed_command_changes_nothing(h: Harness) -> None:
+    before = len(h.incident.timeline)
+    [reply] = h.say("maria", "timeline remove 99")
+    assert isinstance(reply, Message) and reply.is_error and "no timeline entry #99" in reply.text
+    assert len(h.incident.timeline) == before
+
+
+def test_a_redelivered_event_is_applied_once(h: Harness) -> None:
+    first = h.say("maria", "note Rollback started", event_id="Ev1")
+    second = h.say("maria", "note Rollback started", event_id="Ev1")
+    assert first and second == []
+    notes = [e for e in h.incident.timeline if e.kind is EntryKind.NOTE]
+    assert len(notes) == 1
+
+
+def test_role_me_and_handover_replies(h: Harness) -> None:
+    assert h.text("jonas", "role comms me") == "@jonas is now Communications lead."
+    handover = h.text("maria", "role comms @li")
+    assert handover == "Communications lead handed over from @jonas to @li."
+    assert "Communications lead: @li" in h.text("maria", "roles")
+
+
+def test_a_pinned_message_gets_a_check_and_an_entry_at_its_own_time(h: Harness) -> None:
+    posted = h.clock.now()
+    h.later(7)
+    event = MessageTagged(
+        workspace="w", channel=CHANNEL, user="maria", message_ref="m1", author="li",
+        text="LB logs show certificate verify failed", posted_at=posted,
+    )
+    assert h.bot.handle(event, platform=h.platform) == [
+        Reaction(channel=CHANNEL, message_ref="m1")
+    ]
+    assert h.bot.handle(event, platform=h.platform) == []  # a second 📌: still one entry
+    [entry] = [e for e in h.incident.timeline if e.kind is EntryKind.TAGGED]
+    assert entry.occurred_at == posted and entry.captured_at == posted + timedelta(minutes=7)
+    replies = h.bot.handle(
+        MessageUntagged(workspace="w", channel=CHANNEL, user="maria", message_ref="m1"),
+        platform=h.platform,
+    )
+    assert "Took #" in replies[0].text  # type: ignore[union-attr]
+    assert not h.incident.entry_for_message("m1").visible
+
+
+def test_reactions_outside_incident_channels_are_ignored(h: Harness) -> None:
+    event = MessageTagged(
+        workspace="w", channel="general", user="maria", message_ref="m9", author="li",
+        text="lunch?", posted_at=h.clock.now(),
+    )
+    assert h.bot.handle(event, platform=h.platform) == []
+
+
+def test_backdated_entries_are_read_in_the_workspace_zone(h: Harness) -> None:
+    h.later(4)  # 14:06 in Oslo
+    reply = h.text("li", "timeline add 13:40 Certificate rotation job ran")
+    assert reply.startswith("Added to the timeline at 13:40 Europe/Oslo (CET)")
+    entry = next(e for e in h.incident.timeline if e.kind is EntryKind.BACKDATED)
+    assert entry.occurred_at == datetime(2025, 3, 4, 12, 40, tzinfo=UTC)
+    timeline = h.text("li", "timeline")
+    assert timeline.index("Certificate rotation") < timeline.index("Incident declared")
+
+
+def test_sections_are_listed_filled_or_empty_with_how_to_fill_them(h: Harness) -> None:
+    h.say("jonas", "set summary Checkout failed for 19 minutes.")
+    listing = h.text("jonas", "sections")
+    assert "✓ Issue Summary (summary)" in listing
+    assert "○ Root Cause: `/incident set root-cause TEXT`" in listing
+    kept = h.text("jonas", "set trigger A cron job")
+    assert "does not show it, but it is kept" in kept
+    assert "Also written, not in this template: trigger" in h.text("jonas", "sections")
+
+
+def test_close_posts_the_draft_and_names_what_is_still_empty(h: Harness) -> None:
+    h.say("jonas", "set summary Checkout failed.")
+    h.say("li", "action Validate the chain @li")
+    replies = h.say("maria", "close")
+    upload = next(r for r in replies if isinstance(r, FileUpload))
+    assert upload.channel == CHANNEL and upload.filename.endswith(".md")
+    assert "Still to be written: Impact, Root Cause" in upload.comment
+    draft = upload.content.decode()
+    assert "## Issue Summary\n\nCheckout failed." in draft
+    assert "- [ ] Validate the chain (owner: Li)" in draft
+    assert h.incident.is_closed
+
+
+def test_export_with_an_unknown_template_or_format_is_explained(h: Harness) -> None:
+    [reply] = h.say("maria", "export nosuch")
+    assert "There is no template `nosuch`" in reply.text  # type: ignore[union-attr]
+    [reply] = h.say("maria", "export docx")
+    assert "has no `docx` format yet" in reply.text  # type: ignore[union-attr]
+
+
+def test_help_lists_every_command_and_explains_one(h: Harness) -> None:
+    text = h.text("maria", "help", channel="general")
+    for command in ("start", "role", "timeline", "export", "reopen"):
+        assert f"/incident {command}" in text
+    assert "/incident timeline add WHEN TEXT" in h.text("maria", "help timeline")
