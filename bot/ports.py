@@ -16,6 +16,14 @@ from typing import Protocol
 from bot.domain import Incident
 
 
+class ConcurrentChange(Exception):
+    """Another process stored a conflicting change first (e.g. the same incident number).
+
+    Nothing of this unit of work was kept; handling the event again from the start,
+    with fresh data, is safe.
+    """
+
+
 class IncidentRepository(abc.ABC):
     @abc.abstractmethod
     def add(self, incident: Incident) -> None: ...
@@ -61,7 +69,8 @@ class UnitOfWork(abc.ABC):
         self.rollback()
 
     @abc.abstractmethod
-    def commit(self) -> None: ...
+    def commit(self) -> None:
+        """Stores the work; raises ConcurrentChange when another process got there first."""
 
     @abc.abstractmethod
     def rollback(self) -> None:

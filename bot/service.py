@@ -4,7 +4,8 @@ platform-neutral replies out. Every adapter drives the bot through `IncidentBot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from bot.events import (
     MessageTagged,
     MessageUntagged,
 )
-from bot.ports import ChatPlatform, Clock, UnitOfWork, UnitOfWorkFactory
+from bot.ports import ChatPlatform, Clock, ConcurrentChange, UnitOfWork, UnitOfWorkFactory
 from bot.replies import FileUpload, Message, Reaction, Reply
 from bot.timefmt import format_moment, needs_dates, resolve_when, zone_label
 
@@ -85,6 +86,18 @@ class IncidentBot:
 
     def handle(self, event: InboundEvent, *, platform: ChatPlatform) -> list[Reply]:
         """Applies one event exactly once and returns what the bot says about it."""
+        event = _without_control_characters(event)
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return self._handle_once(event, platform)
+            except ConcurrentChange:
+                # Another process stored a conflicting change (two `start`s took the
+                # same number); nothing of ours was kept, so handle it again afresh.
+                if attempt == _ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _handle_once(self, event: InboundEvent, platform: ChatPlatform) -> list[Reply]:
         now = self._clock.now()
         try:
             with self._uow() as uow:
@@ -517,6 +530,18 @@ class IncidentBot:
             current = " (this incident's)" if chosen else ""
             lines.append(f"{template.name}{current}: {template.description}")
         return "\n".join(lines)
+
+
+_ATTEMPTS = 3
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _without_control_characters(event: InboundEvent) -> InboundEvent:
+    """Chat text may carry NULs and other control bytes that no document (and no
+    PostgreSQL text column) can hold; they carry no meaning, so they go."""
+    if isinstance(event, CommandReceived | MessageTagged | MessageEdited):
+        return replace(event, text=_CONTROL.sub("", event.text))
+    return event
 
 
 def _zone(incident: Incident) -> ZoneInfo:

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, CursorResult
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import Incident
-from bot.ports import IncidentRepository, ProcessedEvents, UnitOfWork
+from bot.ports import ConcurrentChange, IncidentRepository, ProcessedEvents, UnitOfWork
 from storage.database import make_engine
 from storage.orm import incidents, processed_events, start_mappers
 
@@ -116,10 +117,23 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         session.close()
 
     def commit(self) -> None:
-        self.session.commit()
+        try:
+            self.session.commit()
+        except IntegrityError as problem:
+            self.session.rollback()
+            if _is_unique_violation(problem):
+                raise ConcurrentChange(str(problem.orig)) from problem
+            raise
 
     def rollback(self) -> None:
         self.session.rollback()
+
+
+def _is_unique_violation(problem: IntegrityError) -> bool:
+    # PostgreSQL names it by SQLSTATE; SQLite only in the message.
+    if getattr(problem.orig, "sqlstate", None) == "23505":
+        return True
+    return "UNIQUE constraint failed" in str(problem.orig)
 
 
 class SqlAlchemyUnitOfWorkFactory:

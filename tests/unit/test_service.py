@@ -199,3 +199,26 @@ def test_help_lists_every_command_and_explains_one(h: Harness) -> None:
     for command in ("start", "role", "timeline", "export", "reopen"):
         assert f"/incident {command}" in text
     assert "/incident timeline add WHEN TEXT" in h.text("maria", "help timeline")
+
+
+def test_control_characters_in_chat_text_are_dropped(h: Harness) -> None:
+    h.say("li", "note Null\x00 byte\x07 here")
+    note = next(e for e in h.incident.timeline if e.kind is EntryKind.NOTE)
+    assert note.text == "Null byte here"
+
+
+def test_a_command_that_lost_a_race_is_handled_again(h: Harness) -> None:
+    from bot.ports import ConcurrentChange
+
+    class RacingUnitOfWork(FakeUnitOfWork):
+        losses = 1
+
+        def commit(self) -> None:
+            if RacingUnitOfWork.losses:
+                RacingUnitOfWork.losses -= 1
+                raise ConcurrentChange("incident number taken")
+            super().commit()
+
+    h.bot._uow = lambda: RacingUnitOfWork(h.store)  # type: ignore[method-assign]
+    h.say("li", "severity 3")
+    assert h.incident.severity == 3

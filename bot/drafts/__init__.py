@@ -1,0 +1,1 @@
+"""Postmortem drafts: templates, the view of an incident they render, and escaping."""

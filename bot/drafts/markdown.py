@@ -1,0 +1,46 @@
+"""Escaping user text for Markdown so it can never become markup.
+
+User text reaches a template only as data. This escaper makes sure that, once in the
+document, it cannot start a heading, a list, a quote, a table row, a code fence, front
+matter, a link, emphasis or raw HTML. Readability of the raw file matters too (people
+read drafts as plain text), so only characters that could mean something are escaped.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Characters that are markup wherever they stand.
+_INLINE = re.compile(r"([\\`*_\[\]|~])")
+_ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+# Constructs that are markup only at the start of a line (after optional spaces).
+_LINE_START = re.compile(r"^(#|[-+=])")
+_ORDERED_ITEM = re.compile(r"^([0-9]+)([.)])(?=\s|$)")
+
+
+def escape_inline(text: str) -> str:
+    """Escapes text that must stay on one line: a table cell, a list item, a heading."""
+    return escape_block(" ".join(text.split()))
+
+
+def escape_block(text: str) -> str:
+    """Escapes a paragraph or several; line breaks are kept, as hard breaks."""
+    lines = [_escape_line(line) for line in text.replace("\r\n", "\n").split("\n")]
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        # A trailing backslash is Markdown's hard line break: keeps the writer's lines.
+        out.append(line + "\\" if line and following else line)
+    return "\n".join(out)
+
+
+def _escape_line(line: str) -> str:
+    # Leading spaces would make an indented code block; they carry no meaning here.
+    line = line.strip()
+    line = _ENTITY.sub("&amp;", line)
+    line = line.replace("<", "&lt;").replace(">", "&gt;")
+    line = _INLINE.sub(r"\\\1", line)
+    if _LINE_START.match(line):
+        return "\\" + line
+    # `1. item` would start a list; CommonMark escapes the dot, not the digit.
+    return _ORDERED_ITEM.sub(r"\1\\\2", line)

@@ -1,0 +1,179 @@
+"""What a template sees of an incident: everything already in the reader's terms.
+
+Times are in the workspace zone and formatted, people are display names, sections are
+paired with the template's headings and guidance. Text stays raw here; the renderer
+of each format escapes it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from bot.domain import EntryKind, Incident, Role
+from bot.drafts.templates import Template
+from bot.timefmt import format_duration, needs_dates, zone_label
+
+NameOf = Callable[[str], str]
+
+_USER_REF = re.compile(r"\{@([^{}]+)\}")
+
+
+def with_names(text: str, name_of: NameOf) -> str:
+    """Automatic entries name people as `{@user}`; this puts their names in."""
+    return _USER_REF.sub(lambda match: name_of(match.group(1)), text)
+
+
+@dataclass(frozen=True)
+class EntryView:
+    seq: int
+    when: str
+    who: str | None  # who wrote it; None for automatic entries (their text names people)
+    text: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class RoleView:
+    id: str
+    title: str
+    holder: str | None
+    earlier: tuple[str, ...]  # people who held it before a handover, in order
+
+
+@dataclass(frozen=True)
+class ActionView:
+    seq: int
+    text: str
+    owner: str | None
+    done: bool
+
+
+@dataclass(frozen=True)
+class SectionView:
+    id: str
+    heading: str
+    guidance: str
+    required: bool
+    generated: bool
+    text: str | None
+    fill_command: str
+
+    @property
+    def filled(self) -> bool:
+        return bool(self.text and self.text.strip())
+
+
+@dataclass(frozen=True)
+class DraftView:
+    number: int
+    title: str
+    severity: str
+    status: str
+    declared_by: str
+    declared: str
+    ended: str | None
+    duration: str | None
+    title_date: str
+    zone: str
+    dates_shown: bool
+    timeline: tuple[EntryView, ...]
+    roles: tuple[RoleView, ...]
+    actions: tuple[ActionView, ...]
+    sections: dict[str, SectionView]
+    section_order: tuple[str, ...]
+    template_name: str
+    template_title: str
+    generated_at: str
+
+
+def build_view(
+    incident: Incident,
+    template: Template,
+    *,
+    zone: tzinfo,
+    name_of: NameOf,
+    command_prefix: str,
+    now: datetime,
+) -> DraftView:
+    entries = incident.visible_timeline()
+    moments = [entry.occurred_at for entry in entries] + [incident.declared_at]
+    dates = needs_dates(moments, zone)
+
+    def when(moment: datetime) -> str:
+        local = moment.astimezone(zone)
+        clock = f"{local:%H:%M}"
+        return f"{local.strftime(template.date_format)} {clock}" if dates else clock
+
+    def stamp(moment: datetime) -> str:
+        local = moment.astimezone(zone)
+        return f"{local.strftime(template.date_format)} {local:%H:%M}"
+
+    ended_at = incident.ended_at()
+    return DraftView(
+        number=incident.number,
+        title=incident.title,
+        severity=f"SEV{incident.severity}" if incident.severity else "not set",
+        status=incident.status.value,
+        declared_by=name_of(incident.declared_by),
+        declared=stamp(incident.declared_at),
+        ended=stamp(ended_at) if ended_at else None,
+        duration=format_duration(ended_at - incident.declared_at) if ended_at else None,
+        title_date=incident.declared_at.astimezone(zone).strftime(template.date_format),
+        zone=zone_label(zone, incident.declared_at),
+        dates_shown=dates,
+        timeline=tuple(
+            EntryView(
+                seq=entry.seq,
+                when=when(entry.occurred_at),
+                who=None
+                if entry.kind is EntryKind.AUTOMATIC or entry.author is None
+                else name_of(entry.author),
+                text=with_names(entry.text, name_of)
+                if entry.kind is EntryKind.AUTOMATIC
+                else entry.text,
+                kind=entry.kind.value,
+            )
+            for entry in entries
+        ),
+        roles=tuple(_role_view(incident, role, name_of) for role in Role),
+        actions=tuple(
+            ActionView(
+                seq=action.seq,
+                text=action.text,
+                owner=name_of(action.owner) if action.owner else None,
+                done=action.done_at is not None,
+            )
+            for action in sorted(incident.actions, key=lambda action: action.seq)
+        ),
+        sections={
+            section.id: SectionView(
+                id=section.id,
+                heading=section.heading,
+                guidance=section.guidance,
+                required=section.required,
+                generated=section.generated,
+                text=None if section.generated else incident.section_text(section.id),
+                fill_command=f"{command_prefix} set {section.id} TEXT",
+            )
+            for section in template.sections
+        },
+        section_order=tuple(section.id for section in template.sections),
+        template_name=template.name,
+        template_title=template.title,
+        generated_at=stamp(now),
+    )
+
+
+def _role_view(incident: Incident, role: Role, name_of: NameOf) -> RoleView:
+    assignments = [a for a in incident.roles if a.role is role]
+    holder = incident.holder(role)
+    earlier = tuple(name_of(a.user) for a in assignments if a.relieved_at is not None)
+    return RoleView(
+        id=role.value,
+        title=role.label,
+        holder=name_of(holder) if holder else None,
+        earlier=earlier,
+    )
