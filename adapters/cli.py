@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
+import logging
 import os
 import re
 import sys
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from adapters.bootstrap import DatabaseNotReady, build_bot, prepare_database
 from adapters.config import ConfigError, Settings, load_settings, mask_url
 from adapters.console.app import Console, new_console_clock
+from adapters.runner import run_adapters
 from bot.clock import SystemClock
 from bot.commands import default_mention
 from bot.domain import Incident, IncidentError
@@ -109,7 +111,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    # Slack and Matrix adapters start here once configured; without them, the console.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if run_adapters(settings, os.environ):
+        return 0
+    # No chat platform is configured: the console, on a terminal or a piped transcript.
+    print(
+        "incident-bot: no Slack or Matrix credentials set; starting the console.",
+        file=sys.stderr,
+    )
     args.tz = None
     args.user = None
     return _console(args, settings)

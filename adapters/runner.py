@@ -1,0 +1,109 @@
+"""`incident-bot run`: every chat adapter the settings enable, side by side, plus the
+background jobs (the reminder sweep). Without any adapter configured, the console.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from types import FrameType
+from typing import Protocol
+
+from adapters.bootstrap import build_bot, prepare_database
+from adapters.config import Settings
+from bot.clock import SystemClock
+from bot.replies import Reply
+from bot.service import IncidentBot
+
+log = logging.getLogger(__name__)
+
+
+class Adapter(Protocol):
+    """A running chat platform connection."""
+
+    @property
+    def platform(self) -> str:
+        """The platform name the core knows it by (`slack`, `matrix`)."""
+
+    def start(self) -> None:
+        """Connects and handles events on background threads; returns once running."""
+
+    def stop(self) -> None:
+        """Disconnects; returns once no event is being handled."""
+
+    def deliver(self, replies: Sequence[Reply]) -> None:
+        """Posts replies that answer no event (reminders). Raises if the platform is down,
+        so the caller can retry later."""
+
+
+class AdapterFactory(Protocol):
+    def __call__(
+        self, *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str]
+    ) -> Adapter | None:
+        """The adapter, or None when its credentials are not set."""
+
+
+# Each module offers `from_environment(*, bot, settings, environ) -> Adapter | None`.
+ADAPTER_MODULES: tuple[str, ...] = (
+    # "adapters.slack.adapter",
+    # "adapters.matrix.adapter",
+)
+
+BackgroundJobs = Callable[[IncidentBot, Mapping[str, Adapter], Settings], Callable[[], None]]
+
+
+def configured_adapters(
+    bot: IncidentBot, settings: Settings, environ: Mapping[str, str]
+) -> list[Adapter]:
+    adapters: list[Adapter] = []
+    for module_name in ADAPTER_MODULES:
+        factory: AdapterFactory = importlib.import_module(module_name).from_environment
+        adapter = factory(bot=bot, settings=settings, environ=environ)
+        if adapter is not None:
+            adapters.append(adapter)
+    return adapters
+
+
+def no_background_jobs(
+    bot: IncidentBot, adapters: Mapping[str, Adapter], settings: Settings
+) -> Callable[[], None]:
+    return lambda: None
+
+
+def run_adapters(
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    background_jobs: BackgroundJobs = no_background_jobs,
+) -> bool:
+    """Runs the configured adapters until SIGINT or SIGTERM; False when none is configured."""
+    prepare_database(settings.database_url)
+    bot = build_bot(settings, clock=SystemClock())
+    adapters = configured_adapters(bot, settings, environ)
+    if not adapters:
+        return False
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("received signal %s, stopping", signum)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    started: list[Adapter] = []
+    stop_jobs: Callable[[], None] = lambda: None  # noqa: E731
+    try:
+        for adapter in adapters:
+            adapter.start()
+            started.append(adapter)
+            log.info("%s adapter running", adapter.platform)
+        stop_jobs = background_jobs(bot, {a.platform: a for a in adapters}, settings)
+        stopping.wait()
+    finally:
+        stop_jobs()
+        for adapter in reversed(started):
+            adapter.stop()
+    return True
