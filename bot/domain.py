@@ -316,7 +316,8 @@ class Incident:
         self._automatic(at, now, by, "Incident resolved")
 
     def close(self, *, by: str, at: datetime, now: datetime) -> None:
-        self._require_open("close it")
+        if self.is_closed:
+            raise IncidentError(f"Incident {self.number} is already closed.")
         if self.status is not Status.RESOLVED:
             self.status = Status.RESOLVED
             self.resolved_at = at

@@ -134,6 +134,8 @@ def test_closing_resolves_and_a_closed_incident_must_be_reopened_to_change_statu
     incident = declared()
     incident.close(by="m", at=minutes(40), now=minutes(40))
     assert incident.status is Status.RESOLVED and incident.resolved_at == minutes(40)
+    with pytest.raises(IncidentError, match="already closed"):
+        incident.close(by="m", at=minutes(41), now=minutes(41))
     with pytest.raises(IncidentError, match="reopen"):
         incident.set_status(Status.MONITORING, by="m", at=minutes(41), now=minutes(41))
     incident.reopen(by="m", at=minutes(42), now=minutes(42))
