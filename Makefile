@@ -11,11 +11,12 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install run test lint clean
+.PHONY: help install run test lint clean synapse
 
 help:
 	@echo "make run    install into $(VENV), upgrade the database, start the bot (console without credentials)"
 	@echo "make test   install into $(VENV), then ruff, mypy and pytest (PYTEST_ARGS='...' for pytest)"
+	@echo "           (the Matrix tests also install Synapse into $(VENV_SYNAPSE))"
 	@echo "make lint   ruff and mypy only"
 	@echo "make clean  remove $(VENV), caches and *.db files"
 
@@ -39,12 +40,21 @@ $(INSTALL_STAMP): pyproject.toml | $(BIN)/python
 
 install: $(INSTALL_STAMP)
 
-# --- Matrix test server (not built yet) ------------------------------------------------
-# The Matrix adapter tests will run against a real Synapse homeserver installed in its
-# own virtual environment, $(VENV_SYNAPSE), never in the project's dependencies (it is a
-# test peer, not a library we ship). Its rule goes here, stamped like $(INSTALL_STAMP),
-# and `test` will then depend on it.
+# --- Matrix test server -----------------------------------------------------------------
+# The Matrix adapter tests run against a real Synapse homeserver installed in its own
+# virtual environment, $(VENV_SYNAPSE), never in the project's dependencies (it is a test
+# peer, not a library we ship, and its pins must not constrain ours). The tests find its
+# python through INCIDENT_BOT_SYNAPSE_PYTHON.
 VENV_SYNAPSE := .venv-synapse
+SYNAPSE_STAMP := $(VENV_SYNAPSE)/.stamp-install
+SYNAPSE_PYTHON := $(abspath $(VENV_SYNAPSE))/bin/python
+
+$(SYNAPSE_STAMP):
+	$(PYTHON) -m venv $(VENV_SYNAPSE)
+	$(VENV_SYNAPSE)/bin/pip install matrix-synapse
+	@touch $@
+
+synapse: $(SYNAPSE_STAMP)
 
 # --- targets ----------------------------------------------------------------------------
 
@@ -56,8 +66,8 @@ lint: $(INSTALL_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: lint $(SYNAPSE_STAMP)
+	INCIDENT_BOT_SYNAPSE_PYTHON=$(SYNAPSE_PYTHON) $(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(VENV_SYNAPSE) .pytest_cache .mypy_cache .ruff_cache .hypothesis \

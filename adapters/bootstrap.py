@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 from adapters.config import Settings, mask_url
-from bot.drafts.templates import builtin_registry
+from bot.drafts.templates import TemplateRegistry, load_registry
 from bot.ports import Clock, UnitOfWorkFactory
 from bot.service import CoreSettings, IncidentBot
 from storage.database import database_revision, head_revision, upgrade_database
@@ -30,6 +32,25 @@ def prepare_database(url: str) -> None:
         )
 
 
+def load_templates(settings: Settings) -> TemplateRegistry:
+    """Built-in templates, then the team folder's over them by name.
+
+    A broken template file does not stop the bot: incidents still need recording, and
+    the other templates still work. Its error (file and line) is printed here, at
+    start-up, and `templates` keeps showing it until it is fixed.
+    """
+    registry = load_registry(settings.templates_dir)
+    for problem in registry.errors:
+        print(f"incident-bot: template not loaded: {problem}", file=sys.stderr)
+    if registry.get(settings.default_template) is None:
+        print(
+            f"incident-bot: default_template `{settings.default_template}` is not a loaded "
+            f"template; templates: {', '.join(registry.names())}",
+            file=sys.stderr,
+        )
+    return registry
+
+
 def build_bot(settings: Settings, *, clock: Clock) -> IncidentBot:
     uow: UnitOfWorkFactory = unit_of_work_factory(settings.database_url)
     return IncidentBot(
@@ -39,6 +60,7 @@ def build_bot(settings: Settings, *, clock: Clock) -> IncidentBot:
             timezone=settings.timezone,
             default_template=settings.default_template,
             declarer_is_commander=settings.declarer_is_commander,
+            reminders=settings.reminder_rules(),
         ),
-        templates=builtin_registry(),
+        templates=load_templates(settings),
     )

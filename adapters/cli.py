@@ -86,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write an incident's postmortem draft")
     export.add_argument("number", type=int, help="the incident number")
     export.add_argument("--template", help="template name (default: the incident's)")
-    export.add_argument("--format", default="md", choices=["md"], help="output format")
+    export.add_argument(
+        "--format", default="md", choices=["md", "html", "docx"], help="output format"
+    )
     export.add_argument("--out", type=Path, help="file to write (default: standard output)")
     export.add_argument("--workspace", help="workspace, when several have incident N")
     export.set_defaults(run=_export)
@@ -114,7 +116,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if run_adapters(settings, os.environ):
+    from adapters.scheduling import reminder_jobs  # the APScheduler sweep, only when running
+
+    if run_adapters(settings, os.environ, background_jobs=reminder_jobs):
         return 0
     # No chat platform is configured: the console, on a terminal or a piped transcript.
     print(
@@ -183,6 +187,13 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     prepare_database(settings.database_url)
     bot = build_bot(settings, clock=SystemClock())
     incident = bot.find(args.number, args.workspace)
+    if args.template is not None and bot.templates.get(args.template) is None:
+        raise IncidentError(
+            f"--template `{args.template}` is not a template; templates: "
+            f"{', '.join(bot.templates.names())}"
+        )
+    if args.out is None and args.format == "docx":
+        raise IncidentError("A docx draft is a binary file: name it with --out FILE.docx")
     draft = bot.export(incident, args.template, args.format, OfflinePlatform(incident.platform))
     if args.out is None:
         sys.stdout.write(draft.content.decode("utf-8"))

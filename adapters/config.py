@@ -8,9 +8,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.reminders import DURATION_FORMS, ReminderRules, format_duration, parse_duration
 
 PREFIX = "INCIDENT_BOT_"
 DEFAULT_DATABASE_URL = "sqlite:///incident-bot.db"
@@ -26,8 +29,23 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     drafts_dir: Path = Path("drafts")
     default_template: str = "standard"
+    templates_dir: Path | None = None  # a team's own templates, over the built-ins by name
     declarer_is_commander: bool = True
     config_file: Path | None = None
+    # Reminders (design §3); durations are written 30m, 2h, 1d.
+    remind_no_commander_after: timedelta = timedelta(minutes=10)
+    remind_status_every: timedelta = timedelta(minutes=30)
+    remind_sections_after: timedelta = timedelta(hours=24)
+    remind_sections_max: int = 5
+    remind_sweep_interval: timedelta = timedelta(seconds=5)
+
+    def reminder_rules(self) -> ReminderRules:
+        return ReminderRules(
+            no_commander_after=self.remind_no_commander_after,
+            status_every=self.remind_status_every,
+            sections_after=self.remind_sections_after,
+            sections_max=self.remind_sections_max,
+        )
 
     def describe(self) -> list[tuple[str, str]]:
         """Each setting as shown to an operator, secrets masked."""
@@ -37,7 +55,13 @@ class Settings:
             ("timezone", self.timezone.key),
             ("drafts_dir", str(self.drafts_dir)),
             ("default_template", self.default_template),
+            ("templates_dir", str(self.templates_dir) if self.templates_dir else "(none)"),
             ("declarer_is_commander", str(self.declarer_is_commander).lower()),
+            ("remind_no_commander_after", format_duration(self.remind_no_commander_after)),
+            ("remind_status_every", format_duration(self.remind_status_every)),
+            ("remind_sections_after", format_duration(self.remind_sections_after)),
+            ("remind_sections_max", str(self.remind_sections_max)),
+            ("remind_sweep_interval", format_duration(self.remind_sweep_interval)),
         ]
 
 
@@ -98,11 +122,36 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         timezone=zone,
         drafts_dir=Path(value("drafts_dir", "drafts")),
         default_template=value("default_template", "standard"),
+        templates_dir=Path(value("templates_dir", "")) if value("templates_dir", "") else None,
         declarer_is_commander=_boolean(
             "declarer_is_commander", value("declarer_is_commander", "true")
         ),
         config_file=config_file,
+        remind_no_commander_after=_duration(
+            "remind_no_commander_after", value("remind_no_commander_after", "10m")
+        ),
+        remind_status_every=_duration("remind_status_every", value("remind_status_every", "30m")),
+        remind_sections_after=_duration(
+            "remind_sections_after", value("remind_sections_after", "24h")
+        ),
+        remind_sections_max=_count("remind_sections_max", value("remind_sections_max", "5")),
+        remind_sweep_interval=_duration(
+            "remind_sweep_interval", value("remind_sweep_interval", "5s")
+        ),
     )
+
+
+def _duration(key: str, text: str) -> timedelta:
+    duration = parse_duration(text)
+    if duration is None:
+        raise ConfigError(f"{key}: `{text}` is not a duration; write {DURATION_FORMS}")
+    return duration
+
+
+def _count(key: str, text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"{key}: `{text}` is not a whole number of at least 1")
+    return int(text)
 
 
 def _boolean(key: str, text: str) -> bool:

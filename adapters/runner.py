@@ -48,8 +48,8 @@ class AdapterFactory(Protocol):
 
 # Each module offers `from_environment(*, bot, settings, environ) -> Adapter | None`.
 ADAPTER_MODULES: tuple[str, ...] = (
-    # "adapters.slack.adapter",
-    # "adapters.matrix.adapter",
+    "adapters.slack.adapter",
+    "adapters.matrix.adapter",
 )
 
 BackgroundJobs = Callable[[IncidentBot, Mapping[str, Adapter], Settings], Callable[[], None]]

@@ -20,6 +20,7 @@ from bot.domain import (
     Role,
     Status,
 )
+from bot.reminders import DURATION_FORMS, parse_duration
 
 # -- the commands ----------------------------------------------------------------------
 
@@ -169,6 +170,29 @@ class Help:
     topic: str | None
 
 
+@dataclass(frozen=True)
+class ShowReminders:
+    pass
+
+
+@dataclass(frozen=True)
+class SnoozeReminders:
+    duration: timedelta
+
+
+@dataclass(frozen=True)
+class RemindersOff:
+    pass
+
+
+@dataclass(frozen=True)
+class RemindersOn:
+    pass
+
+
+RemindCommand = ShowReminders | SnoozeReminders | RemindersOff | RemindersOn
+
+
 Command = (
     Start
     | AssignRole
@@ -194,6 +218,7 @@ Command = (
     | Reopen
     | Export
     | Help
+    | RemindCommand
 )
 
 # Commands that work anywhere; every other one needs an incident channel.
@@ -250,12 +275,17 @@ USAGES: dict[str, Usage] = {
     "close": Usage(("close",), "close the incident and post the postmortem draft"),
     "reopen": Usage(("reopen",), "reopen a resolved or closed incident"),
     "export": Usage(("export [TEMPLATE] [md|html|docx]",), "post the postmortem draft now"),
+    "remind": Usage(
+        ("remind", "remind snooze DURATION", "remind off", "remind on"),
+        "list this incident's reminders, or quiet them for a while (30m, 2h, 1d), or "
+        "stop and restart them",
+    ),
     "help": Usage(("help [COMMAND]",), "show the commands, or one command's usage"),
 }
 
 
 # Other names a command answers to, and the command whose usage they share.
-ALIASES = {"declare": "start", "sev": "severity", "remind": "help"}
+ALIASES = {"declare": "start", "sev": "severity"}
 
 
 def usage_of(name: str) -> str:
@@ -427,7 +457,8 @@ _WHEN = re.compile(
     r"^(?:(?P<date>[0-9]{4}-[0-9]{1,2}-[0-9]{1,2})[ T])?"
     r"(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2}))?"
     r"(?P<zone>Z|UTC|[+-][0-9]{2}:?[0-9]{2})?"
-    r"(?:\s+(?P<zoneword>UTC|Z|[+-][0-9]{2}:?[0-9]{2})(?=\s|$))?"
+    # A zone standing apart must be written in capitals: `13:40 z-index broke` is text.
+    r"(?:\s+(?P<zoneword>(?-i:UTC|Z)|[+-][0-9]{2}:?[0-9]{2})(?=\s|$))?"
     r"(?:\s+(?P<text>.*))?$",
     re.IGNORECASE | re.DOTALL,
 )
@@ -586,9 +617,25 @@ def _unknown_help(topic: str) -> _Invalid:
 
 
 def _parse_remind(rest: str, mention: MentionParser) -> Command:
-    raise _Invalid(
-        "Reminders are not available in this version yet.", "help [COMMAND]"
-    )
+    if not rest:
+        return ShowReminders()
+    sub, args = _split_first(rest)
+    sub = sub.lower()
+    if sub in ("off", "on"):
+        if args:
+            raise _Invalid(f"`remind {sub}` takes no arguments.", f"remind {sub}")
+        return RemindersOff() if sub == "off" else RemindersOn()
+    if sub == "snooze":
+        usage = "remind snooze DURATION"
+        if not args:
+            raise _Invalid(f"Missing how long to snooze: {DURATION_FORMS}.", usage)
+        duration = parse_duration(args)
+        if duration is None:
+            shown = args if len(args) <= 40 else args[:40] + "…"
+            raise _Invalid(f"`{shown}` is not a duration; write {DURATION_FORMS}.", usage)
+        return SnoozeReminders(duration)
+    shown = sub if len(sub) <= 40 else sub[:40] + "…"
+    raise _Invalid(f"Unknown `remind` subcommand `{shown}`; use snooze, off or on.")
 
 
 _HANDLERS: dict[str, Callable[[str, MentionParser], Command]] = {

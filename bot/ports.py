@@ -7,13 +7,15 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
 from bot.domain import Incident
+from bot.reminders import Reminder, ReminderControl
+from bot.replies import Reply
 
 
 class ConcurrentChange(Exception):
@@ -53,9 +55,41 @@ class ProcessedEvents(abc.ABC):
         """
 
 
+class ReminderRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, reminder: Reminder) -> None: ...
+
+    @abc.abstractmethod
+    def for_incident(self, workspace: str, number: int) -> list[Reminder]:
+        """Every reminder of the incident, in every state, oldest first."""
+
+    @abc.abstractmethod
+    def control(self, workspace: str, number: int) -> ReminderControl:
+        """The incident's `remind off/on/snooze` state; a new one is added when missing."""
+
+    @abc.abstractmethod
+    def get(self, reminder_id: int) -> Reminder | None: ...
+
+    @abc.abstractmethod
+    def claim_due(
+        self, *, now: datetime, platforms: Collection[str], limit: int, claimant: str
+    ) -> list[Reminder]:
+        """Takes up to `limit` pending reminders due by `now` on these platforms, oldest
+        first, and marks them claimed by `claimant` (the caller commits).
+
+        Rows another transaction is claiming are skipped, not waited for
+        (`FOR UPDATE SKIP LOCKED`), so several processes can sweep side by side.
+        """
+
+    @abc.abstractmethod
+    def stale_claims(self, *, claimed_before: datetime, limit: int) -> list[Reminder]:
+        """Claimed reminders whose claim is older than `claimed_before`, locked the same way."""
+
+
 class UnitOfWork(abc.ABC):
     incidents: IncidentRepository
     events: ProcessedEvents
+    reminders: ReminderRepository
 
     def __enter__(self) -> UnitOfWork:
         return self
@@ -116,3 +150,18 @@ class ChatPlatform(Protocol):
 
     def parse_mention(self, token: str) -> str | None:
         """The user id a command token mentions, or None if it mentions nobody."""
+
+
+class ReminderOutlet(Protocol):
+    """Where the reminders of one platform go out: its way of writing, and delivery."""
+
+    @property
+    def command_prefix(self) -> str:
+        """How a user writes a command there, for the commands a reminder suggests."""
+
+    def mention(self, user: str) -> str:
+        """How a message there mentions the person."""
+
+    def deliver(self, replies: Sequence[Reply]) -> None:
+        """Posts replies that answer no event; raises when the platform cannot take them
+        now (nothing was posted), so the reminder is tried again later."""

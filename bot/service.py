@@ -4,7 +4,9 @@ platform-neutral replies out. Every adapter drives the bot through `IncidentBot.
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -12,16 +14,37 @@ from zoneinfo import ZoneInfo
 from bot import commands as c
 from bot.domain import Incident, IncidentError, Role, slugify
 from bot.drafts.render import Draft, render
-from bot.drafts.templates import Template, TemplateRegistry
+from bot.drafts.templates import Template, TemplateError, TemplateRegistry, TemplateSection
 from bot.drafts.view import build_view, with_names
 from bot.events import (
     CommandReceived,
     InboundEvent,
+    MessageDeleted,
     MessageEdited,
     MessageTagged,
     MessageUntagged,
 )
-from bot.ports import ChatPlatform, Clock, ConcurrentChange, UnitOfWork, UnitOfWorkFactory
+from bot.ports import (
+    ChatPlatform,
+    Clock,
+    ConcurrentChange,
+    ReminderOutlet,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from bot.reminders import (
+    IncidentReminders,
+    Reminder,
+    ReminderKind,
+    ReminderRules,
+    ReminderState,
+    after_delivery,
+    format_duration,
+    message_due,
+    recipient,
+    reconcile,
+    snooze,
+)
 from bot.replies import FileUpload, Message, Reaction, Reply
 from bot.timefmt import format_moment, needs_dates, resolve_when, zone_label
 
@@ -31,6 +54,7 @@ class CoreSettings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     default_template: str = "standard"
     declarer_is_commander: bool = True
+    reminders: ReminderRules = field(default_factory=ReminderRules)
 
 
 @dataclass(frozen=True)
@@ -130,6 +154,18 @@ class IncidentBot:
         incident = uow.incidents.get_by_channel(platform.name, event.channel)
         if incident is None:
             return []  # reactions and edits outside incident channels are ordinary chat
+        before = _timeline_state(incident)
+        replies = self._message_event(incident, event, now)
+        if _timeline_state(incident) != before:
+            self._reminders_follow(uow, incident, now, activity=True)
+        return replies
+
+    @staticmethod
+    def _message_event(
+        incident: Incident,
+        event: MessageTagged | MessageUntagged | MessageEdited | MessageDeleted,
+        now: datetime,
+    ) -> list[Reply]:
         if isinstance(event, MessageTagged):
             outcome = incident.tag_message(
                 source_ref=event.message_ref,
@@ -180,7 +216,14 @@ class IncidentBot:
                 f"`{ctx.platform.command_prefix} start TITLE`.",
                 c.usage_of(name),
             )
-        return self._incident_command(ctx, incident, command)
+        if isinstance(command, c.RemindCommand):
+            return self._remind(ctx, incident, command)
+        before = _timeline_state(incident)
+        replies = self._incident_command(ctx, incident, command)
+        self._reminders_follow(
+            ctx.uow, incident, ctx.now, activity=_timeline_state(incident) != before
+        )
+        return replies
 
     def _incident_command(
         self, ctx: _Context, incident: Incident, command: c.Command
@@ -310,6 +353,7 @@ class IncidentBot:
         if self._settings.declarer_is_commander:
             incident.assign_role(Role.COMMANDER, ctx.user, by=ctx.user, at=ctx.at, now=ctx.now)
         ctx.uow.incidents.add(incident)
+        self._reminders_follow(ctx.uow, incident, ctx.now, activity=True)
         prefix = ctx.platform.command_prefix
         commander = incident.holder(Role.COMMANDER)
         lines = [
@@ -333,6 +377,345 @@ class IncidentBot:
                 ),
             )
         return replies
+
+    # -- reminders ---------------------------------------------------------------------
+
+    def _schedule(self, uow: UnitOfWork, incident: Incident) -> IncidentReminders:
+        return IncidentReminders(
+            incident=incident,
+            reminders=uow.reminders.for_incident(incident.workspace, incident.number),
+            control=uow.reminders.control(incident.workspace, incident.number),
+        )
+
+    def _empty_required(self, incident: Incident) -> list[TemplateSection]:
+        """The required sections of the incident's template that nobody has written."""
+        template = self._templates.get(incident.template)
+        if template is None:
+            return []
+        return [
+            section
+            for section in template.sections
+            if section.required
+            and not section.generated
+            and not (incident.section_text(section.id) or "").strip()
+        ]
+
+    def _reminders_follow(
+        self, uow: UnitOfWork, incident: Incident, now: datetime, *, activity: bool
+    ) -> IncidentReminders:
+        """Arms and cancels the incident's reminders after a change, in the same unit of
+        work as the change itself."""
+        schedule = self._schedule(uow, incident)
+        reconcile(
+            schedule,
+            rules=self._settings.reminders,
+            now=now,
+            empty_sections=[section.id for section in self._empty_required(incident)],
+            activity=activity,
+        )
+        self._add_new(uow, schedule)
+        return schedule
+
+    @staticmethod
+    def _add_new(uow: UnitOfWork, schedule: IncidentReminders) -> None:
+        for reminder in schedule.new:
+            uow.reminders.add(reminder)
+        schedule.reminders.extend(schedule.new)
+        schedule.new.clear()
+
+    def _remind(self, ctx: _Context, incident: Incident, command: c.RemindCommand) -> list[Reply]:
+        prefix = ctx.platform.command_prefix
+        if isinstance(command, c.ShowReminders):
+            schedule = self._schedule(ctx.uow, incident)
+            return [ctx.say(self._reminders_text(ctx.platform, schedule, ctx.now))]
+        if isinstance(command, c.RemindersOff):
+            schedule = self._schedule(ctx.uow, incident)
+            if schedule.control.off:
+                raise IncidentError(
+                    f"Reminders for incident {incident.number} are already off; "
+                    f"`{prefix} remind on` turns them back on."
+                )
+            schedule.control.off = True
+            self._reminders_follow(ctx.uow, incident, ctx.now, activity=False)
+            return [
+                ctx.say(
+                    f"Reminders for incident {incident.number} are off. "
+                    f"`{prefix} remind on` turns them back on."
+                )
+            ]
+        if isinstance(command, c.RemindersOn):
+            schedule = self._schedule(ctx.uow, incident)
+            was_off = schedule.control.off
+            schedule.control.off = False
+            schedule.control.snoozed_until = None
+            schedule = self._reminders_follow(ctx.uow, incident, ctx.now, activity=False)
+            what = "are back on" if was_off else "were already on (any snooze is lifted)"
+            return [
+                ctx.say(
+                    f"Reminders for incident {incident.number} {what}.\n"
+                    + self._reminders_text(ctx.platform, schedule, ctx.now)
+                )
+            ]
+        until = ctx.now + command.duration
+        schedule = self._schedule(ctx.uow, incident)
+        snooze(schedule, until)
+        when = self._when(incident, until, with_date=needs_dates([ctx.now, until], _zone(incident)))
+        still_off = (
+            f" They are off as well; `{prefix} remind on` turns them back on."
+            if schedule.control.off
+            else ""
+        )
+        return [
+            ctx.say(
+                f"Reminders for incident {incident.number} snoozed for "
+                f"{format_duration(command.duration)}, until {when} "
+                f"{zone_label(_zone(incident), until)}.{still_off}"
+            )
+        ]
+
+    def _reminders_text(
+        self, platform: ChatPlatform, schedule: IncidentReminders, now: datetime
+    ) -> str:
+        incident = schedule.incident
+        prefix = platform.command_prefix
+        if schedule.control.off:
+            return (
+                f"Reminders for incident {incident.number} are off; "
+                f"`{prefix} remind on` turns them back on."
+            )
+        pending = sorted(
+            (r for r in schedule.reminders if r.is_pending), key=lambda r: r.due_at
+        )
+        if not pending:
+            return f"No reminders are scheduled for incident {incident.number}."
+        zone = _zone(incident)
+        with_date = needs_dates([now, *(r.due_at for r in pending)], zone)
+        lines = [f"Reminders scheduled for incident {incident.number}:"]
+        for reminder in pending:
+            to = recipient(incident, reminder.kind)
+            whom = f" to {platform.mention(to)}" if to else " to the channel"
+            retry = f" (retry {reminder.attempts + 1})" if reminder.attempts else ""
+            when = self._when(incident, reminder.due_at, with_date)
+            lines.append(
+                f"{reminder.kind.label}{whom} at {when} {zone_label(zone, reminder.due_at)}{retry}"
+            )
+        snoozed = schedule.control.snoozed_until
+        if snoozed is not None and snoozed > now:
+            lines.append(f"Snoozed until {self._when(incident, snoozed, with_date)}.")
+        lines.append(
+            f"`{prefix} remind snooze 2h` quiets them for a while; `{prefix} remind off` "
+            "stops them."
+        )
+        return "\n".join(lines)
+
+    def deliver_due_reminders(
+        self, outlets: Mapping[str, ReminderOutlet], *, claimant: str, limit: int = 10_000
+    ) -> DeliveryReport:
+        """Delivers every reminder due by the clock's time on these platforms.
+
+        Exactly once, by three steps per reminder:
+        1. claim: one transaction marks the row `claimed` (PostgreSQL: the row is taken
+           with FOR UPDATE SKIP LOCKED, so two sweeping processes never take the same
+           one) and builds its message; it commits before anything is posted;
+        2. deliver: the outlet posts the message, outside any transaction;
+        3. record: a second transaction marks it `sent` and arms the next occurrence,
+           or, when the outlet raised (nothing was posted), puts it back to `pending`
+           with a later due time (backoff), so it is retried and not lost.
+        A process that dies between 1 and 3 leaves the row `claimed`; after the claim
+        lease a later sweep marks it `unknown` and never posts it again. That reminder
+        may have been posted or not: losing it in that narrow window is the price of
+        never posting one twice.
+        """
+        report = DeliveryReport()
+        platforms = list(outlets)
+        if not platforms:
+            return report
+        self._give_up_stale_claims(report)
+        conflicts = 0
+        while report.delivered + report.failed + report.cancelled < limit:
+            try:
+                claimed = self._claim_one(platforms, claimant, outlets, report)
+            except ConcurrentChange:
+                # Another process changed the same incident first; nothing was claimed.
+                conflicts += 1
+                if conflicts == _ATTEMPTS:
+                    raise
+                continue
+            conflicts = 0
+            if claimed is None:
+                break
+            reminder_id, platform, message = claimed
+            if message is None:
+                continue
+            try:
+                outlets[platform].deliver([message])
+            except Exception as problem:  # whatever the platform raised: retry later
+                _log.warning(
+                    "reminder %s not delivered (%s); retrying later", reminder_id, problem
+                )
+                self._delivery_failed(reminder_id, problem)
+                report.failed += 1
+                continue
+            self._delivered(reminder_id)
+            report.delivered += 1
+            report.delivered_ids.append(reminder_id)
+        return report
+
+    def _claim_one(
+        self,
+        platforms: list[str],
+        claimant: str,
+        outlets: Mapping[str, ReminderOutlet],
+        report: DeliveryReport,
+    ) -> tuple[int, str, Message | None] | None:
+        now = self._clock.now()
+        with self._uow() as uow:
+            claimed = uow.reminders.claim_due(
+                now=now, platforms=platforms, limit=1, claimant=claimant
+            )
+            if not claimed:
+                return None
+            reminder = claimed[0]
+            assert reminder.id is not None
+            incident = uow.incidents.get(reminder.workspace, reminder.incident_number)
+            message: Message | None = None
+            if incident is not None:
+                schedule = self._schedule(uow, incident)
+                empty = self._empty_required(incident)
+                if message_due(schedule, reminder, [section.id for section in empty]):
+                    outlet = outlets[reminder.platform]
+                    message = Message(
+                        channel=incident.channel_id,
+                        text=self._reminder_text(reminder, incident, empty, outlet),
+                    )
+            if message is None:
+                # It no longer applies (filled meanwhile, reminders off …): nothing to say.
+                reminder.cancel(now)
+                report.cancelled += 1
+            uow.commit()
+            return reminder.id, reminder.platform, message
+
+    def _delivered(self, reminder_id: int) -> None:
+        now = self._clock.now()
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with self._uow() as uow:
+                    reminder = uow.reminders.get(reminder_id)
+                    if reminder is None:
+                        return  # its incident was deleted meanwhile
+                    reminder.state = ReminderState.SENT
+                    reminder.finished_at = now
+                    self._arm_next(uow, reminder, now)
+                    uow.commit()
+                    return
+            except ConcurrentChange:
+                if attempt == _ATTEMPTS:
+                    raise
+
+    def _arm_next(self, uow: UnitOfWork, reminder: Reminder, now: datetime) -> None:
+        incident = uow.incidents.get(reminder.workspace, reminder.incident_number)
+        if incident is None:
+            return
+        schedule = self._schedule(uow, incident)
+        after_delivery(
+            schedule,
+            reminder,
+            rules=self._settings.reminders,
+            now=now,
+            empty_sections=[section.id for section in self._empty_required(incident)],
+        )
+        self._add_new(uow, schedule)
+
+    def _delivery_failed(self, reminder_id: int, problem: Exception) -> None:
+        now = self._clock.now()
+        with self._uow() as uow:
+            reminder = uow.reminders.get(reminder_id)
+            if reminder is None:
+                return
+            reminder.attempts += 1
+            reminder.last_error = f"{type(problem).__name__}: {problem}"[:500]
+            superseded = any(
+                other.kind is reminder.kind and other.is_pending
+                for other in uow.reminders.for_incident(
+                    reminder.workspace, reminder.incident_number
+                )
+            )
+            if superseded:
+                # The incident changed while this one was out and armed its successor;
+                # that one goes out instead (one pending reminder per kind).
+                reminder.cancel(now)
+                uow.commit()
+                return
+            reminder.state = ReminderState.PENDING
+            reminder.due_at = now + self._settings.reminders.retry_delay(reminder.attempts)
+            reminder.claimed_at = None
+            reminder.claimed_by = None
+            uow.commit()
+
+    def _give_up_stale_claims(self, report: DeliveryReport) -> None:
+        """Claims older than the lease belong to a process that died while delivering:
+        the reminder may have been posted, so it is never tried again (`unknown`), and
+        the next occurrence is armed as if it had been sent."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            stale = uow.reminders.stale_claims(
+                claimed_before=now - self._settings.reminders.claim_lease, limit=100
+            )
+            for reminder in stale:
+                _log.warning(
+                    "reminder %s was claimed by %s at %s and never recorded as sent; "
+                    "not sending it again",
+                    reminder.id,
+                    reminder.claimed_by,
+                    reminder.claimed_at,
+                )
+                reminder.state = ReminderState.UNKNOWN
+                reminder.finished_at = now
+                self._arm_next(uow, reminder, now)
+                report.unknown += 1
+            if stale:
+                uow.commit()
+
+    def _reminder_text(
+        self,
+        reminder: Reminder,
+        incident: Incident,
+        empty: list[TemplateSection],
+        outlet: ReminderOutlet,
+    ) -> str:
+        prefix = outlet.command_prefix
+        rules = self._settings.reminders
+        to = recipient(incident, reminder.kind)
+        hello = f"{outlet.mention(to)}: " if to else ""
+        quiet = (
+            f"`{prefix} remind snooze 2h` quiets these reminders; `{prefix} remind off` "
+            "stops them."
+        )
+        if reminder.kind is ReminderKind.NO_COMMANDER:
+            return (
+                f"Incident {incident.number} has no commander "
+                f"{format_duration(rules.no_commander_after)} after it was declared. "
+                f"Take the role with `{prefix} role commander me`, or give it with "
+                f"`{prefix} role commander @user`."
+            )
+        if reminder.kind is ReminderKind.STATUS_UPDATE:
+            return (
+                f"{hello}no status update in incident {incident.number} for "
+                f"{format_duration(rules.status_every)}. Post one with "
+                f"`{prefix} status investigating|identified|monitoring|resolved` or "
+                f"`{prefix} note TEXT`. {quiet}"
+            )
+        count = f"{len(empty)} required sections" if len(empty) > 1 else "a required section"
+        lines = [
+            f"{hello}the postmortem of incident {incident.number} ({incident.title}) still "
+            f"has {count} to write:"
+        ]
+        lines += [f"• {section.heading}: `{prefix} set {section.id} TEXT`" for section in empty]
+        lines.append(
+            f"Reminder {reminder.occurrence} of {rules.sections_max}. "
+            f"`{prefix} remind off` stops them."
+        )
+        return "\n".join(lines)
 
     # -- reading, for the command line ----------------------------------------------
 
@@ -411,7 +794,14 @@ class IncidentBot:
             command_prefix=platform.command_prefix,
             now=now,
         )
-        return render(view, template, self._templates, fmt)
+        try:
+            return render(view, template, self._templates, fmt)
+        except TemplateError as problem:
+            # Only a team's layout can fail here (the built-ins are tested); say which
+            # file, and keep the incident as it is.
+            raise IncidentError(
+                f"The `{template.name}` template cannot be rendered as {fmt}: {problem}"
+            ) from None
 
     def _upload(
         self, ctx: _Context, incident: Incident, template: Template, draft: Draft
@@ -487,7 +877,12 @@ class IncidentBot:
         lines = [f"Sections of the `{template.name}` template (✓ written, ○ to be written):"]
         for section in template.sections:
             if section.generated:
-                lines.append(f"· {section.heading} ({section.id}): generated")
+                how = {
+                    "timeline": f"add with 📌 or `{prefix} note TEXT`",
+                    "team": f"`{prefix} role ROLE @user`",
+                    "action-items": f"`{prefix} action TEXT @owner`",
+                }.get(section.id, "from the incident's record")
+                lines.append(f"· {section.heading} ({section.id}): generated; {how}")
             elif (incident.section_text(section.id) or "").strip():
                 lines.append(f"✓ {section.heading} ({section.id})")
             else:
@@ -528,11 +923,33 @@ class IncidentBot:
         for template in self._templates.all():
             chosen = incident is not None and incident.template == template.name
             current = " (this incident's)" if chosen else ""
-            lines.append(f"{template.name}{current}: {template.description}")
+            team = "" if template.origin == "built-in" else f" [team: {template.location}]"
+            lines.append(f"{template.name}{current}: {template.description}{team}")
+        for problem in self._templates.errors:
+            lines.append(f"Broken template, not loaded: {problem}")
         return "\n".join(lines)
 
 
 _ATTEMPTS = 3
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class DeliveryReport:
+    """What one sweep did."""
+
+    delivered: int = 0
+    failed: int = 0  # the outlet raised; each goes back to pending with a later due time
+    cancelled: int = 0  # due, but no longer applicable
+    unknown: int = 0  # stale claims given up (a process died while delivering)
+    delivered_ids: list[int] = field(default_factory=list)
+
+
+def _timeline_state(incident: Incident) -> tuple[object, ...]:
+    """Enough of the timeline to tell whether a change touched it (status-update clock)."""
+    return tuple(
+        (entry.seq, entry.text, entry.removed_at, entry.edited_at) for entry in incident.timeline
+    )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

@@ -12,8 +12,10 @@ import threading
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     inspect,
+    text,
 )
 from sqlalchemy.orm import registry, relationship
 
@@ -36,6 +39,7 @@ from bot.domain import (
     Status,
     TimelineEntry,
 )
+from bot.reminders import Reminder, ReminderControl, ReminderKind, ReminderState
 from storage.types import StrEnumType, UTCDateTime
 
 # Deterministic constraint names: alembic needs them to alter constraints later
@@ -148,6 +152,64 @@ processed_events = Table(
     PrimaryKeyConstraint("platform", "event_id"),
 )
 
+# One row per delivery: a reminder is sent at most once, the next occurrence is a new
+# row. Keyed to its incident by (workspace, number), the incident's natural key, which
+# the domain knows (the surrogate id it does not).
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace", String(255), nullable=False),
+    Column("incident_number", Integer, nullable=False),
+    Column("platform", String(PLATFORM), nullable=False),
+    Column("kind", StrEnumType(ReminderKind, ENUM), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("occurrence", Integer, nullable=False),
+    Column("recipients", String(100), nullable=False),
+    Column("state", StrEnumType(ReminderState, ENUM), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_at", UTCDateTime(), nullable=True),
+    Column("claimed_by", String(255), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    ForeignKeyConstraint(
+        ["workspace", "incident_number"],
+        ["incidents.workspace", "incidents.number"],
+        ondelete="CASCADE",
+    ),
+    # The sweep's query: pending rows by due time.
+    Index(None, "state", "due_at"),
+    Index(None, "workspace", "incident_number"),
+    # At most one pending reminder of each kind per incident: two processes changing
+    # one incident at once cannot both arm one; the second gets ConcurrentChange and
+    # handles its event again with fresh data.
+    Index(
+        "uq_reminders_one_pending_per_kind",
+        "workspace",
+        "incident_number",
+        "kind",
+        unique=True,
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
+)
+
+reminder_controls = Table(
+    "reminder_controls",
+    metadata,
+    Column("workspace", String(255), nullable=False),
+    Column("incident_number", Integer, nullable=False),
+    Column("off", Boolean, nullable=False),
+    Column("snoozed_until", UTCDateTime(), nullable=True),
+    PrimaryKeyConstraint("workspace", "incident_number"),
+    ForeignKeyConstraint(
+        ["workspace", "incident_number"],
+        ["incidents.workspace", "incidents.number"],
+        ondelete="CASCADE",
+    ),
+)
+
 mapper_registry = registry(metadata=metadata)
 _lock = threading.Lock()
 
@@ -178,6 +240,8 @@ def start_mappers() -> None:
             exclude_properties=["id"],
         )
         mapper_registry.map_imperatively(ActionItem, action_items)
+        mapper_registry.map_imperatively(Reminder, reminders)
+        mapper_registry.map_imperatively(ReminderControl, reminder_controls)
         mapper_registry.map_imperatively(
             Incident,
             incidents,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -14,9 +14,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import Incident
-from bot.ports import ConcurrentChange, IncidentRepository, ProcessedEvents, UnitOfWork
+from bot.ports import (
+    ConcurrentChange,
+    IncidentRepository,
+    ProcessedEvents,
+    ReminderRepository,
+    UnitOfWork,
+)
+from bot.reminders import Reminder, ReminderControl, ReminderState
 from storage.database import make_engine
-from storage.orm import incidents, processed_events, start_mappers
+from storage.orm import incidents, processed_events, reminder_controls, reminders, start_mappers
 
 
 class SqlAlchemyIncidentRepository(IncidentRepository):
@@ -75,6 +82,87 @@ class SqlAlchemyProcessedEvents(ProcessedEvents):
         return result.rowcount == 1
 
 
+class SqlAlchemyReminderRepository(ReminderRepository):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, reminder: Reminder) -> None:
+        # The reminder refers to its incident by foreign key, but no relationship tells
+        # the flush to insert the incident first: flush a new incident before.
+        _flush(self.session)
+        self.session.add(reminder)
+
+    def for_incident(self, workspace: str, number: int) -> list[Reminder]:
+        # Flushing now (rather than by autoflush inside the query) reports a lost race
+        # for a new incident's number as ConcurrentChange.
+        _flush(self.session)
+        return list(
+            self.session.scalars(
+                select(Reminder)
+                .where(reminders.c.workspace == workspace, reminders.c.incident_number == number)
+                .order_by(reminders.c.id)
+            )
+        )
+
+    def control(self, workspace: str, number: int) -> ReminderControl:
+        found = self.session.scalars(
+            select(ReminderControl).where(
+                reminder_controls.c.workspace == workspace,
+                reminder_controls.c.incident_number == number,
+            )
+        ).one_or_none()
+        if found is None:
+            found = ReminderControl(workspace=workspace, incident_number=number)
+            _flush(self.session)
+            self.session.add(found)
+        return found
+
+    def get(self, reminder_id: int) -> Reminder | None:
+        return self.session.get(Reminder, reminder_id)
+
+    def claim_due(
+        self, *, now: datetime, platforms: Collection[str], limit: int, claimant: str
+    ) -> list[Reminder]:
+        # PostgreSQL: FOR UPDATE SKIP LOCKED hands each due row to one sweeping
+        # transaction and lets the others pass it by; a row another process claimed and
+        # committed meanwhile is re-checked against the WHERE clause and left out.
+        # SQLite renders no FOR UPDATE; its BEGIN IMMEDIATE already makes claims take
+        # turns (storage.database).
+        due = list(
+            self.session.scalars(
+                select(Reminder)
+                .where(
+                    reminders.c.state == ReminderState.PENDING,
+                    reminders.c.due_at <= now,
+                    reminders.c.platform.in_(list(platforms)),
+                )
+                .order_by(reminders.c.due_at, reminders.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for reminder in due:
+            reminder.state = ReminderState.CLAIMED
+            reminder.claimed_at = now
+            reminder.claimed_by = claimant
+        self.session.flush()
+        return due
+
+    def stale_claims(self, *, claimed_before: datetime, limit: int) -> list[Reminder]:
+        return list(
+            self.session.scalars(
+                select(Reminder)
+                .where(
+                    reminders.c.state == ReminderState.CLAIMED,
+                    reminders.c.claimed_at < claimed_before,
+                )
+                .order_by(reminders.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+
+
 class SqlAlchemyUnitOfWork(UnitOfWork):
     """One session, hence one transaction, per `with` block.
 
@@ -85,6 +173,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
     incidents: SqlAlchemyIncidentRepository
     events: SqlAlchemyProcessedEvents
+    reminders: SqlAlchemyReminderRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
@@ -102,6 +191,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self._session = self.session_factory()
         self.incidents = SqlAlchemyIncidentRepository(self._session)
         self.events = SqlAlchemyProcessedEvents(self._session)
+        self.reminders = SqlAlchemyReminderRepository(self._session)
         return self
 
     def __exit__(
@@ -127,6 +217,18 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
     def rollback(self) -> None:
         self.session.rollback()
+
+
+def _flush(session: Session) -> None:
+    """Flushes, turning a lost race (a unique key taken meanwhile) into ConcurrentChange
+    as `commit()` does."""
+    try:
+        session.flush()
+    except IntegrityError as problem:
+        session.rollback()
+        if _is_unique_violation(problem):
+            raise ConcurrentChange(str(problem.orig)) from problem
+        raise
 
 
 def _is_unique_violation(problem: IntegrityError) -> bool:
@@ -161,6 +263,7 @@ def unit_of_work_factory(url_or_engine: str | URL | Engine) -> SqlAlchemyUnitOfW
 __all__ = [
     "SqlAlchemyIncidentRepository",
     "SqlAlchemyProcessedEvents",
+    "SqlAlchemyReminderRepository",
     "SqlAlchemyUnitOfWork",
     "SqlAlchemyUnitOfWorkFactory",
     "unit_of_work_factory",

@@ -136,14 +136,23 @@ class Console:
             self._clock.advance_to(target)
         elif not self._started:
             self._clock.advance_to(SystemClock().now())
+        # Whatever fell due by the new clock time goes out first, in order: a bare
+        # stamp delivers it, and so does any later line before it is handled.
+        self.deliver_due_reminders()
         if line.action is None:
-            return  # a bare stamp only moves the clock (reminders come with reminders)
+            return
         channel = line.channel or self._current
         self._current = channel
         if isinstance(line.action, Post):
             self._post(channel, line.action, line_number)
         else:
             self._react(channel, line.action, line_number)
+
+    def deliver_due_reminders(self) -> None:
+        """Posts every reminder due by the clock's time, as the bot, in its channel."""
+        self._bot.deliver_due_reminders(
+            {self._platform.name: _ConsoleOutlet(self)}, claimant=f"console-{self._run}"
+        )
 
     @property
     def _started(self) -> bool:
@@ -233,6 +242,10 @@ class Console:
         self._drafts_dir.mkdir(parents=True, exist_ok=True)
         path = self._drafts_dir / upload.filename
         path.write_bytes(upload.content)
+        if not upload.media_type.startswith("text/") or upload.media_type.startswith("text/html"):
+            # A Word file is binary and a page's first lines are its styles: the path is
+            # what a person needs, not the bytes.
+            return f"{upload.comment}\nWrote {path} ({len(upload.content)} bytes)."
         preview = upload.content.decode("utf-8", "replace").splitlines()[:DRAFT_PREVIEW_LINES]
         lines = [upload.comment, f"Wrote {path}:"] + [f"| {line}" for line in preview]
         return "\n".join(lines)
@@ -265,6 +278,21 @@ class Console:
                 self._last_printed_day = local.date()
             return f"{local:%Y-%m-%d} {clock}"
         return clock
+
+
+class _ConsoleOutlet:
+    """Reminders out to the console: printed like any other bot reply."""
+
+    command_prefix = ConsolePlatform.command_prefix
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def mention(self, user: str) -> str:
+        return f"@{user}"
+
+    def deliver(self, replies: Sequence[Reply]) -> None:
+        self._console._show(list(replies))
 
 
 def new_console_clock() -> ManualClock:

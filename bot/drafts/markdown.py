@@ -16,6 +16,7 @@ _ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
 # Constructs that are markup only at the start of a line (after optional spaces).
 _LINE_START = re.compile(r"^(#|[-+=])")
 _ORDERED_ITEM = re.compile(r"^([0-9]+)([.)])(?=\s|$)")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def escape_inline(text: str) -> str:
@@ -25,7 +26,9 @@ def escape_inline(text: str) -> str:
 
 def escape_block(text: str) -> str:
     """Escapes a paragraph or several; line breaks are kept, as hard breaks."""
-    lines = [_escape_line(line) for line in text.replace("\r\n", "\n").split("\n")]
+    # Markdown ends a line at \n, \r\n and a lone \r alike: a lone \r must not smuggle
+    # in a line that starts a heading.
+    lines = [_escape_line(line) for line in _LINE_BREAK.split(text)]
     out: list[str] = []
     for index, line in enumerate(lines):
         following = lines[index + 1] if index + 1 < len(lines) else ""

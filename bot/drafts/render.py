@@ -1,16 +1,38 @@
-"""Renders a draft from a template and a view, with user text escaped for the format."""
+"""Renders a draft from a template and a view, with user text escaped for the format.
+
+User text reaches a layout only as data, and each format has one mechanism that makes
+escaping the default rather than something a layout must remember:
+
+- md: every `{{ … }}` passes through `finalize`, which escapes it for Markdown unless it
+  is `Safe` (already escaped by a filter of ours).
+- html: Jinja's autoescape.
+- docx: python-docx text runs, which Word never interprets (see `bot/drafts/docx.py`).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jinja2 import DictLoader, StrictUndefined
+from jinja2.exceptions import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.domain import slugify
 from bot.drafts.markdown import escape_block, escape_inline
-from bot.drafts.templates import MEDIA_TYPES, Template, TemplateError, TemplateRegistry
+from bot.drafts.templates import (
+    HTML_FILE,
+    MD_FILE,
+    MEDIA_TYPES,
+    DocumentLayout,
+    Template,
+    TemplateError,
+    TemplateRegistry,
+)
 from bot.drafts.view import DraftView, SectionView
+
+SHARED_PAGE = "page.html.j2"
 
 
 class Safe(str):
@@ -23,6 +45,14 @@ class Draft:
     content: bytes
     media_type: str
     format: str
+
+
+@dataclass(frozen=True)
+class DocumentText:
+    """The layout's title lines, rendered to plain text (each format escapes them)."""
+
+    title: str
+    title_block: tuple[str, ...]
 
 
 def _md_finalize(value: object) -> object:
@@ -44,22 +74,79 @@ def _md_raw(value: object) -> Safe:
     return Safe("" if value is None else str(value))
 
 
+def _md_comment(value: object) -> Safe:
+    """Template-author text inside `<!-- … -->`; a `--` could end the comment early."""
+    return Safe(("" if value is None else str(value)).replace("--", "- -"))
+
+
+def _md_yaml_string(value: object) -> Safe:
+    """A double-quoted YAML scalar (JSON is YAML): for a front matter value."""
+    return Safe(json.dumps(" ".join(str(value).split()), ensure_ascii=False))
+
+
+def _md_todo(section: SectionView, command: str | None = None) -> Safe:
+    guidance = f" {section.guidance}" if section.guidance else ""
+    return Safe(
+        f"> **To be written.**{guidance}\n> Fill it in with `{command or section.fill_command}`."
+    )
+
+
 def _md_body(section: SectionView) -> Safe:
     """A written section's text, or the mark of one still to be written."""
     if section.filled and section.text is not None:
         return Safe(escape_block(section.text))
-    guidance = f" {section.guidance}" if section.guidance else ""
-    return Safe(f"> **To be written.**{guidance}\n> Fill it in with `{section.fill_command}`.")
+    return _md_todo(section)
+
+
+def paragraphs(text: str | None) -> list[list[str]]:
+    """Text as paragraphs of lines, for formats that lay lines out themselves."""
+    found: list[list[str]] = [[]]
+    for line in (text or "").replace("\r\n", "\n").split("\n"):
+        if line.strip():
+            found[-1].append(line.strip())
+        elif found[-1]:
+            found.append([])
+    return [paragraph for paragraph in found if paragraph]
+
+
+def document_text(view: DraftView, layout: DocumentLayout, location: str) -> DocumentText:
+    environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+    def text(source: str) -> str:
+        try:
+            return " ".join(environment.from_string(source).render(draft=view).split())
+        except JinjaError as problem:
+            raise TemplateError(f"{location}/template.toml ([document])", str(problem)) from None
+
+    return DocumentText(
+        title=text(layout.title),
+        title_block=tuple(line for line in map(text, layout.title_block) if line),
+    )
 
 
 def render(view: DraftView, template: Template, registry: TemplateRegistry, fmt: str) -> Draft:
-    source = template.sources.get(fmt)
-    if source is None:
+    if fmt not in template.formats:
         raise TemplateError(
             template.name, f"has no `{fmt}` format; it has {', '.join(template.formats)}"
         )
+    doc = document_text(view, template.layout, template.location or template.name)
+    if fmt == "docx":
+        from bot.drafts.docx import render_docx  # python-docx loads only when asked for
+
+        content = render_docx(view, template.layout, doc)
+    elif fmt == "html":
+        content = _render_html(view, template, registry, doc).encode("utf-8")
+    else:
+        content = _render_md(view, template, registry, doc).encode("utf-8")
+    filename = f"incident-{view.number}-{slugify(view.title)}-{template.name}.{fmt}"
+    return Draft(filename, content, MEDIA_TYPES[fmt], fmt)
+
+
+def _render_md(
+    view: DraftView, template: Template, registry: TemplateRegistry, doc: DocumentText
+) -> str:
     environment = SandboxedEnvironment(
-        loader=DictLoader({**registry.shared_sources, "draft": source}),
+        loader=DictLoader({**registry.shared_sources, "draft": template.sources["md"]}),
         undefined=StrictUndefined,
         finalize=_md_finalize,
         autoescape=False,
@@ -67,9 +154,38 @@ def render(view: DraftView, template: Template, registry: TemplateRegistry, fmt:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters["block"] = _md_block
-    environment.filters["raw"] = _md_raw
+    filters: dict[str, Callable[..., Safe]] = {
+        "block": _md_block,
+        "raw": _md_raw,
+        "comment": _md_comment,
+        "yaml_string": _md_yaml_string,
+    }
+    environment.filters.update(filters)
     environment.globals["body"] = _md_body
-    text = environment.get_template("draft").render(draft=view)
-    filename = f"incident-{view.number}-{slugify(view.title)}-{template.name}.{fmt}"
-    return Draft(filename, text.encode("utf-8"), MEDIA_TYPES[fmt], fmt)
+    environment.globals["todo"] = _md_todo
+    return _run(environment, f"{template.location}/{MD_FILE}", draft=view, doc=doc)
+
+
+def _render_html(
+    view: DraftView, template: Template, registry: TemplateRegistry, doc: DocumentText
+) -> str:
+    own = template.sources.get("html")
+    page = own if own is not None else registry.shared_sources[SHARED_PAGE]
+    environment = SandboxedEnvironment(
+        loader=DictLoader({**registry.shared_sources, "draft": page}),
+        undefined=StrictUndefined,
+        autoescape=True,  # every value is HTML-escaped; nothing user-written is markup
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals["paragraphs"] = paragraphs
+    where = f"{template.location}/{HTML_FILE}" if own else f"_shared/{SHARED_PAGE}"
+    return _run(environment, where, draft=view, doc=doc, layout=template.layout)
+
+
+def _run(environment: SandboxedEnvironment, where: str, **context: object) -> str:
+    try:
+        return environment.get_template("draft").render(**context)
+    except JinjaError as problem:
+        # A team layout that names a field the draft lacks: say which file, not a traceback.
+        raise TemplateError(where, f"cannot render: {problem}") from None

@@ -1,22 +1,44 @@
-"""Postmortem templates: a folder with `template.toml` (metadata and sections) and one
-Jinja file per output format (`draft.md.j2`, …).
+"""Postmortem templates: a folder with `template.toml` (metadata, sections in order, and
+how the document is laid out) and `draft.md.j2`, the Markdown layout.
 
-Built-ins ship inside the package under `bot/templates/`; the templates issue adds a
-team folder that overrides them by name.
+HTML and docx come from the same description: a shared HTML page (`_shared/page.html.j2`,
+or the template's own `draft.html.j2`) and a generic Word writer, both walking the
+section list and the `[document]` table. A team writes one TOML file and one Jinja file
+and gets all three formats.
+
+Built-ins ship inside the package under `bot/templates/`; a team folder
+(`INCIDENT_BOT_TEMPLATES_DIR`) adds templates and overrides built-ins by name. A broken
+template never stops the others: its error, naming the file and line, is kept in the
+registry and shown by `templates` and at start-up.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
 
 from bot.domain import GENERATED_SECTION_IDS, SECTION_IDS
 
-FORMAT_FILES: Mapping[str, str] = {"md": "draft.md.j2"}
-MEDIA_TYPES: Mapping[str, str] = {"md": "text/markdown; charset=utf-8"}
+FORMATS: tuple[str, ...] = ("md", "html", "docx")
+MD_FILE = "draft.md.j2"
+HTML_FILE = "draft.html.j2"
+SHARED_FOLDER = "_shared"
+MEDIA_TYPES: Mapping[str, str] = {
+    "md": "text/markdown; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+TIMELINE_STYLES = ("list", "days", "table")
+TIMELINE_DATES = ("auto", "always")
 
 
 class TemplateError(Exception):
@@ -35,6 +57,27 @@ class TemplateSection:
     guidance: str
     required: bool
     generated: bool
+    # Generated blocks shown after this section's own text (e.g. the action items
+    # under "Corrective and Preventative Measures").
+    include: tuple[str, ...] = ()
+    # The opening paragraph of the document, shown without its heading (a blog post's lead).
+    lead: bool = False
+
+
+@dataclass(frozen=True)
+class DocumentLayout:
+    """How the HTML page and the Word document are laid out (the `[document]` table).
+
+    `title` and `title_block` are Jinja expressions over the draft (`{{ draft.title }}`);
+    what they produce is plain text, escaped by each format like any other value.
+    """
+
+    title: str = "{{ draft.title }}"
+    title_block: tuple[str, ...] = ()
+    preamble: tuple[str, ...] = ()  # generated blocks between the title and the sections
+    toc: bool = False
+    revision_history: bool = False
+    timeline: str = "list"  # list | days (one heading per day) | table
 
 
 @dataclass(frozen=True)
@@ -44,7 +87,14 @@ class Template:
     description: str
     date_format: str
     sections: tuple[TemplateSection, ...]
-    sources: Mapping[str, str] = field(default_factory=dict)  # format -> Jinja source
+    sources: Mapping[str, str] = field(default_factory=dict)  # md/html -> Jinja source
+    # Pins the zone the draft is written in (a blog's "times in UTC"); None: the incident's.
+    timezone: str | None = None
+    timeline_dates: str = "auto"  # auto: dates when the incident spans days; always
+    layout: DocumentLayout = field(default_factory=DocumentLayout)
+    options: Mapping[str, str] = field(default_factory=dict)  # free values for the layouts
+    origin: str = "built-in"  # "built-in" or the team folder it came from
+    location: str = ""
 
     def section(self, section_id: str) -> TemplateSection | None:
         for section in self.sections:
@@ -54,13 +104,19 @@ class Template:
 
     @property
     def formats(self) -> tuple[str, ...]:
-        return tuple(self.sources)
+        return FORMATS
 
 
 class TemplateRegistry:
-    def __init__(self, templates: Iterable[Template], shared: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        templates: Iterable[Template],
+        shared: Mapping[str, str],
+        errors: Iterable[TemplateError] = (),
+    ) -> None:
         self._templates = {template.name: template for template in templates}
-        self.shared_sources = dict(shared)  # Jinja files every template may import
+        self.shared_sources = dict(shared)  # Jinja files every template may include
+        self.errors = list(errors)  # broken template files, shown by `templates`
 
     def get(self, name: str) -> Template | None:
         return self._templates.get(name)
@@ -73,38 +129,128 @@ class TemplateRegistry:
 
 
 def builtin_registry() -> TemplateRegistry:
+    return load_registry(None)
+
+
+def load_registry(team_dir: Path | None) -> TemplateRegistry:
+    """The built-ins, then the team folder's templates over them by name."""
     root = resources.files("bot").joinpath("templates")
-    templates = []
-    shared: dict[str, str] = {}
-    for entry in sorted(root.iterdir(), key=lambda item: item.name):
-        if entry.name == "_shared":
-            shared = {f.name: f.read_text("utf-8") for f in entry.iterdir() if f.is_file()}
-        elif entry.is_dir() and entry.joinpath("template.toml").is_file():
-            templates.append(load_template(entry, f"bot/templates/{entry.name}"))
-    return TemplateRegistry(templates, shared)
+    templates: dict[str, Template] = {}
+    errors: list[TemplateError] = []
+    shared = _shared_sources(root.joinpath(SHARED_FOLDER))
+    errors.extend(_check_shared(shared, "bot/templates/_shared"))
+    for entry in _template_folders(root):
+        loaded = _load_into(entry, f"bot/templates/{entry.name}", "built-in")
+        if isinstance(loaded, TemplateError):
+            errors.append(loaded)
+        else:
+            templates[loaded.name] = loaded
+    if team_dir is not None:
+        if not team_dir.is_dir():
+            errors.append(TemplateError(str(team_dir), "the templates folder does not exist"))
+        else:
+            # A team's partials may add to the shared ones (or replace one by name).
+            team_shared = _shared_sources(team_dir / SHARED_FOLDER)
+            errors.extend(_check_shared(team_shared, str(team_dir / SHARED_FOLDER)))
+            shared = {**shared, **team_shared}
+            for folder in _template_folders(team_dir):
+                loaded = _load_into(folder, str(folder), str(team_dir))
+                if isinstance(loaded, TemplateError):
+                    errors.append(loaded)
+                else:
+                    templates[loaded.name] = loaded
+    return TemplateRegistry(templates.values(), shared, errors)
 
 
-def load_template(folder: Traversable, location: str) -> Template:
-    meta_file = folder.joinpath("template.toml")
-    try:
-        meta = tomllib.loads(meta_file.read_text("utf-8"))
-    except tomllib.TOMLDecodeError as problem:
-        raise TemplateError(f"{location}/template.toml", str(problem)) from None
-    where = f"{location}/template.toml"
-    name = _text(meta, "name", where)
-    sections = tuple(
-        _section(raw, f"{where}, section {index}")
-        for index, raw in enumerate(meta.get("sections", []), start=1)
+def _template_folders(root: Traversable) -> list[Traversable]:
+    return sorted(
+        (
+            entry
+            for entry in root.iterdir()
+            if entry.is_dir() and entry.name != SHARED_FOLDER and not entry.name.startswith(".")
+        ),
+        key=lambda entry: entry.name,
     )
-    if not sections:
+
+
+def _shared_sources(folder: Traversable) -> dict[str, str]:
+    if not folder.is_dir():
+        return {}
+    return {f.name: f.read_text("utf-8") for f in folder.iterdir() if f.name.endswith(".j2")}
+
+
+def _check_shared(sources: Mapping[str, str], location: str) -> list[TemplateError]:
+    problems = []
+    for name, source in sorted(sources.items()):
+        try:
+            _compile(SandboxedEnvironment(), source, f"{location}/{name}")
+        except TemplateError as problem:
+            problems.append(problem)
+    return problems
+
+
+def _load_into(folder: Traversable, location: str, origin: str) -> Template | TemplateError:
+    try:
+        template = load_template(folder, location, origin=origin)
+        check_syntax(template, location)
+    except TemplateError as problem:
+        return problem
+    return template
+
+
+def load_template(folder: Traversable, location: str, *, origin: str = "built-in") -> Template:
+    meta_file = folder.joinpath("template.toml")
+    where = f"{location}/template.toml"
+    if not meta_file.is_file():
+        raise TemplateError(location, "no template.toml in this template folder")
+    raw = meta_file.read_text("utf-8")
+    try:
+        meta = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as problem:
+        line = _decode_error_line(problem)
+        raise TemplateError(
+            f"{where}:{line}" if line else where, f"not valid TOML: {problem}"
+        ) from None
+    lines = _SectionLines(raw)
+    name = _text(meta, "name", where)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        raise TemplateError(
+            f"{where}:{lines.key('name')}",
+            f"`name` `{name}` must be lower-case letters, digits, `-` or `_`",
+        )
+    raw_sections = meta.get("sections", [])
+    if not isinstance(raw_sections, list) or not raw_sections:
         raise TemplateError(where, "a template needs at least one [[sections]] entry")
+    sections = tuple(
+        _section(entry, f"{where}:{lines.section(index)}", index)
+        for index, entry in enumerate(raw_sections, start=1)
+    )
+    seen: set[str] = set()
+    for index, section in enumerate(sections, start=1):
+        if section.id in seen:
+            raise TemplateError(
+                f"{where}:{lines.section(index)}", f"section `{section.id}` appears twice"
+            )
+        seen.add(section.id)
     sources = {
         fmt: folder.joinpath(filename).read_text("utf-8")
-        for fmt, filename in FORMAT_FILES.items()
+        for fmt, filename in (("md", MD_FILE), ("html", HTML_FILE))
         if folder.joinpath(filename).is_file()
     }
-    if not sources:
-        raise TemplateError(location, f"no format file ({', '.join(FORMAT_FILES.values())})")
+    if "md" not in sources:
+        raise TemplateError(location, f"no {MD_FILE} (the Markdown layout) in this folder")
+    timezone = meta.get("timezone")
+    if timezone is not None:
+        _check_zone(timezone, f"{where}:{lines.key('timezone')}")
+    timeline_dates = str(meta.get("timeline_dates", "auto"))
+    if timeline_dates not in TIMELINE_DATES:
+        raise TemplateError(
+            f"{where}:{lines.key('timeline_dates')}",
+            f"`timeline_dates` must be one of {', '.join(TIMELINE_DATES)}",
+        )
+    options = meta.get("options", {})
+    if not isinstance(options, dict):
+        raise TemplateError(where, "[options] must be a table of names and values")
     return Template(
         name=name,
         title=_text(meta, "title", where),
@@ -112,7 +258,75 @@ def load_template(folder: Traversable, location: str) -> Template:
         date_format=str(meta.get("date_format", "%Y-%m-%d")),
         sections=sections,
         sources=sources,
+        timezone=timezone,
+        timeline_dates=timeline_dates,
+        layout=_layout(meta.get("document", {}), where, lines),
+        options={str(key): str(value) for key, value in options.items()},
+        origin=origin,
+        location=location,
     )
+
+
+def check_syntax(template: Template, location: str) -> None:
+    """Compiles every Jinja source now, so a typo is reported at start-up with its line."""
+    environment = SandboxedEnvironment()
+    for fmt, source in template.sources.items():
+        filename = MD_FILE if fmt == "md" else HTML_FILE
+        _compile(environment, source, f"{location}/{filename}")
+    for index, expression in enumerate(
+        (template.layout.title, *template.layout.title_block), start=1
+    ):
+        what = "title" if index == 1 else "title_block"
+        _compile(environment, expression, f"{location}/template.toml ([document] {what})")
+
+
+def _compile(environment: SandboxedEnvironment, source: str, where: str) -> None:
+    try:
+        environment.parse(source)
+    except TemplateSyntaxError as problem:
+        raise TemplateError(
+            f"{where}:{problem.lineno}", f"Jinja syntax: {problem.message}"
+        ) from None
+
+
+class _SectionLines:
+    """Line numbers in a template.toml, so errors can point at the line to fix."""
+
+    def __init__(self, raw: str) -> None:
+        self._lines = raw.splitlines()
+
+    def section(self, index: int) -> int:
+        count = 0
+        for number, line in enumerate(self._lines, start=1):
+            if line.strip().startswith("[[sections]]"):
+                count += 1
+                if count == index:
+                    return number
+        return 1
+
+    def key(self, key: str) -> int:
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for number, line in enumerate(self._lines, start=1):
+            if pattern.match(line):
+                return number
+        return 1
+
+
+def _decode_error_line(problem: tomllib.TOMLDecodeError) -> int | None:
+    lineno = getattr(problem, "lineno", None)
+    if isinstance(lineno, int):
+        return lineno
+    found = re.search(r"line (\d+)", str(problem))
+    return int(found.group(1)) if found else None
+
+
+def _check_zone(value: object, where: str) -> None:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TemplateError(
+            where, f"`timezone` `{value}` is not a known time zone; use an IANA name like UTC"
+        ) from None
 
 
 def _text(table: Mapping[str, object], key: str, where: str) -> str:
@@ -122,13 +336,18 @@ def _text(table: Mapping[str, object], key: str, where: str) -> str:
     return value.strip()
 
 
-def _section(raw: object, where: str) -> TemplateSection:
+def _section(raw: object, where: str, index: int) -> TemplateSection:
     if not isinstance(raw, dict):
-        raise TemplateError(where, "each [[sections]] entry must be a table")
+        raise TemplateError(where, f"[[sections]] entry {index} must be a table")
     section_id = _text(raw, "id", where)
     if section_id not in SECTION_IDS:
         raise TemplateError(
             where, f"unknown section id `{section_id}`; use one of {', '.join(SECTION_IDS)}"
+        )
+    include = raw.get("include", [])
+    if not isinstance(include, list) or any(i not in GENERATED_SECTION_IDS for i in include):
+        raise TemplateError(
+            where, f"`include` lists generated blocks: {', '.join(GENERATED_SECTION_IDS)}"
         )
     return TemplateSection(
         id=section_id,
@@ -136,4 +355,34 @@ def _section(raw: object, where: str) -> TemplateSection:
         guidance=str(raw.get("guidance", "")).strip(),
         required=bool(raw.get("required", section_id not in GENERATED_SECTION_IDS)),
         generated=section_id in GENERATED_SECTION_IDS,
+        include=tuple(include),
+        lead=bool(raw.get("lead", False)),
+    )
+
+
+def _layout(raw: object, where: str, lines: _SectionLines) -> DocumentLayout:
+    if not isinstance(raw, dict):
+        raise TemplateError(where, "[document] must be a table")
+    preamble = raw.get("preamble", [])
+    if not isinstance(preamble, list) or any(p not in GENERATED_SECTION_IDS for p in preamble):
+        raise TemplateError(
+            f"{where}:{lines.key('preamble')}",
+            f"`preamble` lists generated blocks: {', '.join(GENERATED_SECTION_IDS)}",
+        )
+    timeline = str(raw.get("timeline", "list"))
+    if timeline not in TIMELINE_STYLES:
+        raise TemplateError(
+            f"{where}:{lines.key('timeline')}",
+            f"[document] `timeline` must be one of {', '.join(TIMELINE_STYLES)}",
+        )
+    title_block = raw.get("title_block", [])
+    if not isinstance(title_block, list):
+        raise TemplateError(f"{where}:{lines.key('title_block')}", "`title_block` is a list")
+    return DocumentLayout(
+        title=str(raw.get("title", "{{ draft.title }}")),
+        title_block=tuple(str(line) for line in title_block),
+        preamble=tuple(preamble),
+        toc=bool(raw.get("toc", False)),
+        revision_history=bool(raw.get("revision_history", False)),
+        timeline=timeline,
     )

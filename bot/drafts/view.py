@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
 
 from bot.domain import EntryKind, Incident, Role
 from bot.drafts.templates import Template
@@ -29,7 +30,9 @@ def with_names(text: str, name_of: NameOf) -> str:
 @dataclass(frozen=True)
 class EntryView:
     seq: int
-    when: str
+    when: str  # as the template shows it: time, or date and time (`timeline_dates`)
+    date: str  # the local date in the template's date format, for layouts grouped by day
+    time: str  # HH:MM
     who: str | None  # who wrote it; None for automatic entries (their text names people)
     text: str
     kind: str
@@ -60,6 +63,8 @@ class SectionView:
     generated: bool
     text: str | None
     fill_command: str
+    include: tuple[str, ...] = ()
+    lead: bool = False
 
     @property
     def filled(self) -> bool:
@@ -87,6 +92,19 @@ class DraftView:
     template_name: str
     template_title: str
     generated_at: str
+    declared_long: str  # "March 4, 2025", as a blog title writes it
+    month_year: str  # "March 2025", as a report's title block writes it
+    generated_date: str  # the draft's date in the template's date format
+    author: str  # who reports: reporting lead, else commander, else the declarer
+    action_command: str  # how to add an action item
+    options: dict[str, str]
+
+    @property
+    def headings(self) -> tuple[str, ...]:
+        """The headings shown, in order: a report's table of contents."""
+        return tuple(
+            self.sections[id].heading for id in self.section_order if not self.sections[id].lead
+        )
 
 
 def build_view(
@@ -98,9 +116,13 @@ def build_view(
     command_prefix: str,
     now: datetime,
 ) -> DraftView:
+    if template.timezone:
+        # Some teams write every time in one zone whatever the workspace's (a blog post's
+        # "Timeline (times in UTC)"); the template pins it.
+        zone = ZoneInfo(template.timezone)
     entries = incident.visible_timeline()
     moments = [entry.occurred_at for entry in entries] + [incident.declared_at]
-    dates = needs_dates(moments, zone)
+    dates = template.timeline_dates == "always" or needs_dates(moments, zone)
 
     def when(moment: datetime) -> str:
         local = moment.astimezone(zone)
@@ -112,6 +134,9 @@ def build_view(
         return f"{local.strftime(template.date_format)} {local:%H:%M}"
 
     ended_at = incident.ended_at()
+    declared_local = incident.declared_at.astimezone(zone)
+    holders = {role: incident.holder(role) for role in Role}
+    author = holders[Role.REPORTING] or holders[Role.COMMANDER] or incident.declared_by
     return DraftView(
         number=incident.number,
         title=incident.title,
@@ -128,6 +153,8 @@ def build_view(
             EntryView(
                 seq=entry.seq,
                 when=when(entry.occurred_at),
+                date=entry.occurred_at.astimezone(zone).strftime(template.date_format),
+                time=f"{entry.occurred_at.astimezone(zone):%H:%M}",
                 who=None
                 if entry.kind is EntryKind.AUTOMATIC or entry.author is None
                 else name_of(entry.author),
@@ -157,6 +184,8 @@ def build_view(
                 generated=section.generated,
                 text=None if section.generated else incident.section_text(section.id),
                 fill_command=f"{command_prefix} set {section.id} TEXT",
+                include=section.include,
+                lead=section.lead,
             )
             for section in template.sections
         },
@@ -164,6 +193,12 @@ def build_view(
         template_name=template.name,
         template_title=template.title,
         generated_at=stamp(now),
+        declared_long=f"{declared_local:%B} {declared_local.day}, {declared_local:%Y}",
+        month_year=f"{declared_local:%B %Y}",
+        generated_date=now.astimezone(zone).strftime(template.date_format),
+        author=name_of(author),
+        action_command=f"{command_prefix} action TEXT @owner",
+        options=dict(template.options),
     )
 
 

@@ -11,7 +11,8 @@ from cli import EXAMPLE, incident_bot
 
 pytestmark = pytest.mark.e2e
 
-TIMELINE_LINE = re.compile(r"^- (\d\d:\d\d) - (.*)$")
+# The standard template (seed 000) dates every line: "- DD-MM-YYYY HH:MM - text".
+TIMELINE_LINE = re.compile(r"^- 04-03-2025 (\d\d:\d\d) - (.*)$")
 
 
 def section(draft: str, heading: str) -> str:
@@ -148,7 +149,7 @@ def test_unreadable_lines_are_explained_and_the_rest_is_kept(
     assert "line 5: #inc-1-disk-full has no message 42 (it has 1 to 1)" in result.err
     assert "line 6: 2025-03-04 14:01 is before the clock" in result.err
     draft = incident_bot("export", "1", cwd=tmp_path, database_url=database_url).out
-    assert "- 14:03 - maria: Cleaned /var/log" in draft
+    assert re.search(r"^- \d\d-\d\d-\d{4} 14:03 - maria: Cleaned /var/log$", draft, re.M)
     assert "| SEV3 |" in draft
 
 

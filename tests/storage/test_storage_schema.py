@@ -30,6 +30,8 @@ TABLES = {
     "section_texts",
     "action_items",
     "processed_events",
+    "reminders",
+    "reminder_controls",
 }
 
 
@@ -153,7 +155,7 @@ def test_the_script_location_is_the_migrations_package() -> None:
     assert (directory / "env.py").is_file()
     assert (directory / "script.py.mako").is_file()
     assert any(directory.joinpath("versions").glob("0001_*.py"))
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
 
 
 def test_foreign_keys_are_enforced(engine: Engine) -> None:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from bot.commands import default_mention
 from bot.domain import Incident
-from bot.ports import ChannelRef, IncidentRepository, ProcessedEvents, UnitOfWork
+from bot.ports import (
+    ChannelRef,
+    ConcurrentChange,
+    IncidentRepository,
+    ProcessedEvents,
+    ReminderRepository,
+    UnitOfWork,
+)
+from bot.reminders import Reminder, ReminderControl, ReminderState
 
 
 class FakeStore:
@@ -17,6 +25,9 @@ class FakeStore:
     def __init__(self) -> None:
         self.incidents: list[Incident] = []
         self.events: set[tuple[str, str]] = set()
+        self.reminders: list[Reminder] = []
+        self.controls: list[ReminderControl] = []
+        self.next_reminder_id = 1
         self.commits = 0
 
 
@@ -59,20 +70,88 @@ class FakeEvents(ProcessedEvents):
         return True
 
 
+class FakeReminders(ReminderRepository):
+    """Reminders in a list; ids are handed out at commit, as a database would at flush."""
+
+    def __init__(self, reminders: list[Reminder], controls: list[ReminderControl]) -> None:
+        self.reminders = reminders
+        self.controls = controls
+
+    def add(self, reminder: Reminder) -> None:
+        self.reminders.append(reminder)
+
+    def for_incident(self, workspace: str, number: int) -> list[Reminder]:
+        return [
+            r for r in self.reminders
+            if r.workspace == workspace and r.incident_number == number
+        ]
+
+    def control(self, workspace: str, number: int) -> ReminderControl:
+        for control in self.controls:
+            if control.workspace == workspace and control.incident_number == number:
+                return control
+        control = ReminderControl(workspace=workspace, incident_number=number)
+        self.controls.append(control)
+        return control
+
+    def get(self, reminder_id: int) -> Reminder | None:
+        return next((r for r in self.reminders if r.id == reminder_id), None)
+
+    def claim_due(
+        self, *, now: datetime, platforms: Collection[str], limit: int, claimant: str
+    ) -> list[Reminder]:
+        due = sorted(
+            (
+                r for r in self.reminders
+                if r.state is ReminderState.PENDING and r.due_at <= now
+                and r.platform in platforms
+            ),
+            key=lambda r: (r.due_at, r.id or 0),
+        )[:limit]
+        for reminder in due:
+            reminder.state = ReminderState.CLAIMED
+            reminder.claimed_at = now
+            reminder.claimed_by = claimant
+        return due
+
+    def stale_claims(self, *, claimed_before: datetime, limit: int) -> list[Reminder]:
+        return [
+            r for r in self.reminders
+            if r.state is ReminderState.CLAIMED and r.claimed_at is not None
+            and r.claimed_at < claimed_before
+        ][:limit]
+
+
 class FakeUnitOfWork(UnitOfWork):
     def __init__(self, store: FakeStore) -> None:
         self.store = store
-        self.incidents = FakeRepository(copy.deepcopy(store.incidents))
-        self.events = FakeEvents(set(store.events))
+        self.rollback()
 
     def commit(self) -> None:
+        pending = [
+            (r.workspace, r.incident_number, r.kind)
+            for r in self.reminders.reminders
+            if r.state is ReminderState.PENDING
+        ]
+        if len(pending) != len(set(pending)):  # the database's partial unique index
+            self.rollback()
+            raise ConcurrentChange("two pending reminders of one kind")
+        for reminder in self.reminders.reminders:
+            if reminder.id is None:
+                reminder.id = self.store.next_reminder_id
+                self.store.next_reminder_id += 1
         self.store.incidents = copy.deepcopy(self.incidents.incidents)
         self.store.events = set(self.events.seen)
+        self.store.reminders = copy.deepcopy(self.reminders.reminders)
+        self.store.controls = copy.deepcopy(self.reminders.controls)
         self.store.commits += 1
 
     def rollback(self) -> None:
         self.incidents = FakeRepository(copy.deepcopy(self.store.incidents))
         self.events = FakeEvents(set(self.store.events))
+        self.reminders = FakeReminders(
+            copy.deepcopy(self.store.reminders), copy.deepcopy(self.store.controls)
+        )
 
 
 class FakePlatform:

@@ -1,0 +1,1 @@
+"""The Matrix adapter: matrix-nio (with end-to-end encryption) to the neutral core."""

@@ -1,0 +1,107 @@
+"""`incident-bot run` on Matrix: the session's asyncio loop on a background thread.
+
+Configured by MATRIX_HOMESERVER, MATRIX_USER_ID, MATRIX_ACCESS_TOKEN or
+MATRIX_PASSWORD (+ MATRIX_DEVICE_ID), INCIDENT_BOT_MATRIX_STORE,
+INCIDENT_BOT_MATRIX_ENCRYPT_ROOMS and INCIDENT_BOT_MATRIX_ALLOWED_INVITERS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+
+from adapters.config import Settings
+from adapters.matrix.session import MatrixSession
+from adapters.matrix.settings import MatrixSettings, matrix_settings
+from bot.replies import Reply
+from bot.service import IncidentBot
+
+log = logging.getLogger("adapters.matrix")
+
+# How long `start` waits for the first login and sync before it returns; after a failed
+# attempt it returns at once and the background thread keeps trying (a homeserver that
+# is down or a refused login is logged, and no reason to exit into a restart loop).
+CONNECT_WAIT = 30.0
+DELIVER_TIMEOUT = 120.0
+
+
+class MatrixUnavailable(Exception):
+    """The homeserver cannot be reached right now; try again later."""
+
+
+class MatrixAdapter:
+    platform = "matrix"
+
+    def __init__(self, *, bot: IncidentBot, settings: MatrixSettings) -> None:
+        self._settings = settings
+        self._session = MatrixSession(bot=bot, settings=settings)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._connected = threading.Event()
+        self._first_attempt = threading.Event()
+
+    def start(self) -> None:
+        loop_ready = threading.Event()
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self._loop = loop
+            loop_ready.set()
+            try:
+                loop.run_until_complete(self._session.run(on_state=self._on_state))
+            finally:
+                loop.run_until_complete(self._session.close())
+                loop.run_until_complete(loop.shutdown_default_executor())
+                loop.close()
+
+        self._thread = threading.Thread(target=main, name="matrix", daemon=True)
+        self._thread.start()
+        loop_ready.wait()
+        self._first_attempt.wait(timeout=CONNECT_WAIT)
+        if not self._connected.is_set():
+            log.warning(
+                "Matrix: not connected to %s yet; still trying in the background",
+                self._settings.homeserver,
+            )
+
+    def _on_state(self, connected: bool) -> None:
+        self._first_attempt.set()
+        if connected:
+            self._connected.set()
+        else:
+            self._connected.clear()
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(self._session.request_stop)
+        thread.join(timeout=60)
+        if thread.is_alive():
+            log.error("Matrix: the adapter did not stop within 60 s")
+
+    def deliver(self, replies: Sequence[Reply]) -> None:
+        loop = self._loop
+        if loop is None or not self._connected.is_set():
+            raise MatrixUnavailable(
+                f"the Matrix homeserver {self._settings.homeserver} is not connected"
+            )
+        future = asyncio.run_coroutine_threadsafe(self._session.deliver(replies), loop)
+        future.result(timeout=DELIVER_TIMEOUT)
+
+
+def from_environment(
+    *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str]
+) -> MatrixAdapter | None:
+    """The adapter when MATRIX_HOMESERVER is set; a clear ConfigError when it is half set."""
+    matrix = matrix_settings(environ)
+    if matrix is None:
+        return None
+    # nio logs every decrypted event at INFO; its warnings (e.g. rate limits) stay.
+    logging.getLogger("nio").setLevel(logging.WARNING)
+    log.info("Matrix: %s as %s, store %s", matrix.homeserver, matrix.user_id, matrix.store)
+    return MatrixAdapter(bot=bot, settings=matrix)

@@ -1,0 +1,171 @@
+"""Text in and out of Matrix: commands from message bodies (pills become user ids),
+and the core's plain replies as HTML with a plain fallback.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Mapping
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import unquote
+
+COMMAND_PREFIX = "!incident"
+_COMMAND = re.compile(r"^!incident(?:\s+(?P<rest>.*))?$", re.IGNORECASE | re.DOTALL)
+# A Matrix user id as people write it in a message: `@per:example.org`, `@a:localhost:8008`.
+USER_ID = r"@[a-z0-9._=\-/+]+:[a-z0-9.\-]+(?::[0-9]+)?"
+_USER_ID_TOKEN = re.compile(rf"^{USER_ID}$", re.IGNORECASE)
+_USER_ID_IN_TEXT = re.compile(rf"(?<![\w@]){USER_ID}", re.IGNORECASE)
+_PILL_LINK = re.compile(r"^https://matrix\.to/#/(?P<id>(?:@|%40)[^?/]+)", re.IGNORECASE)
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+_ROOM_NAME = re.compile(r"#(inc-[0-9]+-[a-z0-9-]+)")
+
+
+def parse_mention(token: str) -> str | None:
+    """`@per:example.org` or a matrix.to link to a user -> the full user id."""
+    link = _PILL_LINK.match(token)
+    if link:
+        token = unquote(link.group("id"))
+    return token if _USER_ID_TOKEN.match(token) else None
+
+
+def command_text(content: Mapping[str, Any]) -> str | None:
+    """The command of a `!incident …` message without its prefix, or None.
+
+    Pills (links to users in the formatted body) become the user ids they point
+    at, so `role comms <pill>` reads as `role comms @jonas:example.org`.
+    """
+    text = message_text(content)
+    match = _COMMAND.match(text.strip())
+    if match is None:
+        return None
+    return (match.group("rest") or "").strip()
+
+
+def message_text(content: Mapping[str, Any]) -> str:
+    """What a person wrote: pills as user ids, without a quoted reply fallback."""
+    formatted = content.get("formatted_body")
+    if content.get("format") == "org.matrix.custom.html" and isinstance(formatted, str):
+        return _HtmlText.text_of(formatted).strip()
+    body = content.get("body")
+    return strip_reply_fallback(body if isinstance(body, str) else "")
+
+
+def strip_reply_fallback(body: str) -> str:
+    lines = body.split("\n")
+    if lines and lines[0].startswith("> <"):
+        while lines and lines[0].startswith(">"):
+            lines.pop(0)
+        if lines and not lines[0].strip():
+            lines.pop(0)
+    return "\n".join(lines)
+
+
+class _HtmlText(HTMLParser):
+    """Plain text of a formatted body; a link to a user is that user's id."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0  # inside <mx-reply>: the quoted message we are replying to
+        self._pill: list[bool] = []
+
+    @classmethod
+    def text_of(cls, formatted: str) -> str:
+        parser = cls()
+        parser.feed(formatted)
+        parser.close()
+        return "".join(parser.parts)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "mx-reply":
+            self._skip += 1
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag == "a":
+            href = dict(attrs).get("href") or ""
+            user = parse_mention(href)
+            if user and not self._skip:
+                self.parts.append(user)
+            self._pill.append(user is not None)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "mx-reply":
+            self._skip = max(0, self._skip - 1)
+        elif tag == "a" and self._pill:
+            self._pill.pop()
+        elif tag == "p" and not self._skip:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._skip or (self._pill and self._pill[-1]):
+            return  # a pill's text is a display name; its user id was written instead
+        self.parts.append(data)
+
+
+def pill(user_id: str, name: str) -> str:
+    return f'<a href="https://matrix.to/#/{html.escape(user_id)}">{html.escape(name)}</a>'
+
+
+def to_html(
+    text: str,
+    *,
+    name_of: Callable[[str], str],
+    room_links: Mapping[str, str],
+) -> str:
+    """A core reply (plain text, `code spans` its only markup) as Matrix HTML.
+
+    User ids become pills, `#inc-N-…` names of rooms we know become room links.
+    """
+    pieces: list[str] = []
+    for index, part in enumerate(_CODE_SPAN.split(text)):
+        if index % 2:
+            pieces.append(f"<code>{html.escape(part)}</code>")
+        else:
+            pieces.append(_linked(part, name_of=name_of, room_links=room_links))
+    return "".join(pieces).replace("\n", "<br/>")
+
+
+def _linked(text: str, *, name_of: Callable[[str], str], room_links: Mapping[str, str]) -> str:
+    out: list[str] = []
+    position = 0
+    users = [(m.start(), "user", m.group(0).rstrip(".")) for m in _USER_ID_IN_TEXT.finditer(text)]
+    rooms = [(m.start(), "room", m.group(1)) for m in _ROOM_NAME.finditer(text)]
+    for start, kind, value in sorted(users + rooms):
+        if start < position:
+            continue
+        end = start + len(value) + (1 if kind == "room" else 0)
+        out.append(html.escape(text[position:start]))
+        if kind == "user":
+            out.append(pill(value, name_of(value)))
+        elif value in room_links:
+            room_id = room_links[value]
+            out.append(f'<a href="https://matrix.to/#/{html.escape(room_id)}">#{value}</a>')
+        else:
+            out.append(html.escape(f"#{value}"))
+        position = end
+    out.append(html.escape(text[position:]))
+    return "".join(out)
+
+
+def notice(
+    text: str,
+    *,
+    name_of: Callable[[str], str],
+    room_links: Mapping[str, str],
+    is_error: bool = False,
+) -> dict[str, Any]:
+    """An `m.notice` (what bots send) with a plain body and its HTML twin."""
+    formatted = to_html(text, name_of=name_of, room_links=room_links)
+    if is_error:
+        formatted = f"⚠️ {formatted}"
+    content: dict[str, Any] = {
+        "msgtype": "m.notice",
+        "body": f"⚠️ {text}" if is_error else text,
+        "format": "org.matrix.custom.html",
+        "formatted_body": formatted,
+    }
+    mentioned = sorted({m.group(0).rstrip(".") for m in _USER_ID_IN_TEXT.finditer(text)})
+    content["m.mentions"] = {"user_ids": mentioned} if mentioned else {}
+    return content

@@ -1,0 +1,752 @@
+"""The connection to the homeserver: login, the sync loop, Matrix events in as neutral
+events, neutral replies out as Matrix events. Runs on the adapter's asyncio loop.
+
+The sync token is stored only after every event of a sync has been handled, so a
+crash or a restart carries on from the last fully handled batch; the core's record
+of processed event ids makes the few re-delivered events no-ops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import io
+import json
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import nio  # type: ignore[import-untyped]  # nio ships no type information
+
+from adapters.matrix.pins import Pin, PinMap
+from adapters.matrix.platform import MatrixPlatform
+from adapters.matrix.render import command_text, message_text, notice, parse_mention
+from adapters.matrix.settings import MatrixSettings
+from bot.domain import IncidentError
+from bot.events import (
+    CommandReceived,
+    InboundEvent,
+    MessageDeleted,
+    MessageEdited,
+    MessageTagged,
+    MessageUntagged,
+)
+from bot.ports import ChannelRef
+from bot.replies import FileUpload, Message, Reaction, Reply
+from bot.service import IncidentBot
+
+log = logging.getLogger("adapters.matrix")
+
+PIN_KEYS = frozenset({"📌", ":pushpin:"})
+EMOJI = {"white_check_mark": "✅", "pushpin": "📌", "warning": "⚠️"}
+LONG_POLL_MS = 30_000
+# One sync carries up to this many events per room; a longer gap is logged.
+SYNC_FILTER: dict[str, Any] = {
+    "room": {"timeline": {"limit": 200}},
+    "presence": {"not_types": ["*"]},
+}
+MAX_BACKOFF = 300.0
+ATTEMPTS_PER_EVENT = 3
+REMEMBERED_MESSAGES = 5000
+_INVITE_OPTION = re.compile(r"\s--invite(?:\s+(?P<who>.*))?$", re.DOTALL)
+
+
+class HomeserverError(Exception):
+    """The homeserver refused or failed a call; the message says which and why."""
+
+
+class RetryLater(Exception):
+    """Handling an event failed; the batch is synced again after a pause."""
+
+
+@dataclass(frozen=True)
+class Posted:
+    sender: str
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ReplyTo:
+    """The command a reply answers: replies quote it, inside its thread if it has one."""
+
+    room_id: str
+    event_id: str
+    thread_root: str | None
+
+
+def _describe(response: Any) -> str:
+    status = getattr(response, "status_code", None)
+    message = getattr(response, "message", None) or type(response).__name__
+    return f"{status}: {message}" if status else str(message)
+
+
+class MatrixSession:
+    def __init__(self, *, bot: IncidentBot, settings: MatrixSettings) -> None:
+        self._bot = bot
+        self._settings = settings
+        self.platform = MatrixPlatform(open_room=self._open_room, known_name=self._known_name)
+        self.client: nio.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._stopping = False
+        self._poll: asyncio.Future[Any] | None = None
+        self._token: str | None = None
+        self._full_state = True
+        self._pins = PinMap(settings.store / "pins.sqlite3")
+        self._posted: OrderedDict[str, Posted] = OrderedDict()
+        self._room_links: dict[str, str] = {}
+        self._failures: dict[str, int] = {}
+        self._ignored_invites: set[str] = set()
+        self._notes: list[str] = []  # problems found while the core handled an event
+        self.connected = asyncio.Event()
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self, on_state: Callable[[bool], None] | None = None) -> None:
+        """Syncs until asked to stop; homeserver trouble is logged and retried, never raised."""
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        backoff = 1.0
+        while not self._stopping:
+            try:
+                if self.client is None:
+                    self.client = await self._connect()
+                await self._sync_once()
+                backoff = 1.0
+                if not self.connected.is_set():
+                    self.connected.set()
+                    if on_state is not None:
+                        on_state(True)
+                continue
+            except asyncio.CancelledError:
+                if self.stopping:
+                    break
+                raise
+            except HomeserverError as problem:
+                log.error("Matrix: %s; retrying in %.0f s", problem, backoff)
+            except RetryLater:
+                log.error("Matrix: an event failed; syncing it again in %.0f s", backoff)
+            except (aiohttp.ClientError, OSError, TimeoutError) as problem:
+                log.error(
+                    "Matrix: cannot reach %s (%s: %s); retrying in %.0f s",
+                    self._settings.homeserver,
+                    type(problem).__name__,
+                    problem,
+                    backoff,
+                )
+            except Exception:
+                log.exception("Matrix: unexpected error; retrying in %.0f s", backoff)
+            self.connected.clear()
+            if on_state is not None:
+                on_state(False)
+            await self._pause(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def request_stop(self) -> None:
+        """Called on the loop: ends a long poll now, or the batch being handled, then stops."""
+        self._stopping = True
+        if self._stop is not None:
+            self._stop.set()
+        if self._poll is not None:
+            self._poll.cancel()
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+        self._pins.close()
+
+    async def _pause(self, seconds: float) -> None:
+        assert self._stop is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    # -- login -----------------------------------------------------------------------------
+
+    async def _connect(self) -> nio.AsyncClient:
+        settings = self._settings
+        settings.store.mkdir(parents=True, exist_ok=True)
+        device_file = settings.store / "device.json"
+        device_id = settings.device_id or _saved_device(device_file)
+        config = nio.AsyncClientConfig(
+            encryption_enabled=True,
+            store_sync_tokens=False,  # we store it ourselves, after handling the events
+            max_timeouts=2,
+            request_timeout=60,
+        )
+        client = nio.AsyncClient(
+            settings.homeserver,
+            settings.user_id,
+            device_id=device_id or "",
+            store_path=str(settings.store),
+            config=config,
+        )
+        try:
+            if settings.access_token:
+                if not device_id:
+                    client.access_token = settings.access_token
+                    client.user_id = settings.user_id
+                    who = await client.whoami()
+                    if not isinstance(who, nio.WhoamiResponse) or not who.device_id:
+                        raise HomeserverError(
+                            f"the access token for {settings.user_id} was refused "
+                            f"({_describe(who)}); check MATRIX_ACCESS_TOKEN"
+                        )
+                    device_id = str(who.device_id)
+                client.restore_login(settings.user_id, device_id, settings.access_token)
+            else:
+                response = await client.login(
+                    password=settings.password, device_name="incident-bot"
+                )
+                if not isinstance(response, nio.LoginResponse):
+                    raise HomeserverError(
+                        f"logging in as {settings.user_id} failed ({_describe(response)}); "
+                        "check MATRIX_USER_ID and MATRIX_PASSWORD"
+                    )
+                device_id = str(response.device_id)
+            device_file.write_text(json.dumps({"device_id": device_id}), "utf-8")
+            if client.should_upload_keys:
+                uploaded = await client.keys_upload()
+                if not isinstance(uploaded, nio.KeysUploadResponse):
+                    raise HomeserverError(
+                        f"uploading encryption keys failed ({_describe(uploaded)})"
+                    )
+        except BaseException:
+            await client.close()
+            raise
+        self._token = client.store.load_sync_token() if client.store else None
+        self._full_state = True
+        log.info(
+            "Matrix: logged in as %s (device %s) on %s; %s",
+            settings.user_id,
+            device_id,
+            settings.homeserver,
+            "continuing from the stored sync token"
+            if self._token
+            else "first start: earlier messages are history and are not run as commands",
+        )
+        return client
+
+    # -- sync --------------------------------------------------------------------------------
+
+    async def _sync_once(self) -> None:
+        client = self.client
+        assert client is not None
+        first_start = self._token is None
+        # nio skips a response whose token it has seen; a retried batch must be handled again.
+        client.next_batch = self._token or ""
+        self._poll = asyncio.ensure_future(
+            client.sync(
+                timeout=0 if self._full_state else LONG_POLL_MS,
+                sync_filter=SYNC_FILTER,
+                since=self._token,
+                full_state=self._full_state or None,
+            )
+        )
+        try:
+            response = await self._poll
+        finally:
+            self._poll = None
+        if not isinstance(response, nio.SyncResponse):
+            raise HomeserverError(f"sync failed ({_describe(response)})")
+        self._full_state = False
+        await self._crypto_chores()
+        await self._answer_invites(response)
+        if not first_start:
+            for room_id, joined in response.rooms.join.items():
+                events, joined_now = self._after_own_join(joined.timeline.events)
+                if joined.timeline.limited and not joined_now:
+                    log.warning(
+                        "Matrix: %s had more new events than one sync carries; the oldest "
+                        "were not seen",
+                        room_id,
+                    )
+                for event in events:
+                    if self._stopping:
+                        return  # the token stays before this batch; the rest comes again
+                    await self._event(room_id, event)
+        self._token = str(response.next_batch)
+        if client.store:
+            client.store.save_sync_token(self._token)
+
+    def _after_own_join(self, events: list[Any]) -> tuple[list[Any], bool]:
+        """A room joined in this batch comes with some of its history: that is history,
+        not commands. Only what follows the bot's own join is handled."""
+        start = None
+        for index, event in enumerate(events):
+            source = event.source if isinstance(event.source, dict) else {}
+            if (
+                source.get("type") == "m.room.member"
+                and source.get("state_key") == self._settings.user_id
+                and (source.get("content") or {}).get("membership") == "join"
+                and ((source.get("unsigned") or {}).get("prev_content") or {}).get("membership")
+                != "join"
+            ):
+                start = index + 1
+        return (events, False) if start is None else (events[start:], True)
+
+    async def _crypto_chores(self) -> None:
+        """What nio's sync_forever does between syncs: keys up, keys queried and claimed."""
+        client = self.client
+        assert client is not None
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
+
+    async def _answer_invites(self, response: nio.SyncResponse) -> None:
+        client = self.client
+        assert client is not None
+        for room_id, invited in response.rooms.invite.items():
+            inviter = next(
+                (
+                    event.sender
+                    for event in invited.invite_state
+                    if isinstance(event, nio.InviteMemberEvent)
+                    and event.state_key == self._settings.user_id
+                    and event.membership == "invite"
+                ),
+                None,
+            )
+            if inviter is None or not self._settings.may_invite(inviter):
+                if room_id not in self._ignored_invites:
+                    self._ignored_invites.add(room_id)
+                    log.info(
+                        "Matrix: not joining %s: the invitation came from %s, who is not in "
+                        "INCIDENT_BOT_MATRIX_ALLOWED_INVITERS",
+                        room_id,
+                        inviter or "an unknown user",
+                    )
+                continue
+            joined = await client.join(room_id)
+            if isinstance(joined, nio.JoinResponse):
+                log.info("Matrix: joined %s, invited by %s", room_id, inviter)
+            else:
+                log.error("Matrix: joining %s failed (%s)", room_id, _describe(joined))
+
+    # -- Matrix events to neutral events ---------------------------------------------------
+
+    async def _event(self, room_id: str, event: Any) -> None:
+        if isinstance(event, nio.MegolmEvent):
+            log.warning(
+                "Matrix: cannot decrypt %s in %s (this device has no key for it); skipped",
+                event.event_id,
+                room_id,
+            )
+            return
+        source: dict[str, Any] = event.source if isinstance(event.source, dict) else {}
+        sender = source.get("sender")
+        event_id = source.get("event_id")
+        if not isinstance(sender, str) or not isinstance(event_id, str):
+            return
+        if sender == self._settings.user_id:
+            return
+        kind = source.get("type")
+        log.debug("Matrix: %s %s from %s in %s", kind, event_id, sender, room_id)
+        content = source.get("content")
+        if not isinstance(content, dict):
+            return
+        if kind == "m.room.message":
+            await self._message(room_id, event_id, sender, content, _moment(source))
+        elif kind == "m.reaction":
+            await self._reaction(room_id, event_id, sender, content)
+        elif kind == "m.room.redaction":
+            redacts = source.get("redacts") or content.get("redacts")
+            if isinstance(redacts, str):
+                await self._redaction(room_id, event_id, sender, redacts)
+
+    async def _message(
+        self, room_id: str, event_id: str, sender: str, content: dict[str, Any], at: datetime
+    ) -> None:
+        relates = content.get("m.relates_to") or {}
+        if relates.get("rel_type") == "m.replace" and isinstance(relates.get("event_id"), str):
+            original = relates["event_id"]
+            new_content = content.get("m.new_content") or {}
+            text = message_text(new_content)
+            known = self._posted.get(original)
+            if known is not None:
+                self._posted[original] = Posted(known.sender, text, known.at)
+            await self._handle(
+                MessageEdited(
+                    workspace=self._settings.server_name,
+                    channel=room_id,
+                    user=sender,
+                    event_id=event_id,
+                    message_ref=original,
+                    text=text,
+                ),
+                reply_to=None,
+            )
+            return
+        self._remember(event_id, Posted(sender, message_text(content), at))
+        command = command_text(content)
+        if command is None:
+            return
+        thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
+        reply_to = ReplyTo(room_id, event_id, thread_root)
+        try:
+            command, invites = split_invites(command)
+        except ValueError as problem:
+            await self._send_replies(
+                [Message(channel=room_id, text=str(problem), is_error=True)], reply_to
+            )
+            return
+        self.platform.extra_invites = invites
+        try:
+            await self._handle(
+                CommandReceived(
+                    workspace=self._settings.server_name,
+                    channel=room_id,
+                    user=sender,
+                    event_id=event_id,
+                    text=command,
+                    posted_at=at,
+                    message_ref=event_id,
+                ),
+                reply_to=reply_to,
+            )
+        finally:
+            self.platform.extra_invites = ()
+
+    async def _reaction(
+        self, room_id: str, event_id: str, sender: str, content: dict[str, Any]
+    ) -> None:
+        relates = content.get("m.relates_to") or {}
+        key = str(relates.get("key", "")).replace("\ufe0f", "")
+        target = relates.get("event_id")
+        if relates.get("rel_type") != "m.annotation" or key not in PIN_KEYS:
+            return
+        if not isinstance(target, str):
+            return
+        posted = await self._posted_message(room_id, target)
+        if posted is None:
+            return
+        self._pins.remember(Pin(event_id, room_id, target, sender))
+        await self._handle(
+            MessageTagged(
+                workspace=self._settings.server_name,
+                channel=room_id,
+                user=sender,
+                event_id=event_id,
+                message_ref=target,
+                author=posted.sender,
+                text=posted.text,
+                posted_at=posted.at,
+            ),
+            reply_to=None,
+        )
+
+    async def _redaction(self, room_id: str, event_id: str, sender: str, redacts: str) -> None:
+        pin = self._pins.find(redacts)
+        event: InboundEvent
+        if pin is not None:
+            event = MessageUntagged(
+                workspace=self._settings.server_name,
+                channel=room_id,
+                user=pin.sender,
+                event_id=event_id,
+                message_ref=pin.message_id,
+            )
+        else:
+            event = MessageDeleted(
+                workspace=self._settings.server_name,
+                channel=room_id,
+                user=sender,
+                event_id=event_id,
+                message_ref=redacts,
+            )
+        await self._handle(event, reply_to=None)
+
+    def _remember(self, event_id: str, posted: Posted) -> None:
+        self._posted[event_id] = posted
+        while len(self._posted) > REMEMBERED_MESSAGES:
+            self._posted.popitem(last=False)
+
+    async def _posted_message(self, room_id: str, event_id: str) -> Posted | None:
+        """A message by id: from what this process saw, else fetched (and decrypted)."""
+        known = self._posted.get(event_id)
+        if known is not None:
+            return known
+        client = self.client
+        assert client is not None
+        response = await client.room_get_event(room_id, event_id)
+        if not isinstance(response, nio.RoomGetEventResponse):
+            log.warning(
+                "Matrix: cannot fetch %s in %s to tag it (%s)",
+                event_id,
+                room_id,
+                _describe(response),
+            )
+            return None
+        event = response.event
+        if isinstance(event, nio.MegolmEvent):
+            try:
+                event = client.decrypt_event(event)
+            except (nio.EncryptionError, nio.LocalProtocolError) as problem:
+                log.warning("Matrix: cannot decrypt %s to tag it (%s)", event_id, problem)
+                return None
+        source = event.source if isinstance(event.source, dict) else {}
+        content = source.get("content")
+        if source.get("type") != "m.room.message" or not isinstance(content, dict):
+            return None
+        if not content:
+            return None  # redacted
+        posted = Posted(str(source.get("sender")), message_text(content), _moment(source))
+        self._remember(event_id, posted)
+        return posted
+
+    async def _handle(self, event: InboundEvent, *, reply_to: ReplyTo | None) -> None:
+        """Runs the core off the loop (it does database work) and posts its replies."""
+        loop = asyncio.get_running_loop()
+        self._notes = []
+        try:
+            replies = await loop.run_in_executor(
+                None, functools.partial(self._bot.handle, event, platform=self.platform)
+            )
+        except Exception:
+            key = event.event_id or ""
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            if failures >= ATTEMPTS_PER_EVENT:
+                log.exception(
+                    "Matrix: giving up on %s in %s after %d attempts",
+                    event.event_id,
+                    event.channel,
+                    failures,
+                )
+                return
+            log.exception("Matrix: handling %s in %s failed", event.event_id, event.channel)
+            raise RetryLater() from None
+        notes = [
+            Message(channel=event.channel, text=note, is_error=True) for note in self._notes
+        ]
+        await self._send_replies([*replies, *notes], reply_to)
+
+    # -- the core's platform requests (called from the core's worker thread) ---------------
+
+    def _open_room(self, name: str, topic: str, invite: Sequence[str]) -> ChannelRef:
+        loop = self._loop
+        assert loop is not None
+        future = asyncio.run_coroutine_threadsafe(self._create_room(name, topic, invite), loop)
+        return future.result(timeout=120)
+
+    def _known_name(self, user: str) -> str | None:
+        client = self.client
+        if client is None:
+            return None
+        try:
+            # Read from the core's worker thread while the loop may be adding rooms.
+            rooms = list(client.rooms.values())
+        except RuntimeError:
+            return None
+        for room in rooms:
+            member = room.users.get(user)
+            if member is not None and member.display_name:
+                return str(member.display_name)
+        return None
+
+    async def _create_room(self, name: str, topic: str, invite: Sequence[str]) -> ChannelRef:
+        client = self.client
+        assert client is not None
+        encrypted = self._settings.encrypt_rooms
+        initial_state = (
+            [
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            ]
+            if encrypted
+            else []
+        )
+        response = await client.room_create(
+            name=name,
+            topic=topic,
+            preset=nio.RoomPreset.private_chat,
+            initial_state=initial_state,
+        )
+        if not isinstance(response, nio.RoomCreateResponse):
+            log.error("Matrix: creating room %s failed (%s)", name, _describe(response))
+            raise IncidentError(
+                f"The homeserver would not create the room {name} ({_describe(response)}); "
+                "nothing was recorded. Try again, or ask the homeserver's admin."
+            )
+        room_id = str(response.room_id)
+        # Known before the next sync brings its state, so the summary can go out now
+        # (encrypted, with the invitees' devices among the recipients).
+        room = client.rooms.get(room_id)
+        if room is None:
+            room = nio.MatrixRoom(room_id, client.user_id, encrypted)
+            client.rooms[room_id] = room
+        room.name = name
+        room.encrypted = encrypted
+        if encrypted:
+            client.encrypted_rooms.add(room_id)
+        room.add_member(client.user_id, None, None)
+        for person in invite:
+            invited = await client.room_invite(room_id, person)
+            if isinstance(invited, nio.RoomInviteResponse):
+                room.add_member(person, None, None, invited=True)
+            else:
+                log.error("Matrix: inviting %s to %s failed (%s)", person, name, _describe(invited))
+                self._notes.append(f"Could not invite {person} to #{name}: {_describe(invited)}")
+        self._room_links[name] = room_id
+        return ChannelRef(id=room_id, name=name)
+
+    # -- neutral replies to Matrix events ---------------------------------------------------
+
+    async def deliver(self, replies: Sequence[Reply]) -> None:
+        """Replies that answer no event (reminders); raises when they cannot be posted."""
+        await self._send_replies(replies, None, raise_errors=True)
+
+    async def _send_replies(
+        self, replies: Sequence[Reply], reply_to: ReplyTo | None, *, raise_errors: bool = False
+    ) -> None:
+        for reply in replies:
+            try:
+                if isinstance(reply, Message):
+                    await self._send(
+                        reply.channel,
+                        "m.room.message",
+                        self._relate(self._notice(reply.text, reply.is_error), reply, reply_to),
+                    )
+                elif isinstance(reply, Reaction):
+                    key = EMOJI.get(reply.emoji, reply.emoji)
+                    await self._send(
+                        reply.channel,
+                        "m.reaction",
+                        {
+                            "m.relates_to": {
+                                "rel_type": "m.annotation",
+                                "event_id": reply.message_ref,
+                                "key": key,
+                            }
+                        },
+                    )
+                else:
+                    await self._upload(reply, reply_to)
+            except HomeserverError as problem:
+                if raise_errors:
+                    raise
+                log.error("Matrix: a reply to %s was not posted: %s", reply.channel, problem)
+
+    def _notice(self, text: str, is_error: bool) -> dict[str, Any]:
+        return notice(
+            text,
+            name_of=self.platform.display_name,
+            room_links=self._room_links,
+            is_error=is_error,
+        )
+
+    @staticmethod
+    def _relate(
+        content: dict[str, Any], reply: Message | FileUpload, reply_to: ReplyTo | None
+    ) -> dict[str, Any]:
+        if reply_to is None or reply.channel != reply_to.room_id:
+            return content
+        relation: dict[str, Any] = {"m.in_reply_to": {"event_id": reply_to.event_id}}
+        if reply_to.thread_root:
+            relation.update(
+                {"rel_type": "m.thread", "event_id": reply_to.thread_root, "is_falling_back": False}
+            )
+        return {**content, "m.relates_to": relation}
+
+    async def _send(self, room_id: str, kind: str, content: dict[str, Any]) -> None:
+        client = self.client
+        if client is None:
+            raise HomeserverError("not connected to the homeserver yet")
+        try:
+            response = await client.room_send(
+                room_id, kind, content, ignore_unverified_devices=True
+            )
+        except (nio.LocalProtocolError, nio.SendRetryError) as problem:
+            raise HomeserverError(f"cannot send to {room_id}: {problem}") from None
+        if not isinstance(response, nio.RoomSendResponse):
+            raise HomeserverError(f"sending to {room_id} failed ({_describe(response)})")
+
+    async def _upload(self, upload: FileUpload, reply_to: ReplyTo | None) -> None:
+        client = self.client
+        if client is None:
+            raise HomeserverError("not connected to the homeserver yet")
+        room = client.rooms.get(upload.channel)
+        encrypt = bool(room is not None and room.encrypted)
+        data = upload.content
+        response, keys = await client.upload(
+            lambda *_: io.BytesIO(data),
+            content_type=upload.media_type,
+            filename=upload.filename,
+            encrypt=encrypt,
+            filesize=len(data),
+        )
+        if not isinstance(response, nio.UploadResponse):
+            raise HomeserverError(f"uploading {upload.filename} failed ({_describe(response)})")
+        await self._send(
+            upload.channel,
+            "m.room.message",
+            self._relate(self._notice(upload.comment, False), upload, reply_to),
+        )
+        content: dict[str, Any] = {
+            "msgtype": "m.file",
+            "body": upload.filename,
+            "filename": upload.filename,
+            "info": {"mimetype": upload.media_type, "size": len(data)},
+        }
+        if encrypt and keys:
+            content["file"] = {**keys, "url": response.content_uri}
+        else:
+            content["url"] = response.content_uri
+        await self._send(upload.channel, "m.room.message", content)
+
+
+def split_invites(command: str) -> tuple[str, tuple[str, ...]]:
+    """`start TITLE --invite @a:x @b:y` -> (`start TITLE`, people); other commands as they are."""
+    first = command.split(None, 1)[0].lower() if command.strip() else ""
+    if first not in ("start", "declare"):
+        return command, ()
+    match = _INVITE_OPTION.search(command)
+    if match is None:
+        return command, ()
+    people: list[str] = []
+    for token in (match.group("who") or "").split():
+        user = parse_mention(token.rstrip(","))
+        if user is None:
+            raise ValueError(
+                f"`--invite` takes Matrix user ids, and `{token}` is not one.\n"
+                "Usage: `!incident start TITLE --invite @alice:example.org @bob:example.org`"
+            )
+        people.append(user)
+    if not people:
+        raise ValueError(
+            "`--invite` needs at least one Matrix user id.\n"
+            "Usage: `!incident start TITLE --invite @alice:example.org`"
+        )
+    return command[: match.start()].rstrip(), tuple(people)
+
+
+def _moment(source: dict[str, Any]) -> datetime:
+    stamp = source.get("origin_server_ts")
+    millis = stamp if isinstance(stamp, int) else 0
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+def _saved_device(path: Any) -> str | None:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    device = data.get("device_id") if isinstance(data, dict) else None
+    return device if isinstance(device, str) and device else None

@@ -1,0 +1,119 @@
+"""Matrix settings, read from the environment `incident-bot run` was started with.
+
+Secrets (the access token, the password) are kept out of `repr` so a logged or
+printed settings object never shows them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from adapters.config import ConfigError
+
+DEFAULT_STORE = Path("matrix-store")
+_USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
+
+
+@dataclass(frozen=True)
+class MatrixSettings:
+    homeserver: str
+    user_id: str
+    access_token: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    device_id: str | None = None
+    store: Path = DEFAULT_STORE
+    encrypt_rooms: bool = True
+    allowed_inviters: tuple[str, ...] = ()
+
+    @property
+    def server_name(self) -> str:
+        return server_of(self.user_id)
+
+    def may_invite(self, user_id: str) -> bool:
+        """An allow-list entry is a whole user id or a `:server` suffix."""
+        for allowed in self.allowed_inviters:
+            if allowed.startswith(":") and user_id.endswith(allowed):
+                return True
+            if allowed == user_id:
+                return True
+        return False
+
+
+def server_of(user_id: str) -> str:
+    return user_id.split(":", 1)[1] if ":" in user_id else user_id
+
+
+def matrix_settings(environ: Mapping[str, str]) -> MatrixSettings | None:
+    """The settings, or None when Matrix is not configured at all (no homeserver)."""
+    homeserver = environ.get("MATRIX_HOMESERVER", "").strip()
+    if not homeserver:
+        return None
+    user_id = environ.get("MATRIX_USER_ID", "").strip()
+    if not _USER_ID.match(user_id):
+        raise ConfigError(
+            f"MATRIX_USER_ID must be the bot's full Matrix user id, like "
+            f"@incident-bot:example.org; got `{user_id or '(not set)'}`"
+        )
+    if not homeserver.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"MATRIX_HOMESERVER must be the homeserver's base URL, like "
+            f"https://matrix.example.org; got `{homeserver}`"
+        )
+    token = _secret(environ, "MATRIX_ACCESS_TOKEN")
+    password = _secret(environ, "MATRIX_PASSWORD")
+    if not token and not password:
+        raise ConfigError(
+            "Matrix needs MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD (or MATRIX_…_FILE naming "
+            "a file that holds it) besides MATRIX_HOMESERVER and MATRIX_USER_ID"
+        )
+    inviters_text = environ.get("INCIDENT_BOT_MATRIX_ALLOWED_INVITERS", "").strip()
+    if inviters_text:
+        inviters = tuple(part for part in re.split(r"[\s,]+", inviters_text) if part)
+        for entry in inviters:
+            if not (entry.startswith(":") or _USER_ID.match(entry)):
+                raise ConfigError(
+                    f"INCIDENT_BOT_MATRIX_ALLOWED_INVITERS: `{entry}` is neither a user id "
+                    "(@alice:example.org) nor a server suffix (:example.org)"
+                )
+    else:
+        inviters = (f":{server_of(user_id)}",)
+    return MatrixSettings(
+        homeserver=homeserver.rstrip("/"),
+        user_id=user_id,
+        access_token=token,
+        password=password,
+        device_id=environ.get("MATRIX_DEVICE_ID", "").strip() or None,
+        store=Path(environ.get("INCIDENT_BOT_MATRIX_STORE", "").strip() or DEFAULT_STORE),
+        encrypt_rooms=_boolean(
+            "INCIDENT_BOT_MATRIX_ENCRYPT_ROOMS",
+            environ.get("INCIDENT_BOT_MATRIX_ENCRYPT_ROOMS", "true"),
+        ),
+        allowed_inviters=inviters,
+    )
+
+
+def _secret(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    if value:
+        return value
+    path = environ.get(f"{name}_FILE", "").strip()
+    if path:
+        try:
+            return Path(path).read_text("utf-8").strip() or None
+        except OSError as problem:
+            raise ConfigError(
+                f"{name}_FILE names {path}, which cannot be read: {problem.strerror}"
+            ) from None
+    return None
+
+
+def _boolean(name: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: `{text}` is not true or false")

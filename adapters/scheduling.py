@@ -1,0 +1,108 @@
+"""The reminder sweep: an APScheduler job that hands due reminders to the running adapters.
+
+`incident-bot run` passes `reminder_jobs` to `run_adapters` as its background jobs. The
+sweep itself is the core's (`IncidentBot.deliver_due_reminders`): it claims each due
+reminder in its own transaction, so any number of bot processes may sweep one
+PostgreSQL database side by side and each reminder still goes out once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
+
+from adapters.config import Settings
+from adapters.runner import Adapter
+from bot.ports import ReminderOutlet
+from bot.replies import Reply
+from bot.service import IncidentBot
+
+log = logging.getLogger(__name__)
+
+# How each platform writes a mention and a command, for adapters that do not say
+# themselves (an adapter may offer `mention(user)` and `command_prefix`).
+_PLATFORM_STYLE: dict[str, tuple[str, Callable[[str], str]]] = {
+    "slack": ("/incident", lambda user: f"<@{user}>"),
+    "matrix": ("!incident", lambda user: user),  # the full id; Element renders a pill
+}
+_DEFAULT_STYLE: tuple[str, Callable[[str], str]] = ("/incident", lambda user: f"@{user}")
+
+
+class AdapterOutlet:
+    """A running adapter seen as the place one platform's reminders go out."""
+
+    def __init__(self, adapter: Adapter) -> None:
+        self._adapter = adapter
+        prefix, mention = _PLATFORM_STYLE.get(adapter.platform, _DEFAULT_STYLE)
+        self.command_prefix: str = getattr(adapter, "command_prefix", prefix)
+        self._mention: Callable[[str], str] = getattr(adapter, "mention", mention)
+
+    def mention(self, user: str) -> str:
+        return self._mention(user)
+
+    def deliver(self, replies: Sequence[Reply]) -> None:
+        self._adapter.deliver(replies)
+
+
+def claimant_name() -> str:
+    """Names this process in the claims it makes (shown when a claim goes stale)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def sweep_once(
+    bot: IncidentBot, outlets: Mapping[str, ReminderOutlet], *, claimant: str
+) -> None:
+    """One sweep; a failure is logged and the next sweep tries again."""
+    try:
+        report = bot.deliver_due_reminders(outlets, claimant=claimant)
+    except Exception:  # the database may be restarting: the next sweep retries
+        log.exception("reminder sweep failed")
+        return
+    if report.delivered or report.failed or report.unknown:
+        log.info(
+            "reminders: %d delivered, %d to retry, %d cancelled, %d given up as unknown",
+            report.delivered,
+            report.failed,
+            report.cancelled,
+            report.unknown,
+        )
+
+
+def reminder_jobs(
+    bot: IncidentBot, adapters: Mapping[str, Adapter], settings: Settings
+) -> Callable[[], None]:
+    """Starts the sweep every `remind_sweep_interval`; returns the function that stops it."""
+    outlets: dict[str, ReminderOutlet] = {
+        name: AdapterOutlet(adapter) for name, adapter in adapters.items()
+    }
+    claimant = claimant_name()
+    scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.add_job(
+        sweep_once,
+        "interval",
+        seconds=settings.remind_sweep_interval.total_seconds(),
+        kwargs={"bot": bot, "outlets": outlets, "claimant": claimant},
+        id="reminder-sweep",
+        # One sweep at a time per process; a sweep that overran is not run twice to
+        # catch up (the next one finds everything that is due anyway).
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.start()
+    log.info(
+        "reminder sweep every %ss for %s",
+        settings.remind_sweep_interval.total_seconds(),
+        ", ".join(outlets) or "no platform",
+    )
+
+    def stop() -> None:
+        scheduler.shutdown(wait=True)  # lets a sweep in progress finish recording
+
+    return stop

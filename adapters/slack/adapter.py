@@ -1,0 +1,188 @@
+"""`incident-bot run` on Slack: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on
+INCIDENT_BOT_SLACK_PORT at /slack/events."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    RetryHandler,
+)
+
+from adapters.config import ConfigError, Settings
+from adapters.slack.delivery import Delivery
+from adapters.slack.handlers import SlackHandlers
+from adapters.slack.platform import COMMAND_PREFIX, DisplayNames, api_error
+from adapters.slack.settings import EVENTS_PATH, SlackSettings, slack_settings
+from adapters.slack.workers import Lanes
+from bot.replies import Reply
+from bot.service import IncidentBot
+
+log = logging.getLogger(__name__)
+
+
+def from_environment(
+    *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str]
+) -> SlackAdapter | None:
+    slack = slack_settings(environ)
+    return SlackAdapter(bot=bot, settings=slack) if slack else None
+
+
+def web_client(settings: SlackSettings) -> WebClient:
+    """The Web API client: retries after a 429's Retry-After and on dropped connections."""
+    return WebClient(
+        token=settings.bot_token,
+        base_url=settings.api_url,
+        retry_handlers=retry_handlers(),
+        timeout=30,
+    )
+
+
+def retry_handlers() -> list[RetryHandler]:
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=2),
+        RateLimitErrorRetryHandler(max_retry_count=3),
+    ]
+
+
+class SlackAdapter:
+    platform = "slack"
+    command_prefix = COMMAND_PREFIX  # for the commands reminders suggest
+
+    def __init__(self, *, bot: IncidentBot, settings: SlackSettings) -> None:
+        self._bot = bot
+        self._settings = settings
+        self._client = web_client(settings)
+        self._names = DisplayNames(self._client)
+        self._delivery = Delivery(
+            client=self._client, names=self._names, retry_handlers=retry_handlers()
+        )
+        self._lanes = Lanes()
+        # Bolt's own threads only ack and queue, so a few suffice for many requests.
+        self._listener_executor = ThreadPoolExecutor(
+            max_workers=16, thread_name_prefix="slack-ack"
+        )
+        self._socket: SocketModeHandler | None = None
+        self._http: ThreadingWSGIServer | None = None
+        self._http_thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int | None:
+        """The HTTP port actually bound (INCIDENT_BOT_SLACK_PORT may be 0 in tests)."""
+        return self._http.server_address[1] if self._http else None
+
+    def start(self) -> None:
+        app = self._app()
+        if self._settings.mode == "socket":
+            assert self._settings.app_token is not None
+            self._socket = SocketModeHandler(
+                app, app_token=self._settings.app_token, web_client=self._client
+            )
+            self._socket.connect()  # type: ignore[no-untyped-call]
+            log.info("Slack Socket Mode connected")
+            return
+        handler = SlackRequestHandler(app, path=EVENTS_PATH)
+        self._http = make_server(
+            self._settings.host,
+            self._settings.port,
+            handler,
+            server_class=ThreadingWSGIServer,
+            handler_class=QuietRequestHandler,
+        )
+        self._http_thread = threading.Thread(
+            target=self._http.serve_forever, name="slack-http", daemon=True
+        )
+        self._http_thread.start()
+        log.info(
+            "Slack HTTP mode listening on %s:%s%s", self._settings.host, self.port, EVENTS_PATH
+        )
+
+    def stop(self) -> None:
+        if self._socket is not None:
+            self._socket.close()  # type: ignore[no-untyped-call]
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        self._listener_executor.shutdown(wait=True)
+        self._lanes.shutdown()  # the events already acked are still handled
+
+    def deliver(self, replies: Sequence[Reply]) -> None:
+        self._delivery.deliver(replies)
+
+    def mention(self, user: str) -> str:
+        return f"<@{user}>"
+
+    def _app(self) -> App:
+        try:
+            identity = self._client.auth_test()
+        except SlackApiError as error:
+            raise ConfigError(
+                f"Slack did not accept SLACK_BOT_TOKEN (auth.test: {api_error(error)}); "
+                "copy the Bot User OAuth Token from the app's OAuth & Permissions page."
+            ) from None
+        except OSError as error:  # URLError, refused, DNS, TLS
+            reason = getattr(error, "reason", None) or error
+            raise ConfigError(
+                f"cannot reach the Slack Web API at {self._settings.api_url} ({reason}); "
+                "check the network, or INCIDENT_BOT_SLACK_API_URL if you set it."
+            ) from None
+        http = self._settings.mode == "http"
+        app = App(
+            client=self._client,
+            signing_secret=self._settings.signing_secret or "",
+            request_verification_enabled=http,
+            listener_executor=self._listener_executor,
+            logger=_bolt_logger(),
+        )
+        SlackHandlers(
+            bot=self._bot,
+            client=self._client,
+            names=self._names,
+            delivery=self._delivery,
+            lanes=self._lanes,
+            bot_user=identity.get("user_id"),
+        ).register(app)
+        return app
+
+
+def _bolt_logger() -> logging.Logger:
+    """Bolt's logger, without its warning that the token is unused: we hand Bolt a
+    client (base URL, retries), and Bolt also finds SLACK_BOT_TOKEN in the environment."""
+    logger = logging.getLogger("slack_bolt")
+    if not any(isinstance(f, _UnusedTokenWarning) for f in logger.filters):
+        logger.addFilter(_UnusedTokenWarning())
+    return logger
+
+
+class _UnusedTokenWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    # server_close() waits for the requests in flight, so none is acked and then lost.
+    daemon_threads = False
+    block_on_close = True
+    allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections when Slack sends a burst.
+    request_queue_size = 128
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Logs requests at debug level (the default writes every request to stderr)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http: " + format, *args)

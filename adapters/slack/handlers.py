@@ -1,0 +1,307 @@
+"""Slack payloads in, neutral events to the core, replies back out.
+
+Every listener acks first and queues the work: Slack wants an answer within 3
+seconds, and the database or the Web API may be slow.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_bolt import Ack, App, BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from adapters.slack.delivery import Delivery, Origin, refusal
+from adapters.slack.platform import DisplayNames, SlackPlatform
+from adapters.slack.text import command_text, link_channels, mentioned_users, plain_text
+from adapters.slack.workers import Lanes, RecentIds
+from bot.events import (
+    CommandReceived,
+    InboundEvent,
+    MessageDeleted,
+    MessageEdited,
+    MessageTagged,
+    MessageUntagged,
+)
+from bot.replies import Message
+from bot.service import IncidentBot
+
+log = logging.getLogger(__name__)
+
+TAG_EMOJI = "pushpin"
+SHORTCUT_CALLBACK = "add_to_incident_timeline"
+Body = dict[str, Any]
+
+
+def message_time(ts: str) -> datetime:
+    """Slack's `1729757340.000200` as a UTC datetime, to the microsecond (no float)."""
+    seconds, _, fraction = ts.partition(".")
+    micro = int((fraction + "000000")[:6])
+    return datetime.fromtimestamp(int(seconds), UTC) + timedelta(microseconds=micro)
+
+
+class SlackHandlers:
+    def __init__(
+        self,
+        *,
+        bot: IncidentBot,
+        client: WebClient,
+        names: DisplayNames,
+        delivery: Delivery,
+        lanes: Lanes,
+        bot_user: str | None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._bot = bot
+        self._client = client
+        self._names = names
+        self._delivery = delivery
+        self._lanes = lanes
+        self._bot_user = bot_user
+        self._clock = clock
+        self._seen = RecentIds()
+
+    def register(self, app: App) -> None:
+        app.command("/incident")(self.on_command)
+        app.shortcut(SHORTCUT_CALLBACK)(self.on_shortcut)
+        app.event("reaction_added")(self.on_reaction)
+        app.event("reaction_removed")(self.on_reaction)
+        app.event({"type": "message", "subtype": "message_changed"})(self.on_message_changed)
+        app.event({"type": "message", "subtype": "message_deleted"})(self.on_message_deleted)
+        # Every other message is ordinary chat; answered so Bolt does not report it.
+        app.event("message")(self.ignore)
+
+    # -- listeners (on Bolt's threads: ack, queue, return) ---------------------------
+
+    def on_command(self, ack: Ack, body: Body) -> None:
+        ack()
+        received_at = self._clock()  # a slash command has no timestamp of its own
+        channel = body.get("channel_id", "")
+        self._lanes.submit(channel, lambda: self._command(body, received_at))
+
+    def on_shortcut(self, ack: Ack, body: Body) -> None:
+        ack()
+        channel = (body.get("channel") or {}).get("id", "")
+        self._lanes.submit(channel, lambda: self._shortcut(body))
+
+    def on_reaction(self, body: Body, event: Body, request: BoltRequest) -> None:
+        item = event.get("item") or {}
+        if event.get("reaction") != TAG_EMOJI or item.get("type") != "message":
+            return
+        if self._first_delivery(body, request):
+            self._lanes.submit(item.get("channel", ""), lambda: self._reaction(body, event))
+
+    def on_message_changed(self, body: Body, event: Body, request: BoltRequest) -> None:
+        if self._first_delivery(body, request):
+            self._lanes.submit(event.get("channel", ""), lambda: self._changed(body, event))
+
+    def on_message_deleted(self, body: Body, event: Body, request: BoltRequest) -> None:
+        if self._first_delivery(body, request):
+            self._lanes.submit(event.get("channel", ""), lambda: self._deleted(body, event))
+
+    def ignore(self) -> None:
+        return None
+
+    def _first_delivery(self, body: Body, request: BoltRequest) -> bool:
+        """Drops a Slack retry of an event this process already received (Bolt has acked
+        it). A retry of one that never arrived (the connection broke) is handled; the
+        event id in storage still makes it count once."""
+        event_id = body.get("event_id")
+        if not event_id:
+            return True
+        if self._seen.add(event_id):
+            return True
+        retry = (request.headers.get("x-slack-retry-num") or ["?"])[0]
+        log.info("dropped Slack retry %s of event %s", retry, event_id)
+        return False
+
+    # -- work (on a lane) --------------------------------------------------------------
+
+    def _command(self, body: Body, received_at: datetime) -> None:
+        origin = Origin(
+            channel=body.get("channel_id", ""),
+            user=body.get("user_id", ""),
+            response_url=body.get("response_url"),
+        )
+        raw = body.get("text") or ""
+        first_word = raw.split(maxsplit=1)[0].lower() if raw.strip() else ""
+        trigger = body.get("trigger_id")
+        event = CommandReceived(
+            workspace=body.get("team_id", ""),
+            channel=origin.channel,
+            user=origin.user,
+            text=command_text(raw, self._names),
+            posted_at=received_at,
+            event_id=f"command:{trigger}" if trigger else None,
+        )
+        invite = mentioned_users(raw) if first_word == "start" else []
+        self._handle(event, origin, also_invite=invite)
+
+    def _shortcut(self, body: Body) -> None:
+        message = body.get("message") or {}
+        origin = Origin(
+            channel=(body.get("channel") or {}).get("id", ""),
+            user=(body.get("user") or {}).get("id", ""),
+            response_url=body.get("response_url"),
+        )
+        trigger = body.get("trigger_id")
+        event = MessageTagged(
+            workspace=(body.get("team") or {}).get("id", ""),
+            channel=origin.channel,
+            user=origin.user,
+            message_ref=message.get("ts", ""),
+            author=message.get("user") or message.get("bot_id") or "",
+            text=self._message_text(message),
+            posted_at=message_time(message.get("ts", "0")),
+            event_id=f"shortcut:{trigger}" if trigger else None,
+        )
+        if not self._handle(event, origin):
+            self._explain_silent_shortcut(origin)
+
+    def _reaction(self, body: Body, event: Body) -> None:
+        item = event.get("item") or {}
+        channel, ts = item.get("channel", ""), item.get("ts", "")
+        origin = Origin(channel=channel, user=event.get("user", ""))
+        common = {
+            "workspace": body.get("team_id", ""),
+            "channel": channel,
+            "user": origin.user,
+            "event_id": body.get("event_id"),
+        }
+        if event.get("type") == "reaction_removed":
+            self._handle(MessageUntagged(message_ref=ts, **common), origin)
+            return
+        try:
+            message = self._fetch_message(channel, ts)
+        except SlackApiError as error:
+            problem = refusal(error, "read the message you pinned")
+            log.warning("%s", problem)
+            self._delivery.tell(origin, f"{problem} It is not on the timeline yet; try again.")
+            return
+        if message is None:
+            log.info("a pinned message %s in %s is gone; nothing to tag", ts, channel)
+            return
+        self._handle(
+            MessageTagged(
+                message_ref=ts,
+                author=message.get("user") or message.get("bot_id") or "",
+                text=self._message_text(message),
+                posted_at=message_time(ts),
+                **common,
+            ),
+            origin,
+        )
+
+    def _changed(self, body: Body, event: Body) -> None:
+        message = event.get("message") or {}
+        previous = event.get("previous_message") or {}
+        if message.get("text") == previous.get("text"):
+            return  # a thread reply or an unfurl changed the message, not its words
+        origin = Origin(channel=event.get("channel", ""), user=message.get("user", ""))
+        self._handle(
+            MessageEdited(
+                workspace=body.get("team_id", ""),
+                channel=origin.channel,
+                user=origin.user,
+                event_id=body.get("event_id"),
+                message_ref=message.get("ts", ""),
+                text=self._message_text(message),
+            ),
+            origin,
+        )
+
+    def _deleted(self, body: Body, event: Body) -> None:
+        previous = event.get("previous_message") or {}
+        origin = Origin(channel=event.get("channel", ""), user=previous.get("user", ""))
+        self._handle(
+            MessageDeleted(
+                workspace=body.get("team_id", ""),
+                channel=origin.channel,
+                user=origin.user,
+                event_id=body.get("event_id"),
+                message_ref=event.get("deleted_ts", ""),
+            ),
+            origin,
+        )
+
+    # -- the core, and what goes wrong around it -----------------------------------------
+
+    def _handle(
+        self, event: InboundEvent, origin: Origin, *, also_invite: Sequence[str] = ()
+    ) -> bool:
+        """Hands the event to the core and delivers its replies; False when it had none."""
+        platform = SlackPlatform(
+            client=self._client,
+            names=self._names,
+            bot_user=self._bot_user,
+            also_invite=also_invite,
+        )
+        try:
+            replies = self._bot.handle(event, platform=platform)
+        except SlackApiError as error:
+            problem = refusal(error, "do that")
+            log.warning("%s (while handling %s)", problem, type(event).__name__)
+            self._delivery.tell(origin, f"{problem} Nothing was recorded; try again.")
+            return True
+        except Exception:
+            log.exception("the core failed on %s", type(event).__name__)
+            self._delivery.tell(
+                origin,
+                "Something went wrong on the bot's side, so nothing was recorded. Try again; "
+                "if it keeps failing, the bot's log says why.",
+            )
+            return True
+        if platform.opened:
+            links = {channel.name: channel.id for channel in platform.opened}
+            replies = [
+                replace(reply, text=link_channels(reply.text, links))
+                if isinstance(reply, Message)
+                else reply
+                for reply in replies
+            ]
+        self._delivery.deliver(replies, origin)
+        return bool(replies)
+
+    def _explain_silent_shortcut(self, origin: Origin) -> None:
+        """The core says nothing for a message already tagged or outside an incident
+        channel; a shortcut deserves an answer either way."""
+        in_incident = any(
+            incident.platform == "slack" and incident.channel_id == origin.channel
+            for incident in self._bot.list_incidents()
+        )
+        if in_incident:
+            text = "That message is already on the incident's timeline."
+        else:
+            text = (
+                "“Add to incident timeline” works in an incident's channel, and this channel "
+                "has no incident. Declare one with `/incident start TITLE`."
+            )
+        self._delivery.tell(origin, text)
+
+    def _fetch_message(self, channel: str, ts: str) -> Body | None:
+        """The message with this ts, whether in the channel or in a thread."""
+        history = self._client.conversations_history(
+            channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1
+        )
+        for message in history.get("messages") or []:
+            if message.get("ts") == ts:
+                return dict(message)
+        replies = self._client.conversations_replies(
+            channel=channel, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=1
+        )
+        for message in replies.get("messages") or []:
+            if message.get("ts") == ts:
+                return dict(message)
+        return None
+
+    def _message_text(self, message: Body) -> str:
+        text = plain_text(message.get("text") or "", self._names)
+        if text.strip():
+            return text
+        files = [f.get("name") or f.get("title") or "file" for f in message.get("files") or []]
+        return f"(shared {', '.join(files)})" if files else "(a message without text)"

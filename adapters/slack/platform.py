@@ -1,0 +1,142 @@
+"""Slack as the core's ChatPlatform: channels via conversations.*, people by display name."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.commands import default_mention
+from bot.ports import ChannelRef
+
+log = logging.getLogger(__name__)
+
+COMMAND_PREFIX = "/incident"
+CHANNEL_NAME_LIMIT = 80
+TOPIC_LIMIT = 250
+NAME_ATTEMPTS = 20  # `inc-3-db`, `inc-3-db-2`, … before giving up
+
+
+def api_error(error: SlackApiError) -> str:
+    """The error code Slack answered with (`channel_not_found`), never the request."""
+    code = error.response.get("error") if error.response is not None else None
+    return str(code or f"HTTP {error.response.status_code if error.response else '?'}")
+
+
+class DisplayNames:
+    """People's display names from users.info, cached: drafts name many people many times."""
+
+    def __init__(self, client: WebClient, *, ttl_seconds: float = 3600.0) -> None:
+        self._client = client
+        self._ttl = ttl_seconds
+        self._names: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, user: str) -> str:
+        with self._lock:
+            cached = self._names.get(user)
+        if cached is not None and time.monotonic() - cached[1] < self._ttl:
+            return cached[0]
+        try:
+            response = self._client.users_info(user=user)
+        except SlackApiError as error:
+            # Not cached: the next draft tries again.
+            log.warning("users.info for %s failed: %s", user, api_error(error))
+            return cached[0] if cached else user
+        profile = response.get("user") or {}
+        details = profile.get("profile") or {}
+        name = str(
+            details.get("display_name")
+            or details.get("real_name")
+            or profile.get("real_name")
+            or profile.get("name")
+            or user
+        )
+        with self._lock:
+            self._names[user] = (name, time.monotonic())
+        return name
+
+
+class SlackPlatform:
+    """One event's view of Slack; `also_invite` holds the people its command mentions."""
+
+    name = "slack"
+    command_prefix = COMMAND_PREFIX
+
+    def __init__(
+        self,
+        *,
+        client: WebClient,
+        names: DisplayNames,
+        bot_user: str | None = None,
+        also_invite: Sequence[str] = (),
+    ) -> None:
+        self._client = client
+        self._names = names
+        self._bot_user = bot_user
+        self._also_invite = tuple(also_invite)
+        self.opened: list[ChannelRef] = []  # channels this event created
+
+    def open_incident_channel(
+        self, *, name: str, topic: str, invite: Sequence[str]
+    ) -> ChannelRef:
+        channel = self._create_channel(name[:CHANNEL_NAME_LIMIT])
+        self._client.conversations_setTopic(channel=channel.id, topic=topic[:TOPIC_LIMIT])
+        people = [
+            user
+            for user in dict.fromkeys([*invite, *self._also_invite])
+            if user != self._bot_user
+        ]
+        self._invite(channel.id, people)
+        self.opened.append(channel)
+        return channel
+
+    def _create_channel(self, name: str) -> ChannelRef:
+        for attempt in range(1, NAME_ATTEMPTS + 1):
+            suffix = "" if attempt == 1 else f"-{attempt}"
+            candidate = name[: CHANNEL_NAME_LIMIT - len(suffix)] + suffix
+            try:
+                response = self._client.conversations_create(name=candidate, is_private=False)
+            except SlackApiError as error:
+                if api_error(error) == "name_taken":
+                    continue  # e.g. an archived channel from an earlier bot database
+                raise
+            created = response["channel"]
+            return ChannelRef(id=created["id"], name=created.get("name", candidate))
+        raise SlackApiError(  # type: ignore[no-untyped-call]
+            f"every channel name from {name} to {name}-{NAME_ATTEMPTS} is taken",
+            {"ok": False, "error": "name_taken"},
+        )
+
+    def _invite(self, channel: str, people: Sequence[str]) -> None:
+        if not people:
+            return
+        try:
+            self._client.conversations_invite(channel=channel, users=",".join(people))
+            return
+        except SlackApiError as error:
+            log.info("inviting %d people at once failed (%s); one by one", len(people),
+                     api_error(error))
+        for user in people:
+            try:
+                self._client.conversations_invite(channel=channel, users=user)
+            except SlackApiError as error:
+                if api_error(error) != "already_in_channel":
+                    log.warning("could not invite %s to %s: %s", user, channel, api_error(error))
+
+    def display_name(self, user: str) -> str:
+        return self._names(user)
+
+    def mention(self, user: str) -> str:
+        # Slack shows `<@U…>` as the person's current display name (and notifies them).
+        return f"<@{user}>"
+
+    def parse_mention(self, token: str) -> str | None:
+        user = default_mention(token)
+        if user is None or not token.startswith("<@"):
+            return None  # a bare `@word` is text Slack could not match to anyone
+        return user

@@ -1,0 +1,140 @@
+"""Slack's message markup, both ways.
+
+Inbound: Slack escapes `&`, `<` and `>` and writes mentions, channels and links as
+`<…>` tokens. The timeline keeps plain text with people named, so a draft never shows a
+raw user id. Outbound: the core's replies are plain text with `code spans`; everything
+but the mentions the core put in is escaped, so user text cannot ping `@channel` or
+forge a link.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+NameOf = Callable[[str], str]
+
+# `<@U123>`, `<@U123|alice>`, `<#C123|general>`, `<!here>`, `<https://x|label>`
+_TOKEN = re.compile(r"<([@#!]?)([^<>|]*)(?:\|([^<>]*))?>")
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+_OUTBOUND_KEPT = re.compile(r"(<@[UW][A-Z0-9]+>|<#C[A-Z0-9]+>)")
+SECTION_LIMIT = 3000  # characters in one section block's text
+HEADER_LIMIT = 150  # characters in a header block
+BLOCK_LIMIT = 50  # blocks in one message
+
+
+def mentioned_users(text: str) -> list[str]:
+    """The user ids `<@U…>` tokens in Slack text mention, in order, once each."""
+    found: list[str] = []
+    for match in _TOKEN.finditer(text):
+        user = match.group(2)
+        if match.group(1) == "@" and _USER_ID.match(user) and user not in found:
+            found.append(user)
+    return found
+
+
+def plain_text(text: str, name_of: NameOf) -> str:
+    """Slack message text as a person reads it: `<@U1> see <#C2|ops>` -> `@Ada see #ops`."""
+
+    def token(match: re.Match[str]) -> str:
+        sigil, target, label = match.group(1), match.group(2), match.group(3)
+        if sigil == "@" and _USER_ID.match(target):
+            return f"@{name_of(target)}"
+        if sigil == "#":
+            return f"#{label or target}"
+        if sigil == "!":
+            if label:
+                return label  # `<!subteam^S1|@oncall>`, `<!date^…|fallback>`
+            return f"@{target}"  # `<!here>`, `<!channel>`, `<!everyone>`
+        if label and label != target:
+            return f"{label} ({target})"
+        return target
+
+    return _unescape(_TOKEN.sub(token, text))
+
+
+def command_text(text: str, name_of: NameOf) -> str:
+    """A slash command's text for the core's parser.
+
+    `role` and `action` name a person in their last word, which the parser reads as a
+    mention (`<@U…>`), so that one stays a mention; every other mention is free text
+    and becomes the person's name, so the timeline and drafts read with names.
+    """
+    words = text.split()
+    if len(words) > 1 and words[0].lower() in ("role", "action"):
+        last = words[-1]
+        if _TOKEN.fullmatch(last) and last.startswith("<@"):
+            head = text[: text.rstrip().rfind(last)]
+            return f"{plain_text(head, name_of)}{_mention_only(last)}"
+    return plain_text(text, name_of)
+
+
+def _mention_only(token: str) -> str:
+    """`<@U1|ada>` -> `<@U1>`: the label is Slack's legacy username, not a display name."""
+    match = _TOKEN.fullmatch(token)
+    return f"<@{match.group(2)}>" if match else token
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def link_channels(text: str, channels: Mapping[str, str]) -> str:
+    """`Join #inc-3-db.` -> `Join <#C123>.`: a link Slack shows with the channel's name."""
+    for name, channel_id in channels.items():
+        text = re.sub(rf"#{re.escape(name)}(?![a-z0-9_-])", f"<#{channel_id}>", text)
+    return text
+
+
+def escape(text: str) -> str:
+    """Plain text for Slack: `&`, `<`, `>` escaped; the `<@U…>` mentions and `<#C…>`
+    channel links the adapter put in are kept."""
+    pieces = _OUTBOUND_KEPT.split(text)
+    return "".join(
+        piece
+        if index % 2
+        else piece.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        for index, piece in enumerate(pieces)
+    )
+
+
+def names_only(text: str, name_of: NameOf) -> str:
+    """Text for places Slack shows as plain text (headers): mentions become names."""
+    return _MENTION.sub(lambda match: f"@{name_of(match.group(1))}", text)
+
+
+def blocks(text: str, name_of: NameOf, *, is_error: bool = False) -> list[dict[str, Any]]:
+    """Block Kit for a reply: a header for a titled listing or summary, then sections."""
+    first, _, rest = text.partition("\n")
+    out: list[dict[str, Any]] = []
+    titled = first.endswith(":") or re.match(r"^Incident \d+:", first) is not None
+    if rest and not is_error and titled and len(first) <= HEADER_LIMIT and "`" not in first:
+        header = names_only(first, name_of)[:HEADER_LIMIT]
+        out.append({"type": "header", "text": {"type": "plain_text", "text": header}})
+        text = rest
+    for chunk in _chunks(escape(text)):
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
+    return out[:BLOCK_LIMIT]
+
+
+def _chunks(text: str) -> list[str]:
+    """Splits at line ends into pieces a section block can hold."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > SECTION_LIMIT:
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:SECTION_LIMIT])
+            line = line[SECTION_LIMIT:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > SECTION_LIMIT:
+            chunks.append(current)
+            candidate = line
+        current = candidate
+    if current.strip():
+        chunks.append(current)
+    return chunks or [" "]

@@ -1,0 +1,51 @@
+"""The baseline for bench/slack_ack.py: a Bolt app whose /incident listener only acks,
+served the same way the adapter serves (threaded WSGI for HTTP, Bolt's Socket Mode
+handler), so the difference measured is the adapter's own work on the ack path."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from wsgiref.simple_server import make_server
+
+from slack_bolt import Ack, App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+
+from adapters.slack.adapter import QuietRequestHandler, ThreadingWSGIServer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=["http", "socket"], required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--api-url", required=True)
+    args = parser.parse_args()
+    client = WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=args.api_url)
+    app = App(client=client, signing_secret=os.environ.get("SLACK_SIGNING_SECRET", ""),
+              request_verification_enabled=args.mode == "http")
+
+    @app.command("/incident")
+    def only_ack(ack: Ack) -> None:
+        ack()
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    if args.mode == "socket":
+        handler = SocketModeHandler(app, app_token=os.environ["SLACK_APP_TOKEN"])
+        handler.connect()  # type: ignore[no-untyped-call]
+        stopping.wait()
+        handler.close()  # type: ignore[no-untyped-call]
+        return
+    server = make_server("127.0.0.1", args.port, SlackRequestHandler(app),
+                         server_class=ThreadingWSGIServer, handler_class=QuietRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stopping.wait()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()

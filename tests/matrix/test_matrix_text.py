@@ -1,0 +1,129 @@
+"""Matrix text handling without a homeserver: mentions, pills, commands, settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.config import ConfigError
+from adapters.matrix.render import command_text, notice, parse_mention
+from adapters.matrix.session import split_invites
+from adapters.matrix.settings import matrix_settings
+
+
+def names(user: str) -> str:
+    return {"@per:example.org": "Per Olsen"}.get(user, user)
+
+
+def test_a_mention_is_a_full_user_id_or_a_link_to_one() -> None:
+    assert parse_mention("@per:example.org") == "@per:example.org"
+    assert parse_mention("@per:localhost:8448") == "@per:localhost:8448"
+    assert parse_mention("https://matrix.to/#/@per:example.org") == "@per:example.org"
+    assert parse_mention("https://matrix.to/#/%40per%3Aexample.org") == "@per:example.org"
+    assert parse_mention("@per") is None
+    assert parse_mention("https://matrix.to/#/!room:example.org") is None
+    assert parse_mention("me") is None
+
+
+def test_a_pill_in_the_formatted_body_becomes_the_user_id_it_links() -> None:
+    content = {
+        "body": "!incident role comms Per Olsen",
+        "format": "org.matrix.custom.html",
+        "formatted_body": '!incident role comms <a href="https://matrix.to/#/@per:example.org">'
+        "Per Olsen</a>",
+    }
+    assert command_text(content) == "role comms @per:example.org"
+
+
+def test_a_reply_quotes_no_command_and_plain_bodies_work() -> None:
+    assert command_text({"body": "!incident severity 2"}) == "severity 2"
+    assert command_text({"body": "!INCIDENT   help"}) == "help"
+    assert command_text({"body": "!incident"}) == ""
+    assert command_text({"body": "please run !incident start"}) is None
+    quoted = {"body": "> <@a:x> !incident start Old\n\nthanks"}
+    assert command_text(quoted) is None
+    rich_reply = {
+        "body": "> <@a:x> hi\n\n!incident note reply",
+        "format": "org.matrix.custom.html",
+        "formatted_body": "<mx-reply><blockquote>!incident start Old</blockquote></mx-reply>"
+        "!incident note reply",
+    }
+    assert command_text(rich_reply) == "note reply"
+
+
+def test_replies_render_pills_code_and_html_safely() -> None:
+    content = notice(
+        "@per:example.org is now Communications lead. Use `!incident roles` <b>x</b>\nnext",
+        name_of=names,
+        room_links={},
+    )
+    assert content["msgtype"] == "m.notice"
+    assert content["body"].startswith("@per:example.org is now")
+    html = content["formatted_body"]
+    assert '<a href="https://matrix.to/#/@per:example.org">Per Olsen</a>' in html
+    assert "<code>!incident roles</code>" in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>" not in html
+    assert "<br/>next" in html
+    assert content["m.mentions"] == {"user_ids": ["@per:example.org"]}
+
+
+def test_the_new_room_is_linked_from_the_room_it_was_declared_in() -> None:
+    content = notice("Join #inc-3-db-down.", name_of=names, room_links={"inc-3-db-down": "!r:x"})
+    assert '<a href="https://matrix.to/#/!r:x">#inc-3-db-down</a>.' in content["formatted_body"]
+
+
+def test_start_takes_people_to_invite() -> None:
+    assert split_invites("start DB down --invite @a:x @b:y") == ("start DB down", ("@a:x", "@b:y"))
+    assert split_invites("start DB down") == ("start DB down", ())
+    assert split_invites("note --invite @a:x") == ("note --invite @a:x", ())
+    with pytest.raises(ValueError, match="`bob` is not one"):
+        split_invites("start DB down --invite bob")
+    with pytest.raises(ValueError, match="at least one"):
+        split_invites("start DB down --invite")
+
+
+def test_settings_need_credentials_and_default_to_the_bots_own_server(tmp_path: Path) -> None:
+    assert matrix_settings({}) is None
+    base = {"MATRIX_HOMESERVER": "https://matrix.example.org", "MATRIX_USER_ID": "@bot:example.org"}
+    with pytest.raises(ConfigError, match="MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD"):
+        matrix_settings(base)
+    with pytest.raises(ConfigError, match="full Matrix user id"):
+        matrix_settings({**base, "MATRIX_USER_ID": "bot", "MATRIX_PASSWORD": "pw"})
+    secret = tmp_path / "token"
+    secret.write_text("s3cret-token\n")
+    settings = matrix_settings({**base, "MATRIX_ACCESS_TOKEN_FILE": str(secret)})
+    assert settings is not None
+    assert settings.access_token == "s3cret-token"
+    assert "s3cret" not in repr(settings)
+    assert settings.encrypt_rooms is True
+    assert settings.store == Path("matrix-store")
+    assert settings.may_invite("@alice:example.org")
+    assert not settings.may_invite("@mallory:evil.example")
+    assert not settings.may_invite("@mallory:notexample.org")
+
+
+def test_the_allow_list_takes_user_ids_and_server_suffixes() -> None:
+    settings = matrix_settings(
+        {
+            "MATRIX_HOMESERVER": "https://m.example.org",
+            "MATRIX_USER_ID": "@bot:example.org",
+            "MATRIX_PASSWORD": "pw",
+            "INCIDENT_BOT_MATRIX_ALLOWED_INVITERS": "@ops:partner.org, :example.com",
+            "INCIDENT_BOT_MATRIX_ENCRYPT_ROOMS": "false",
+        }
+    )
+    assert settings is not None
+    assert settings.encrypt_rooms is False
+    assert settings.may_invite("@ops:partner.org")
+    assert settings.may_invite("@anyone:example.com")
+    assert not settings.may_invite("@bob:example.org")
+    with pytest.raises(ConfigError, match="neither a user id"):
+        matrix_settings(
+            {
+                "MATRIX_HOMESERVER": "https://m.example.org",
+                "MATRIX_USER_ID": "@bot:example.org",
+                "MATRIX_PASSWORD": "pw",
+                "INCIDENT_BOT_MATRIX_ALLOWED_INVITERS": "partner.org",
+            }
+        )

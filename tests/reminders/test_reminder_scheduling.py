@@ -1,0 +1,82 @@
+"""The APScheduler sweep job that `incident-bot run` starts: it hands due reminders to
+the running adapter of the incident's platform, and stops cleanly."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from adapters.config import Settings
+from adapters.scheduling import AdapterOutlet, reminder_jobs
+from bot.clock import SystemClock
+from bot.domain import Incident
+from bot.drafts.templates import builtin_registry
+from bot.reminders import Reminder, ReminderKind
+from bot.replies import Message, Reply
+from bot.service import CoreSettings, IncidentBot
+from storage.uow import SqlAlchemyUnitOfWorkFactory
+
+
+class RecordingAdapter:
+    """A running adapter as the runner sees it, recording what it was asked to post."""
+
+    platform = "slack"
+
+    def __init__(self) -> None:
+        self.delivered: list[Message] = []
+        self.arrived = threading.Event()
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def deliver(self, replies: Sequence[Reply]) -> None:
+        self.delivered.extend(r for r in replies if isinstance(r, Message))
+        self.arrived.set()
+
+
+def test_the_sweep_job_delivers_due_reminders_through_the_adapter(
+    uow_factory: SqlAlchemyUnitOfWorkFactory,
+) -> None:
+    now = datetime.now(UTC)
+    with uow_factory() as uow:
+        uow.incidents.add(
+            Incident.declare(
+                workspace="T1", number=1, title="Checkout down", platform="slack",
+                channel_id="C1", channel_name="inc-1", declared_by="U1",
+                declared_at=now - timedelta(hours=1), captured_at=now, template="standard",
+            )
+        )
+        uow.reminders.add(
+            Reminder(
+                workspace="T1", incident_number=1, platform="slack",
+                kind=ReminderKind.STATUS_UPDATE, due_at=now - timedelta(seconds=1),
+                created_at=now,
+            )
+        )
+        uow.commit()
+    bot = IncidentBot(
+        uow=uow_factory, clock=SystemClock(), settings=CoreSettings(),
+        templates=builtin_registry(),
+    )
+    adapter = RecordingAdapter()
+    stop = reminder_jobs(
+        bot, {"slack": adapter}, Settings(remind_sweep_interval=timedelta(milliseconds=50))
+    )
+    try:
+        assert adapter.arrived.wait(timeout=30), "the sweep delivered nothing"
+    finally:
+        stop()
+    [message] = adapter.delivered
+    assert message.channel == "C1"
+    assert message.text.startswith("no status update in incident 1 for 30m.")  # nobody to @
+
+
+def test_slack_and_matrix_reminders_are_written_their_way() -> None:
+    slack = AdapterOutlet(RecordingAdapter())
+    assert (slack.command_prefix, slack.mention("U024BE7LH")) == ("/incident", "<@U024BE7LH>")
+    matrix_adapter = RecordingAdapter()
+    matrix_adapter.platform = "matrix"
+    matrix = AdapterOutlet(matrix_adapter)
+    assert (matrix.command_prefix, matrix.mention("@li:hs")) == ("!incident", "@li:hs")

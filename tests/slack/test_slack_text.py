@@ -1,0 +1,97 @@
+"""Slack markup both ways, and the Slack settings: the adapter's pure parts."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.config import ConfigError
+from adapters.slack.handlers import message_time
+from adapters.slack.settings import slack_settings
+from adapters.slack.text import (
+    blocks,
+    command_text,
+    escape,
+    link_channels,
+    mentioned_users,
+    plain_text,
+)
+
+NAMES = {"U1": "Ada Lovelace", "U2": "Bob Martin"}.__getitem__
+
+
+def test_plain_text_names_people_and_unescapes() -> None:
+    text = "<@U1> asked <@U2|bob> in <#C9|ops> about <https://x.test/a|the graph> &amp; 1 &lt; 2"
+    assert plain_text(text, NAMES) == (
+        "@Ada Lovelace asked @Bob Martin in #ops about the graph (https://x.test/a) & 1 < 2"
+    )
+    assert plain_text("<!here> see <https://x.test>", NAMES) == "@here see https://x.test"
+
+
+def test_command_text_keeps_the_mention_the_parser_reads() -> None:
+    assert command_text("role comms <@U2|bob>", NAMES) == "role comms <@U2>"
+    assert command_text("action Ask <@U1> about it <@U2>", NAMES) == (
+        "action Ask @Ada Lovelace about it <@U2>"
+    )
+    assert command_text("note <@U1> restarted db-2", NAMES) == "note @Ada Lovelace restarted db-2"
+    assert mentioned_users("start DB down <@U2|bob> <@U1> <@U2>") == ["U2", "U1"]
+
+
+def test_the_new_channel_is_linked_by_id() -> None:
+    linked = link_channels("Join #inc-3-db. Not #inc-3-db-2.", {"inc-3-db": "C7"})
+    assert linked == "Join <#C7>. Not #inc-3-db-2."
+    assert escape(linked) == linked
+
+
+def test_replies_cannot_ping_everyone_or_forge_links() -> None:
+    assert escape("<@U1> noted “<!channel> <https://evil.test|bank>” & more") == (
+        "<@U1> noted “&lt;!channel&gt; &lt;https://evil.test|bank&gt;” &amp; more"
+    )
+
+
+def test_blocks_put_a_summary_under_a_header_with_names() -> None:
+    rendered = blocks("Incident 3: DB down\nCommander: <@U1>.", NAMES)
+    assert rendered[0] == {"type": "header", "text": {"type": "plain_text",
+                                                      "text": "Incident 3: DB down"}}
+    assert rendered[1]["text"] == {"type": "mrkdwn", "text": "Commander: <@U1>."}
+    error = blocks("Incident 3: no such thing\nUsage: x", NAMES, is_error=True)
+    assert all(block["type"] == "section" for block in error)
+
+
+def test_long_replies_are_split_into_sections_slack_accepts() -> None:
+    text = "Timeline:\n" + "\n".join(f"#{n} " + "x" * 200 for n in range(60))
+    rendered = blocks(text, NAMES)
+    sections = [b["text"]["text"] for b in rendered if b["type"] == "section"]
+    assert all(len(s) <= 3000 for s in sections)
+    assert "\n".join(sections).count("#") == 60
+
+
+def test_message_time_keeps_microseconds() -> None:
+    moment = message_time("1729757340.000200")
+    assert moment.isoformat() == "2024-10-24T08:09:00.000200+00:00"
+
+
+def test_slack_is_off_without_a_bot_token() -> None:
+    assert slack_settings({}) is None
+
+
+def test_socket_mode_when_an_app_token_is_set() -> None:
+    settings = slack_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"})
+    assert settings is not None and settings.mode == "socket"
+    assert "xoxb-1" not in repr(settings) and "xapp-1" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_BOT_TOKEN": "xapp-1", "SLACK_APP_TOKEN": "xapp-1"}, "starts with `xoxb-`"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-1"}, "starts with `xapp-`"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
+          "INCIDENT_BOT_SLACK_PORT": "http"}, "not a port number"),
+    ],
+)
+def test_settings_that_cannot_work_say_how_to_fix_them(
+    environ: dict[str, str], says: str
+) -> None:
+    with pytest.raises(ConfigError, match=says.replace("`", ".")):
+        slack_settings(environ)
