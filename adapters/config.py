@@ -123,7 +123,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         drafts_dir=Path(value("drafts_dir", "drafts")),
         default_template=value("default_template", "standard"),
         templates_dir=Path(value("templates_dir", "")) if value("templates_dir", "") else None,
-        declarer_is_commander=_boolean(
+        declarer_is_commander=parse_boolean(
             "declarer_is_commander", value("declarer_is_commander", "true")
         ),
         config_file=config_file,
@@ -154,10 +154,27 @@ def _count(key: str, text: str) -> int:
     return int(text)
 
 
-def _boolean(key: str, text: str) -> bool:
+def parse_boolean(key: str, text: str) -> bool:
+    """`true`/`false` as people write them in settings (also yes/no, on/off, 1/0)."""
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{key}: `{text}` is not true or false")
+
+
+def secret_from(environ: Mapping[str, str], name: str) -> str | None:
+    """A secret from the variable itself, or from the file its `NAME_FILE` names."""
+    value = environ.get(name, "").strip()
+    if value:
+        return value
+    path = environ.get(f"{name}_FILE", "").strip()
+    if not path:
+        return None
+    try:
+        return Path(path).read_text("utf-8").strip() or None
+    except OSError as problem:
+        raise ConfigError(
+            f"{name}_FILE names {path}, which cannot be read: {problem.strerror}"
+        ) from None

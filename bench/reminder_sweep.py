@@ -43,8 +43,9 @@ from sqlalchemy import insert, update  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
 from bot.drafts.templates import builtin_registry  # noqa: E402
 from bot.events import CommandReceived  # noqa: E402
+from bot.reminder_delivery import DeliveryReport  # noqa: E402
 from bot.replies import Reply  # noqa: E402
-from bot.service import CoreSettings, DeliveryReport, IncidentBot  # noqa: E402
+from bot.service import CoreSettings, IncidentBot  # noqa: E402
 from storage.database import upgrade_database  # noqa: E402
 from storage.orm import incidents, reminder_controls, reminders, timeline_entries  # noqa: E402
 from storage.uow import SqlAlchemyUnitOfWorkFactory, unit_of_work_factory  # noqa: E402

@@ -13,7 +13,7 @@ it with the incident's reminders and it cancels what no longer applies and arms 
 is missing. `after_delivery` arms the next occurrence once one went out.
 
 A reminder row is one delivery: it is delivered at most once (see
-`bot.service.IncidentBot.deliver_due_reminders` for the protocol), and the next
+`bot.reminder_delivery.ReminderDelivery.deliver_due` for the protocol), and the next
 occurrence is a new row.
 """
 

@@ -4,7 +4,6 @@ platform-neutral replies out. Every adapter drives the bot through `IncidentBot.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -12,10 +11,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot import commands as c
+from bot import listings
 from bot.domain import Incident, IncidentError, Role, slugify
 from bot.drafts.render import Draft, render
 from bot.drafts.templates import Template, TemplateError, TemplateRegistry, TemplateSection
-from bot.drafts.view import build_view, with_names
+from bot.drafts.view import build_view
 from bot.events import (
     CommandReceived,
     InboundEvent,
@@ -32,16 +32,17 @@ from bot.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from bot.reminder_delivery import (
+    DeliveryReport,
+    ReminderDelivery,
+    add_new,
+    empty_required,
+    schedule_of,
+)
 from bot.reminders import (
     IncidentReminders,
-    Reminder,
-    ReminderKind,
     ReminderRules,
-    ReminderState,
-    after_delivery,
     format_duration,
-    message_due,
-    recipient,
     reconcile,
     snooze,
 )
@@ -185,7 +186,7 @@ class IncidentBot:
                 return [
                     Message(
                         channel=event.channel,
-                        text=f"Took #{entry.seq} off the timeline: {_quote(entry.text)}",
+                        text=f"Took #{entry.seq} off the timeline: {listings.quote(entry.text)}",
                     )
                 ]
             return []
@@ -204,10 +205,10 @@ class IncidentBot:
         if isinstance(command, c.Start):
             return self._start(ctx, command)
         if isinstance(command, c.Help):
-            return [ctx.say(_help_text(command.topic, ctx.platform.command_prefix))]
+            return [ctx.say(listings.help_text(command.topic, ctx.platform.command_prefix))]
         incident = ctx.uow.incidents.get_by_channel(ctx.platform.name, ctx.event.channel)
         if isinstance(command, c.ListTemplates):
-            return [ctx.say(self._templates_text(incident))]
+            return [ctx.say(listings.templates_text(self._templates, incident))]
         if incident is None:
             name = ctx.event.text.split()[0].lower()
             raise IncidentError(
@@ -236,13 +237,12 @@ class IncidentBot:
                     earlier = [a for a in incident.roles if a.role is role][-2].user
                     return [
                         ctx.say(
-                            f"{role.label} handed over from {ctx.who(earlier)} "
-                            f"to {ctx.who(user)}."
+                            f"{role.label} handed over from {ctx.who(earlier)} to {ctx.who(user)}."
                         )
                     ]
                 return [ctx.say(f"{ctx.who(user)} is now {role.label}.")]
             case c.ListRoles():
-                return [ctx.say(self._roles_text(ctx.platform, incident))]
+                return [ctx.say(listings.roles_text(ctx.platform, incident))]
             case c.SetSeverity(level=level):
                 incident.set_severity(level, by=ctx.user, at=ctx.at, now=ctx.now)
                 return [ctx.say(f"Severity set to SEV{level}.")]
@@ -253,47 +253,56 @@ class IncidentBot:
                 entry = incident.add_note(
                     text, author=ctx.user, at=ctx.at, now=ctx.now, source_ref=ctx.event.message_ref
                 )
-                noted_at = self._when(incident, ctx.at)
+                noted_at = listings.local_time(incident, ctx.at)
                 return [ctx.say(f"Noted on the timeline at {noted_at} (#{entry.seq}).")]
             case c.AddBackdated(when=when, text=text):
-                occurred_at = resolve_when(when, zone=_zone(incident), posted_at=ctx.at)
+                occurred_at = resolve_when(when, zone=listings.zone_of(incident), posted_at=ctx.at)
                 entry = incident.add_backdated(
                     text, author=ctx.user, occurred_at=occurred_at, now=ctx.now
                 )
-                with_date = needs_dates([occurred_at, ctx.at], _zone(incident))
-                return [
-                    ctx.say(
-                        f"Added to the timeline at {self._when(incident, occurred_at, with_date)} "
-                        f"{zone_label(_zone(incident), occurred_at)} (#{entry.seq})."
-                    )
-                ]
+                with_date = needs_dates([occurred_at, ctx.at], listings.zone_of(incident))
+                added_at = listings.local_time(incident, occurred_at, with_date)
+                zone = zone_label(listings.zone_of(incident), occurred_at)
+                return [ctx.say(f"Added to the timeline at {added_at} {zone} (#{entry.seq}).")]
             case c.ShowTimeline():
-                return [ctx.say(self._timeline_text(ctx.platform, incident))]
+                return [ctx.say(listings.timeline_text(ctx.platform, incident))]
             case c.RemoveEntry(seq=seq):
                 entry = incident.remove_entry(seq, now=ctx.now)
-                return [ctx.say(f"Removed #{seq} from the timeline: {_quote(entry.text)}")]
+                return [ctx.say(f"Removed #{seq} from the timeline: {listings.quote(entry.text)}")]
             case c.EditEntry(seq=seq, text=text):
                 incident.edit_entry(seq, text, now=ctx.now)
-                return [ctx.say(f"Timeline entry #{seq} now reads: {_quote(text)}")]
+                return [ctx.say(f"Timeline entry #{seq} now reads: {listings.quote(text)}")]
             case c.SetSection(section_id=section_id, text=text):
                 incident.set_section(section_id, text, by=ctx.user, now=ctx.now)
-                return [ctx.say(self._section_saved(incident, section_id, "saved"))]
+                return [
+                    ctx.say(listings.section_saved(self._templates, incident, section_id, "saved"))
+                ]
             case c.AppendSection(section_id=section_id, text=text):
                 incident.append_section(section_id, text, by=ctx.user, now=ctx.now)
-                return [ctx.say(self._section_saved(incident, section_id, "extended"))]
+                return [
+                    ctx.say(
+                        listings.section_saved(self._templates, incident, section_id, "extended")
+                    )
+                ]
             case c.ClearSection(section_id=section_id):
                 if not incident.clear_section(section_id):
                     raise IncidentError(f"Section `{section_id}` is already empty.")
                 return [ctx.say(f"Section `{section_id}` cleared.")]
             case c.ListSections():
-                return [ctx.say(self._sections_text(ctx.platform, incident))]
+                return [
+                    ctx.say(
+                        listings.sections_text(
+                            ctx.platform, incident, self._template(incident.template)
+                        )
+                    )
+                ]
             case c.AddAction(text=text, owner=owner_ref):
                 owner = ctx.resolve_user(owner_ref) if owner_ref is not None else None
                 action = incident.add_action(text, owner=owner, by=ctx.user, now=ctx.now)
                 owned = f" (owner {ctx.who(owner)})" if owner else ""
                 return [ctx.say(f"Action item #{action.seq}: {text}{owned}.")]
             case c.ListActions():
-                return [ctx.say(self._actions_text(ctx.platform, incident))]
+                return [ctx.say(listings.actions_text(ctx.platform, incident))]
             case c.CompleteAction(seq=seq):
                 action = incident.complete_action(seq, by=ctx.user, now=ctx.now)
                 return [ctx.say(f"Action item #{seq} done: {action.text}")]
@@ -303,14 +312,15 @@ class IncidentBot:
                 return [ctx.say(f"Incident {incident.number} will use the `{name}` template.")]
             case c.Resolve():
                 incident.resolve(by=ctx.user, at=ctx.at, now=ctx.now)
-                resolved_at = self._when(incident, ctx.at)
+                resolved_at = listings.local_time(incident, ctx.at)
                 return [ctx.say(f"Incident {incident.number} resolved at {resolved_at}.")]
             case c.Close():
+                closed_at = listings.local_time(incident, ctx.at)
                 incident.close(by=ctx.user, at=ctx.at, now=ctx.now)
                 template = self._template(incident.template)
                 draft = self.draft(incident, template, "md", ctx.platform, ctx.now)
                 return [
-                    ctx.say(f"Incident {incident.number} closed at {self._when(incident, ctx.at)}"),
+                    ctx.say(f"Incident {incident.number} closed at {closed_at}."),
                     self._upload(ctx, incident, template, draft),
                 ]
             case c.Reopen():
@@ -358,14 +368,13 @@ class IncidentBot:
         commander = incident.holder(Role.COMMANDER)
         lines = [
             f"Incident {number}: {title}",
-            f"Declared by {ctx.who(ctx.user)} at {self._when(incident, ctx.at)} "
-            f"{zone_label(_zone(incident), ctx.at)}. Status: {incident.status.value}. "
+            f"Declared by {ctx.who(ctx.user)} at {listings.local_time(incident, ctx.at)} "
+            f"{zone_label(listings.zone_of(incident), ctx.at)}. Status: {incident.status.value}. "
             "Severity: not set.",
             f"Commander: {ctx.who(commander)}." if commander else "Commander: unassigned.",
             f"Assign roles with `{prefix} role ROLE @user`; set the severity with "
             f"`{prefix} severity 1..4`.",
-            f"React with 📌 to put a message on the timeline; `{prefix} help` lists every "
-            "command.",
+            f"React with 📌 to put a message on the timeline; `{prefix} help` lists every command.",
         ]
         replies: list[Reply] = [ctx.say("\n".join(lines), channel=channel.id)]
         if channel.id != ctx.event.channel:
@@ -380,25 +389,12 @@ class IncidentBot:
 
     # -- reminders ---------------------------------------------------------------------
 
-    def _schedule(self, uow: UnitOfWork, incident: Incident) -> IncidentReminders:
-        return IncidentReminders(
-            incident=incident,
-            reminders=uow.reminders.for_incident(incident.workspace, incident.number),
-            control=uow.reminders.control(incident.workspace, incident.number),
-        )
+    @staticmethod
+    def _schedule(uow: UnitOfWork, incident: Incident) -> IncidentReminders:
+        return schedule_of(uow, incident)
 
     def _empty_required(self, incident: Incident) -> list[TemplateSection]:
-        """The required sections of the incident's template that nobody has written."""
-        template = self._templates.get(incident.template)
-        if template is None:
-            return []
-        return [
-            section
-            for section in template.sections
-            if section.required
-            and not section.generated
-            and not (incident.section_text(section.id) or "").strip()
-        ]
+        return empty_required(self._templates, incident)
 
     def _reminders_follow(
         self, uow: UnitOfWork, incident: Incident, now: datetime, *, activity: bool
@@ -418,16 +414,13 @@ class IncidentBot:
 
     @staticmethod
     def _add_new(uow: UnitOfWork, schedule: IncidentReminders) -> None:
-        for reminder in schedule.new:
-            uow.reminders.add(reminder)
-        schedule.reminders.extend(schedule.new)
-        schedule.new.clear()
+        add_new(uow, schedule)
 
     def _remind(self, ctx: _Context, incident: Incident, command: c.RemindCommand) -> list[Reply]:
         prefix = ctx.platform.command_prefix
         if isinstance(command, c.ShowReminders):
             schedule = self._schedule(ctx.uow, incident)
-            return [ctx.say(self._reminders_text(ctx.platform, schedule, ctx.now))]
+            return [ctx.say(listings.reminders_text(ctx.platform, schedule, ctx.now))]
         if isinstance(command, c.RemindersOff):
             schedule = self._schedule(ctx.uow, incident)
             if schedule.control.off:
@@ -453,13 +446,15 @@ class IncidentBot:
             return [
                 ctx.say(
                     f"Reminders for incident {incident.number} {what}.\n"
-                    + self._reminders_text(ctx.platform, schedule, ctx.now)
+                    + listings.reminders_text(ctx.platform, schedule, ctx.now)
                 )
             ]
         until = ctx.now + command.duration
         schedule = self._schedule(ctx.uow, incident)
         snooze(schedule, until)
-        when = self._when(incident, until, with_date=needs_dates([ctx.now, until], _zone(incident)))
+        when = listings.local_time(
+            incident, until, with_date=needs_dates([ctx.now, until], listings.zone_of(incident))
+        )
         still_off = (
             f" They are off as well; `{prefix} remind on` turns them back on."
             if schedule.control.off
@@ -469,253 +464,22 @@ class IncidentBot:
             ctx.say(
                 f"Reminders for incident {incident.number} snoozed for "
                 f"{format_duration(command.duration)}, until {when} "
-                f"{zone_label(_zone(incident), until)}.{still_off}"
+                f"{zone_label(listings.zone_of(incident), until)}.{still_off}"
             )
         ]
-
-    def _reminders_text(
-        self, platform: ChatPlatform, schedule: IncidentReminders, now: datetime
-    ) -> str:
-        incident = schedule.incident
-        prefix = platform.command_prefix
-        if schedule.control.off:
-            return (
-                f"Reminders for incident {incident.number} are off; "
-                f"`{prefix} remind on` turns them back on."
-            )
-        pending = sorted(
-            (r for r in schedule.reminders if r.is_pending), key=lambda r: r.due_at
-        )
-        if not pending:
-            return f"No reminders are scheduled for incident {incident.number}."
-        zone = _zone(incident)
-        with_date = needs_dates([now, *(r.due_at for r in pending)], zone)
-        lines = [f"Reminders scheduled for incident {incident.number}:"]
-        for reminder in pending:
-            to = recipient(incident, reminder.kind)
-            whom = f" to {platform.mention(to)}" if to else " to the channel"
-            retry = f" (retry {reminder.attempts + 1})" if reminder.attempts else ""
-            when = self._when(incident, reminder.due_at, with_date)
-            lines.append(
-                f"{reminder.kind.label}{whom} at {when} {zone_label(zone, reminder.due_at)}{retry}"
-            )
-        snoozed = schedule.control.snoozed_until
-        if snoozed is not None and snoozed > now:
-            lines.append(f"Snoozed until {self._when(incident, snoozed, with_date)}.")
-        lines.append(
-            f"`{prefix} remind snooze 2h` quiets them for a while; `{prefix} remind off` "
-            "stops them."
-        )
-        return "\n".join(lines)
 
     def deliver_due_reminders(
         self, outlets: Mapping[str, ReminderOutlet], *, claimant: str, limit: int = 10_000
     ) -> DeliveryReport:
-        """Delivers every reminder due by the clock's time on these platforms.
-
-        Exactly once, by three steps per reminder:
-        1. claim: one transaction marks the row `claimed` (PostgreSQL: the row is taken
-           with FOR UPDATE SKIP LOCKED, so two sweeping processes never take the same
-           one) and builds its message; it commits before anything is posted;
-        2. deliver: the outlet posts the message, outside any transaction;
-        3. record: a second transaction marks it `sent` and arms the next occurrence,
-           or, when the outlet raised (nothing was posted), puts it back to `pending`
-           with a later due time (backoff), so it is retried and not lost.
-        A process that dies between 1 and 3 leaves the row `claimed`; after the claim
-        lease a later sweep marks it `unknown` and never posts it again. That reminder
-        may have been posted or not: losing it in that narrow window is the price of
-        never posting one twice.
-        """
-        report = DeliveryReport()
-        platforms = list(outlets)
-        if not platforms:
-            return report
-        self._give_up_stale_claims(report)
-        conflicts = 0
-        while report.delivered + report.failed + report.cancelled < limit:
-            try:
-                claimed = self._claim_one(platforms, claimant, outlets, report)
-            except ConcurrentChange:
-                # Another process changed the same incident first; nothing was claimed.
-                conflicts += 1
-                if conflicts == _ATTEMPTS:
-                    raise
-                continue
-            conflicts = 0
-            if claimed is None:
-                break
-            reminder_id, platform, message = claimed
-            if message is None:
-                continue
-            try:
-                outlets[platform].deliver([message])
-            except Exception as problem:  # whatever the platform raised: retry later
-                _log.warning(
-                    "reminder %s not delivered (%s); retrying later", reminder_id, problem
-                )
-                self._delivery_failed(reminder_id, problem)
-                report.failed += 1
-                continue
-            self._delivered(reminder_id)
-            report.delivered += 1
-            report.delivered_ids.append(reminder_id)
-        return report
-
-    def _claim_one(
-        self,
-        platforms: list[str],
-        claimant: str,
-        outlets: Mapping[str, ReminderOutlet],
-        report: DeliveryReport,
-    ) -> tuple[int, str, Message | None] | None:
-        now = self._clock.now()
-        with self._uow() as uow:
-            claimed = uow.reminders.claim_due(
-                now=now, platforms=platforms, limit=1, claimant=claimant
-            )
-            if not claimed:
-                return None
-            reminder = claimed[0]
-            assert reminder.id is not None
-            incident = uow.incidents.get(reminder.workspace, reminder.incident_number)
-            message: Message | None = None
-            if incident is not None:
-                schedule = self._schedule(uow, incident)
-                empty = self._empty_required(incident)
-                if message_due(schedule, reminder, [section.id for section in empty]):
-                    outlet = outlets[reminder.platform]
-                    message = Message(
-                        channel=incident.channel_id,
-                        text=self._reminder_text(reminder, incident, empty, outlet),
-                    )
-            if message is None:
-                # It no longer applies (filled meanwhile, reminders off …): nothing to say.
-                reminder.cancel(now)
-                report.cancelled += 1
-            uow.commit()
-            return reminder.id, reminder.platform, message
-
-    def _delivered(self, reminder_id: int) -> None:
-        now = self._clock.now()
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                with self._uow() as uow:
-                    reminder = uow.reminders.get(reminder_id)
-                    if reminder is None:
-                        return  # its incident was deleted meanwhile
-                    reminder.state = ReminderState.SENT
-                    reminder.finished_at = now
-                    self._arm_next(uow, reminder, now)
-                    uow.commit()
-                    return
-            except ConcurrentChange:
-                if attempt == _ATTEMPTS:
-                    raise
-
-    def _arm_next(self, uow: UnitOfWork, reminder: Reminder, now: datetime) -> None:
-        incident = uow.incidents.get(reminder.workspace, reminder.incident_number)
-        if incident is None:
-            return
-        schedule = self._schedule(uow, incident)
-        after_delivery(
-            schedule,
-            reminder,
+        """Delivers every reminder due by the clock's time on these platforms, exactly
+        once (see `bot.reminder_delivery.ReminderDelivery.deliver_due`)."""
+        sweep = ReminderDelivery(
+            uow=self._uow,
+            clock=self._clock,
             rules=self._settings.reminders,
-            now=now,
-            empty_sections=[section.id for section in self._empty_required(incident)],
+            templates=self._templates,
         )
-        self._add_new(uow, schedule)
-
-    def _delivery_failed(self, reminder_id: int, problem: Exception) -> None:
-        now = self._clock.now()
-        with self._uow() as uow:
-            reminder = uow.reminders.get(reminder_id)
-            if reminder is None:
-                return
-            reminder.attempts += 1
-            reminder.last_error = f"{type(problem).__name__}: {problem}"[:500]
-            superseded = any(
-                other.kind is reminder.kind and other.is_pending
-                for other in uow.reminders.for_incident(
-                    reminder.workspace, reminder.incident_number
-                )
-            )
-            if superseded:
-                # The incident changed while this one was out and armed its successor;
-                # that one goes out instead (one pending reminder per kind).
-                reminder.cancel(now)
-                uow.commit()
-                return
-            reminder.state = ReminderState.PENDING
-            reminder.due_at = now + self._settings.reminders.retry_delay(reminder.attempts)
-            reminder.claimed_at = None
-            reminder.claimed_by = None
-            uow.commit()
-
-    def _give_up_stale_claims(self, report: DeliveryReport) -> None:
-        """Claims older than the lease belong to a process that died while delivering:
-        the reminder may have been posted, so it is never tried again (`unknown`), and
-        the next occurrence is armed as if it had been sent."""
-        now = self._clock.now()
-        with self._uow() as uow:
-            stale = uow.reminders.stale_claims(
-                claimed_before=now - self._settings.reminders.claim_lease, limit=100
-            )
-            for reminder in stale:
-                _log.warning(
-                    "reminder %s was claimed by %s at %s and never recorded as sent; "
-                    "not sending it again",
-                    reminder.id,
-                    reminder.claimed_by,
-                    reminder.claimed_at,
-                )
-                reminder.state = ReminderState.UNKNOWN
-                reminder.finished_at = now
-                self._arm_next(uow, reminder, now)
-                report.unknown += 1
-            if stale:
-                uow.commit()
-
-    def _reminder_text(
-        self,
-        reminder: Reminder,
-        incident: Incident,
-        empty: list[TemplateSection],
-        outlet: ReminderOutlet,
-    ) -> str:
-        prefix = outlet.command_prefix
-        rules = self._settings.reminders
-        to = recipient(incident, reminder.kind)
-        hello = f"{outlet.mention(to)}: " if to else ""
-        quiet = (
-            f"`{prefix} remind snooze 2h` quiets these reminders; `{prefix} remind off` "
-            "stops them."
-        )
-        if reminder.kind is ReminderKind.NO_COMMANDER:
-            return (
-                f"Incident {incident.number} has no commander "
-                f"{format_duration(rules.no_commander_after)} after it was declared. "
-                f"Take the role with `{prefix} role commander me`, or give it with "
-                f"`{prefix} role commander @user`."
-            )
-        if reminder.kind is ReminderKind.STATUS_UPDATE:
-            return (
-                f"{hello}no status update in incident {incident.number} for "
-                f"{format_duration(rules.status_every)}. Post one with "
-                f"`{prefix} status investigating|identified|monitoring|resolved` or "
-                f"`{prefix} note TEXT`. {quiet}"
-            )
-        count = f"{len(empty)} required sections" if len(empty) > 1 else "a required section"
-        lines = [
-            f"{hello}the postmortem of incident {incident.number} ({incident.title}) still "
-            f"has {count} to write:"
-        ]
-        lines += [f"• {section.heading}: `{prefix} set {section.id} TEXT`" for section in empty]
-        lines.append(
-            f"Reminder {reminder.occurrence} of {rules.sections_max}. "
-            f"`{prefix} remind off` stops them."
-        )
-        return "\n".join(lines)
+        return sweep.deliver_due(outlets, claimant=claimant, limit=limit)
 
     # -- reading, for the command line ----------------------------------------------
 
@@ -723,9 +487,7 @@ class IncidentBot:
         """Incident `number`; the workspace may be left out when only one has that number."""
         with self._uow() as uow:
             found = [
-                incident
-                for incident in uow.incidents.list(workspace)
-                if incident.number == number
+                incident for incident in uow.incidents.list(workspace) if incident.number == number
             ]
         if not found:
             where = f" in workspace {workspace}" if workspace else ""
@@ -744,7 +506,7 @@ class IncidentBot:
 
     def describe(self, incident: Incident, platform: ChatPlatform) -> str:
         """A plain-text account of an incident: what `show N` prints."""
-        zone = _zone(incident)
+        zone = listings.zone_of(incident)
         ended = incident.ended_at()
         header = [
             f"Incident {incident.number}: {incident.title}",
@@ -758,10 +520,10 @@ class IncidentBot:
         ]
         parts = [
             "\n".join(header),
-            self._roles_text(platform, incident),
-            self._timeline_text(platform, incident),
-            self._sections_text(platform, incident),
-            self._actions_text(platform, incident),
+            listings.roles_text(platform, incident),
+            listings.timeline_text(platform, incident),
+            listings.sections_text(platform, incident, self._template(incident.template)),
+            listings.actions_text(platform, incident),
         ]
         return "\n\n".join(parts) + "\n"
 
@@ -789,7 +551,7 @@ class IncidentBot:
         view = build_view(
             incident,
             template,
-            zone=_zone(incident),
+            zone=listings.zone_of(incident),
             name_of=platform.display_name,
             command_prefix=platform.command_prefix,
             now=now,
@@ -838,111 +600,8 @@ class IncidentBot:
 
     # -- listings ----------------------------------------------------------------------
 
-    @staticmethod
-    def _when(incident: Incident, moment: datetime, with_date: bool = False) -> str:
-        return format_moment(moment, _zone(incident), with_date=with_date)
-
-    def _roles_text(self, platform: ChatPlatform, incident: Incident) -> str:
-        lines = [f"Roles in incident {incident.number}:"]
-        for role in Role:
-            holder = incident.holder(role)
-            lines.append(f"{role.label}: {platform.mention(holder) if holder else 'unassigned'}")
-        return "\n".join(lines)
-
-    def _timeline_text(self, platform: ChatPlatform, incident: Incident) -> str:
-        entries = incident.visible_timeline()
-        if not entries:
-            return f"The timeline of incident {incident.number} is empty."
-        with_date = needs_dates([entry.occurred_at for entry in entries], _zone(incident))
-        lines = [
-            f"Timeline of incident {incident.number} "
-            f"(times {zone_label(_zone(incident), entries[0].occurred_at)}):"
-        ]
-        for entry in entries:
-            text = with_names(entry.text, platform.display_name)
-            who = "" if entry.kind.value == "automatic" or not entry.author else (
-                f"{platform.display_name(entry.author)}: "
-            )
-            when = self._when(incident, entry.occurred_at, with_date)
-            lines.append(f"#{entry.seq} {when} {who}{text}")
-        lines.append(
-            f"Correct it with `{platform.command_prefix} timeline edit N TEXT` or "
-            f"`timeline remove N`."
-        )
-        return "\n".join(lines)
-
-    def _sections_text(self, platform: ChatPlatform, incident: Incident) -> str:
-        template = self._template(incident.template)
-        prefix = platform.command_prefix
-        lines = [f"Sections of the `{template.name}` template (✓ written, ○ to be written):"]
-        for section in template.sections:
-            if section.generated:
-                how = {
-                    "timeline": f"add with 📌 or `{prefix} note TEXT`",
-                    "team": f"`{prefix} role ROLE @user`",
-                    "action-items": f"`{prefix} action TEXT @owner`",
-                }.get(section.id, "from the incident's record")
-                lines.append(f"· {section.heading} ({section.id}): generated; {how}")
-            elif (incident.section_text(section.id) or "").strip():
-                lines.append(f"✓ {section.heading} ({section.id})")
-            else:
-                optional = "" if section.required else " (optional)"
-                lines.append(
-                    f"○ {section.heading}{optional}: `{prefix} set {section.id} TEXT`"
-                )
-        kept = [s.section_id for s in incident.sections if template.section(s.section_id) is None]
-        if kept:
-            lines.append(f"Also written, not in this template: {', '.join(kept)}.")
-        return "\n".join(lines)
-
-    def _section_saved(self, incident: Incident, section_id: str, what: str) -> str:
-        template = self._templates.get(incident.template)
-        section = template.section(section_id) if template else None
-        if section is None:
-            return (
-                f"Section `{section_id}` {what}. The `{incident.template}` template does not "
-                "show it, but it is kept for templates that do."
-            )
-        return f"Section `{section_id}` ({section.heading}) {what}."
-
-    def _actions_text(self, platform: ChatPlatform, incident: Incident) -> str:
-        if not incident.actions:
-            return (
-                f"No action items yet; add one with "
-                f"`{platform.command_prefix} action TEXT @owner`."
-            )
-        lines = [f"Action items of incident {incident.number}:"]
-        for action in sorted(incident.actions, key=lambda action: action.seq):
-            mark = "x" if action.done_at else " "
-            owner = f" ({platform.mention(action.owner)})" if action.owner else ""
-            lines.append(f"[{mark}] #{action.seq} {action.text}{owner}")
-        return "\n".join(lines)
-
-    def _templates_text(self, incident: Incident | None) -> str:
-        lines = ["Postmortem templates:"]
-        for template in self._templates.all():
-            chosen = incident is not None and incident.template == template.name
-            current = " (this incident's)" if chosen else ""
-            team = "" if template.origin == "built-in" else f" [team: {template.location}]"
-            lines.append(f"{template.name}{current}: {template.description}{team}")
-        for problem in self._templates.errors:
-            lines.append(f"Broken template, not loaded: {problem}")
-        return "\n".join(lines)
-
 
 _ATTEMPTS = 3
-_log = logging.getLogger(__name__)
-
-
-@dataclass
-class DeliveryReport:
-    """What one sweep did."""
-
-    delivered: int = 0
-    failed: int = 0  # the outlet raised; each goes back to pending with a later due time
-    cancelled: int = 0  # due, but no longer applicable
-    unknown: int = 0  # stale claims given up (a process died while delivering)
-    delivered_ids: list[int] = field(default_factory=list)
 
 
 def _timeline_state(incident: Incident) -> tuple[object, ...]:
@@ -950,6 +609,8 @@ def _timeline_state(incident: Incident) -> tuple[object, ...]:
     return tuple(
         (entry.seq, entry.text, entry.removed_at, entry.edited_at) for entry in incident.timeline
     )
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -961,16 +622,6 @@ def _without_control_characters(event: InboundEvent) -> InboundEvent:
     return event
 
 
-def _zone(incident: Incident) -> ZoneInfo:
-    """An incident is shown in the zone its workspace had when it was declared."""
-    return ZoneInfo(incident.timezone)
-
-
-def _quote(text: str, limit: int = 80) -> str:
-    flat = " ".join(text.split())
-    return f"“{flat if len(flat) <= limit else flat[: limit - 1] + '…'}”"
-
-
 def _error(channel: str, message: str, usage: str | None, platform: ChatPlatform) -> Message:
     text = message
     if usage:
@@ -979,15 +630,3 @@ def _error(channel: str, message: str, usage: str | None, platform: ChatPlatform
         )
         text = f"{message}\nUsage: {forms}"
     return Message(channel=channel, text=text, is_error=True)
-
-
-def _help_text(topic: str | None, prefix: str) -> str:
-    if topic is not None:
-        usage = c.USAGES[topic]
-        forms = "\n".join(f"  {prefix} {form}" for form in usage.forms)
-        return f"{topic}: {usage.summary}\n{forms}"
-    lines = ["Commands (in an incident's channel unless noted):"]
-    for usage in c.USAGES.values():
-        lines.append(f"  {prefix} {usage.forms[0]}: {usage.summary}")
-    lines.append(f"`{prefix} help COMMAND` shows one command's usage.")
-    return "\n".join(lines)

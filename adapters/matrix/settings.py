@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters.config import ConfigError
+from adapters.config import ConfigError, parse_boolean, secret_from
 
 DEFAULT_STORE = Path("matrix-store")
 _USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
@@ -62,8 +62,8 @@ def matrix_settings(environ: Mapping[str, str]) -> MatrixSettings | None:
             f"MATRIX_HOMESERVER must be the homeserver's base URL, like "
             f"https://matrix.example.org; got `{homeserver}`"
         )
-    token = _secret(environ, "MATRIX_ACCESS_TOKEN")
-    password = _secret(environ, "MATRIX_PASSWORD")
+    token = secret_from(environ, "MATRIX_ACCESS_TOKEN")
+    password = secret_from(environ, "MATRIX_PASSWORD")
     if not token and not password:
         raise ConfigError(
             "Matrix needs MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD (or MATRIX_…_FILE naming "
@@ -87,33 +87,10 @@ def matrix_settings(environ: Mapping[str, str]) -> MatrixSettings | None:
         password=password,
         device_id=environ.get("MATRIX_DEVICE_ID", "").strip() or None,
         store=Path(environ.get("INCIDENT_BOT_MATRIX_STORE", "").strip() or DEFAULT_STORE),
-        encrypt_rooms=_boolean(
+        encrypt_rooms=parse_boolean(
             "INCIDENT_BOT_MATRIX_ENCRYPT_ROOMS",
             environ.get("INCIDENT_BOT_MATRIX_ENCRYPT_ROOMS", "true"),
         ),
         allowed_inviters=inviters,
     )
 
-
-def _secret(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name, "").strip()
-    if value:
-        return value
-    path = environ.get(f"{name}_FILE", "").strip()
-    if path:
-        try:
-            return Path(path).read_text("utf-8").strip() or None
-        except OSError as problem:
-            raise ConfigError(
-                f"{name}_FILE names {path}, which cannot be read: {problem.strerror}"
-            ) from None
-    return None
-
-
-def _boolean(name: str, text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}: `{text}` is not true or false")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from adapters.config import ConfigError
+from adapters.config import ConfigError, secret_from
 
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_PORT = 3000
@@ -30,7 +30,7 @@ class SlackSettings:
 
 def slack_settings(environ: Mapping[str, str]) -> SlackSettings | None:
     """The Slack settings, or None when no bot token is set (Slack is not configured)."""
-    bot_token = _secret(environ, "SLACK_BOT_TOKEN")
+    bot_token = secret_from(environ, "SLACK_BOT_TOKEN") or ""
     if not bot_token:
         return None
     if not bot_token.startswith("xoxb-"):
@@ -38,14 +38,14 @@ def slack_settings(environ: Mapping[str, str]) -> SlackSettings | None:
             "SLACK_BOT_TOKEN must be the app's bot token, which starts with `xoxb-` "
             "(Slack app settings -> OAuth & Permissions -> Bot User OAuth Token)."
         )
-    app_token = _secret(environ, "SLACK_APP_TOKEN") or None
+    app_token = secret_from(environ, "SLACK_APP_TOKEN")
     if app_token is not None and not app_token.startswith("xapp-"):
         raise ConfigError(
             "SLACK_APP_TOKEN must be an app-level token, which starts with `xapp-` "
             "(Slack app settings -> Basic Information -> App-Level Tokens, scope "
             "connections:write)."
         )
-    signing_secret = _secret(environ, "SLACK_SIGNING_SECRET") or None
+    signing_secret = secret_from(environ, "SLACK_SIGNING_SECRET")
     if app_token is None and signing_secret is None:
         raise ConfigError(
             "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
@@ -73,18 +73,3 @@ def slack_settings(environ: Mapping[str, str]) -> SlackSettings | None:
         api_url=api_url,
     )
 
-
-def _secret(environ: Mapping[str, str], name: str) -> str:
-    """A secret from the variable itself or from the file `NAME_FILE` names."""
-    if environ.get(name):
-        return environ[name].strip()
-    path = environ.get(f"{name}_FILE")
-    if not path:
-        return ""
-    try:
-        with open(path, encoding="utf-8") as secret_file:
-            return secret_file.read().strip()
-    except OSError as problem:
-        raise ConfigError(
-            f"{name}_FILE names {path}, which cannot be read: {problem.strerror}"
-        ) from None
