@@ -46,6 +46,7 @@ class When:
 @dataclass(frozen=True)
 class Start:
     title: str
+    invite: tuple[str, ...] = ()  # `--invite @a @b`: asked into the channel with the declarer
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,10 @@ FORMATS = ("md", "html", "docx")
 WHEN_FORMS = "HH:MM, HH:MM:SS, YYYY-MM-DD HH:MM or YYYY-MM-DD HH:MM:SS"
 
 USAGES: dict[str, Usage] = {
-    "start": Usage(("start TITLE",), "declare an incident and open its channel"),
+    "start": Usage(
+        ("start TITLE [--invite @user …]",),
+        "declare an incident and open its channel, inviting you and anyone named",
+    ),
     "role": Usage(
         ("role ROLE @user", "role ROLE me"),
         "assign a role: commander (ic, lead), comms (communications), ops (operations), "
@@ -363,8 +367,23 @@ def _require_text(rest: str, what: str) -> str:
     return rest
 
 
+_INVITE_OPTION = re.compile(r"(?:^|\s)--invite(?:\s+(?P<who>.*))?$", re.DOTALL)
+
+
 def _parse_start(rest: str, mention: MentionParser) -> Command:
-    return Start(_require_text(rest, "the incident title"))
+    option = _INVITE_OPTION.search(rest)
+    if option is None:
+        return Start(_require_text(rest, "the incident title"))
+    people: list[str] = []
+    for token in (option.group("who") or "").split():
+        user = mention(token.rstrip(","))
+        if user is None:
+            raise _Invalid(f"`--invite` takes mentions, and `{token}` is not one.")
+        people.append(user)
+    if not people:
+        raise _Invalid("Name someone after `--invite`, or leave it out.")
+    title = _require_text(rest[: option.start()].strip(), "the incident title")
+    return Start(title, tuple(dict.fromkeys(people)))
 
 
 def _parse_role(rest: str, mention: MentionParser) -> Command:

@@ -345,7 +345,7 @@ class IncidentBot:
         channel = ctx.platform.open_incident_channel(
             name=f"inc-{number}-{slugify(title)}",
             topic=f"Incident {number}: {title}",
-            invite=[ctx.user],
+            invite=list(dict.fromkeys([ctx.user, *command.invite])),
         )
         incident = Incident.declare(
             workspace=ctx.event.workspace,

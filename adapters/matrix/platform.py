@@ -23,14 +23,11 @@ class MatrixPlatform:
     def __init__(self, *, open_room: RoomOpener, known_name: NameLookup) -> None:
         self._open_room = open_room
         self._known_name = known_name
-        # `--invite` people of the `start` being handled; set by the adapter around it.
-        self.extra_invites: tuple[str, ...] = ()
 
     def open_incident_channel(
         self, *, name: str, topic: str, invite: Sequence[str]
     ) -> ChannelRef:
-        people = list(dict.fromkeys([*invite, *self.extra_invites]))
-        return self._open_room(name, topic, people)
+        return self._open_room(name, topic, invite)
 
     def display_name(self, user: str) -> str:
         """The name the person chose in Matrix, else the localpart of their id."""

@@ -14,7 +14,6 @@ import functools
 import io
 import json
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import nio  # type: ignore[import-untyped]  # nio ships no type information
 
 from adapters.matrix.pins import Pin, PinMap
 from adapters.matrix.platform import MatrixPlatform
-from adapters.matrix.render import command_text, message_text, notice, parse_mention
+from adapters.matrix.render import command_text, message_text, notice
 from adapters.matrix.settings import MatrixSettings
 from bot.domain import IncidentError
 from bot.events import (
@@ -54,7 +53,6 @@ SYNC_FILTER: dict[str, Any] = {
 MAX_BACKOFF = 300.0
 ATTEMPTS_PER_EVENT = 3
 REMEMBERED_MESSAGES = 5000
-_INVITE_OPTION = re.compile(r"\s--invite(?:\s+(?P<who>.*))?$", re.DOTALL)
 
 
 class HomeserverError(Exception):
@@ -397,29 +395,18 @@ class MatrixSession:
             return
         thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
         reply_to = ReplyTo(room_id, event_id, thread_root)
-        try:
-            command, invites = split_invites(command)
-        except ValueError as problem:
-            await self._send_replies(
-                [Message(channel=room_id, text=str(problem), is_error=True)], reply_to
-            )
-            return
-        self.platform.extra_invites = invites
-        try:
-            await self._handle(
-                CommandReceived(
-                    workspace=self._settings.server_name,
-                    channel=room_id,
-                    user=sender,
-                    event_id=event_id,
-                    text=command,
-                    posted_at=at,
-                    message_ref=event_id,
-                ),
-                reply_to=reply_to,
-            )
-        finally:
-            self.platform.extra_invites = ()
+        await self._handle(
+            CommandReceived(
+                workspace=self._settings.server_name,
+                channel=room_id,
+                user=sender,
+                event_id=event_id,
+                text=command,
+                posted_at=at,
+                message_ref=event_id,
+            ),
+            reply_to=reply_to,
+        )
 
     async def _reaction(
         self, room_id: str, event_id: str, sender: str, content: dict[str, Any]
@@ -710,31 +697,6 @@ class MatrixSession:
         else:
             content["url"] = response.content_uri
         await self._send(upload.channel, "m.room.message", content)
-
-
-def split_invites(command: str) -> tuple[str, tuple[str, ...]]:
-    """`start TITLE --invite @a:x @b:y` -> (`start TITLE`, people); other commands as they are."""
-    first = command.split(None, 1)[0].lower() if command.strip() else ""
-    if first not in ("start", "declare"):
-        return command, ()
-    match = _INVITE_OPTION.search(command)
-    if match is None:
-        return command, ()
-    people: list[str] = []
-    for token in (match.group("who") or "").split():
-        user = parse_mention(token.rstrip(","))
-        if user is None:
-            raise ValueError(
-                f"`--invite` takes Matrix user ids, and `{token}` is not one.\n"
-                "Usage: `!incident start TITLE --invite @alice:example.org @bob:example.org`"
-            )
-        people.append(user)
-    if not people:
-        raise ValueError(
-            "`--invite` needs at least one Matrix user id.\n"
-            "Usage: `!incident start TITLE --invite @alice:example.org`"
-        )
-    return command[: match.start()].rstrip(), tuple(people)
 
 
 def _moment(source: dict[str, Any]) -> datetime:

@@ -7,7 +7,7 @@ seconds, and the database or the Web API may be slow.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack.delivery import Delivery, Origin, refusal
 from adapters.slack.platform import DisplayNames, SlackPlatform
-from adapters.slack.text import command_text, link_channels, mentioned_users, plain_text
+from adapters.slack.text import command_text, link_channels, plain_text
 from adapters.slack.workers import Lanes, RecentIds
 from bot.events import (
     CommandReceived,
@@ -129,7 +129,6 @@ class SlackHandlers:
             response_url=body.get("response_url"),
         )
         raw = body.get("text") or ""
-        first_word = raw.split(maxsplit=1)[0].lower() if raw.strip() else ""
         trigger = body.get("trigger_id")
         event = CommandReceived(
             workspace=body.get("team_id", ""),
@@ -139,8 +138,7 @@ class SlackHandlers:
             posted_at=received_at,
             event_id=f"command:{trigger}" if trigger else None,
         )
-        invite = mentioned_users(raw) if first_word == "start" else []
-        self._handle(event, origin, also_invite=invite)
+        self._handle(event, origin)
 
     def _shortcut(self, body: Body) -> None:
         message = body.get("message") or {}
@@ -231,15 +229,12 @@ class SlackHandlers:
 
     # -- the core, and what goes wrong around it -----------------------------------------
 
-    def _handle(
-        self, event: InboundEvent, origin: Origin, *, also_invite: Sequence[str] = ()
-    ) -> bool:
+    def _handle(self, event: InboundEvent, origin: Origin) -> bool:
         """Hands the event to the core and delivers its replies; False when it had none."""
         platform = SlackPlatform(
             client=self._client,
             names=self._names,
             bot_user=self._bot_user,
-            also_invite=also_invite,
         )
         try:
             replies = self._bot.handle(event, platform=platform)

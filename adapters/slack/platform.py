@@ -62,7 +62,7 @@ class DisplayNames:
 
 
 class SlackPlatform:
-    """One event's view of Slack; `also_invite` holds the people its command mentions."""
+    """One event's view of Slack."""
 
     name = "slack"
     command_prefix = COMMAND_PREFIX
@@ -73,12 +73,10 @@ class SlackPlatform:
         client: WebClient,
         names: DisplayNames,
         bot_user: str | None = None,
-        also_invite: Sequence[str] = (),
     ) -> None:
         self._client = client
         self._names = names
         self._bot_user = bot_user
-        self._also_invite = tuple(also_invite)
         self.opened: list[ChannelRef] = []  # channels this event created
 
     def open_incident_channel(
@@ -88,7 +86,7 @@ class SlackPlatform:
         self._client.conversations_setTopic(channel=channel.id, topic=topic[:TOPIC_LIMIT])
         people = [
             user
-            for user in dict.fromkeys([*invite, *self._also_invite])
+            for user in dict.fromkeys(invite)
             if user != self._bot_user
         ]
         self._invite(channel.id, people)

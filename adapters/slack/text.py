@@ -63,12 +63,31 @@ def command_text(text: str, name_of: NameOf) -> str:
     and becomes the person's name, so the timeline and drafts read with names.
     """
     words = text.split()
+    if len(words) > 1 and words[0].lower() in ("start", "declare"):
+        return _start_text(text, name_of)
     if len(words) > 1 and words[0].lower() in ("role", "action"):
         last = words[-1]
         if _TOKEN.fullmatch(last) and last.startswith("<@"):
             head = text[: text.rstrip().rfind(last)]
             return f"{plain_text(head, name_of)}{_mention_only(last)}"
     return plain_text(text, name_of)
+
+
+_INVITE_OPTION = re.compile(r"(?:^|\s)--invite(?=\s|$)")
+
+
+def _start_text(text: str, name_of: NameOf) -> str:
+    """`start DB down, cc <@U2>` -> `start DB down, cc @Bob --invite <@U2>`.
+
+    Everyone the command mentions is invited, as Slack users expect; the core reads
+    whom to invite from `--invite`, and the title keeps the names, not the ids.
+    """
+    head, *tail = _INVITE_OPTION.split(text, maxsplit=1)
+    invite = [f"<@{user}>" for user in mentioned_users(text)]
+    # Anything else after `--invite` goes to the core, which says it is no mention.
+    invite += [word for word in " ".join(tail).split() if not _TOKEN.fullmatch(word)]
+    title = plain_text(head, name_of).rstrip()
+    return f"{title} --invite {' '.join(invite)}" if invite else title
 
 
 def _mention_only(token: str) -> str:

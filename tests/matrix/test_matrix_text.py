@@ -8,8 +8,9 @@ import pytest
 
 from adapters.config import ConfigError
 from adapters.matrix.render import command_text, notice, parse_mention
-from adapters.matrix.session import split_invites
+from adapters.matrix.render import parse_mention as parse_matrix_mention
 from adapters.matrix.settings import matrix_settings
+from bot.commands import ParseError, Start, parse
 
 
 def names(user: str) -> str:
@@ -73,14 +74,15 @@ def test_the_new_room_is_linked_from_the_room_it_was_declared_in() -> None:
     assert '<a href="https://matrix.to/#/!r:x">#inc-3-db-down</a>.' in content["formatted_body"]
 
 
-def test_start_takes_people_to_invite() -> None:
-    assert split_invites("start DB down --invite @a:x @b:y") == ("start DB down", ("@a:x", "@b:y"))
-    assert split_invites("start DB down") == ("start DB down", ())
-    assert split_invites("note --invite @a:x") == ("note --invite @a:x", ())
-    with pytest.raises(ValueError, match="`bob` is not one"):
-        split_invites("start DB down --invite bob")
-    with pytest.raises(ValueError, match="at least one"):
-        split_invites("start DB down --invite")
+def test_start_takes_people_to_invite_as_matrix_ids() -> None:
+    # The core's grammar reads `--invite`; Matrix mentions are full user ids.
+    parsed = parse("start DB down --invite @a:x @b:y", mention=parse_matrix_mention)
+    assert parsed == Start("DB down", ("@a:x", "@b:y"))
+    assert parse("start DB down", mention=parse_matrix_mention) == Start("DB down")
+    refused = parse("start DB down --invite bob", mention=parse_matrix_mention)
+    assert isinstance(refused, ParseError) and "`bob` is not one" in refused.message
+    empty = parse("start DB down --invite", mention=parse_matrix_mention)
+    assert isinstance(empty, ParseError) and "Name someone after `--invite`" in empty.message
 
 
 def test_settings_need_credentials_and_default_to_the_bots_own_server(tmp_path: Path) -> None:

@@ -95,3 +95,18 @@ def test_settings_that_cannot_work_say_how_to_fix_them(
 ) -> None:
     with pytest.raises(ConfigError, match=says.replace("`", ".")):
         slack_settings(environ)
+
+
+def test_start_invites_everyone_it_mentions_and_keeps_names_in_the_title() -> None:
+    names = {"U1": "Ada", "U2": "Bob"}.get
+    assert command_text("start DB down, cc <@U2|bob>", lambda u: names(u) or u) == (
+        "start DB down, cc @Bob --invite <@U2>"
+    )
+    assert command_text("start DB down --invite <@U1> <@U2>", lambda u: names(u) or u) == (
+        "start DB down --invite <@U1> <@U2>"
+    )
+    # A word that names nobody stays, so the core can say what was wrong with it.
+    assert command_text("start DB down --invite bob", lambda u: names(u) or u) == (
+        "start DB down --invite bob"
+    )
+

@@ -223,3 +223,16 @@ def test_a_command_that_lost_a_race_is_handled_again(h: Harness) -> None:
     h.bot._uow = lambda: RacingUnitOfWork(h.store)  # type: ignore[method-assign]
     h.say("li", "severity 3")
     assert h.incident.severity == 3
+
+
+def test_start_invites_the_declarer_and_everyone_named() -> None:
+    harness = Harness()
+    harness.say("maria", "start DB down --invite @li @jonas @maria", channel="general")
+    assert harness.platform.opened[-1] == (
+        "inc-1-db-down", "Incident 1: DB down", ["maria", "li", "jonas"]
+    )
+    assert harness.incident.title == "DB down"
+    [reply] = harness.say("maria", "start DB down --invite li", channel="general")
+    assert isinstance(reply, Message) and reply.is_error
+    assert "`li` is not one" in reply.text
+    assert "`/incident start TITLE [--invite @user …]`" in reply.text
