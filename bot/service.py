@@ -500,6 +500,11 @@ class IncidentBot:
             )
         return found[0]
 
+    def incident_in_channel(self, platform: str, channel: str) -> Incident | None:
+        """The incident whose channel this is, if any."""
+        with self._uow() as uow:
+            return uow.incidents.get_by_channel(platform, channel)
+
     def list_incidents(self, workspace: str | None = None) -> list[Incident]:
         with self._uow() as uow:
             return list(uow.incidents.list(workspace))

@@ -265,11 +265,7 @@ class SlackHandlers:
     def _explain_silent_shortcut(self, origin: Origin) -> None:
         """The core says nothing for a message already tagged or outside an incident
         channel; a shortcut deserves an answer either way."""
-        in_incident = any(
-            incident.platform == "slack" and incident.channel_id == origin.channel
-            for incident in self._bot.list_incidents()
-        )
-        if in_incident:
+        if self._bot.incident_in_channel("slack", origin.channel) is not None:
             text = "That message is already on the incident's timeline."
         else:
             text = (

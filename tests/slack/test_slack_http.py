@@ -425,3 +425,37 @@ def test_slack_s_url_verification_challenge_is_answered(http_bot: Bot) -> None:
     answer = sender.event({"token": "legacy", "type": "url_verification", "challenge": "c-42"})
     assert answer.status == 200
     assert json.loads(answer.body) == {"challenge": "c-42"}
+
+
+def test_a_shortcut_that_changes_nothing_says_why(http_bot: Bot, fake_slack: FakeSlack) -> None:
+    _, sender = http_bot
+    ws = team()
+
+    def shortcut_answer(channel: str, ts: str) -> str:
+        message = next(m for m in fake_slack.channels[channel].messages if m["ts"] == ts)
+        url = fake_slack.response_url()
+        ok(sender.shortcut(shortcut_payload(team=ws, channel=channel, user="UADA",
+                                            message=dict(message), response_url=url)))
+        rid = url.rsplit("/", 1)[-1]
+        body = fake_slack.wait_for(
+            lambda: next((b for r, b in fake_slack.responses if r == rid), None),
+            message="the shortcut's answer",
+        )
+        assert body["response_type"] == "ephemeral"
+        return str(body["text"])
+
+    chat = fake_slack.add_channel(f"chat-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
+    lunch = fake_slack.post_user_message(chat, user="UADA", text="Lunch?",
+                                         at=datetime(2024, 10, 24, 12, 0, tzinfo=UTC))
+    assert "this channel has no incident" in shortcut_answer(chat, lunch)
+
+    channel = start_incident(fake_slack, sender, ws, "Shortcut twice")
+    logs = fake_slack.post_user_message(channel, user="UADA", text="Disk at 95%",
+                                        at=datetime(2024, 10, 24, 12, 1, tzinfo=UTC))
+    message = next(m for m in fake_slack.channels[channel].messages if m["ts"] == logs)
+    ok(sender.shortcut(shortcut_payload(team=ws, channel=channel, user="UADA",
+                                        message=dict(message),
+                                        response_url=fake_slack.response_url())))
+    fake_slack.wait_for(lambda: reactions_added(fake_slack, channel, logs) == 1,
+                        message="✅ on the first shortcut")
+    assert "already on the incident's timeline" in shortcut_answer(channel, logs)
