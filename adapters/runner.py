@@ -34,6 +34,13 @@ class Adapter(Protocol):
     def stop(self) -> None:
         """Disconnects; returns once no event is being handled."""
 
+    @property
+    def command_prefix(self) -> str:
+        """How a user writes a command there (reminders suggest commands)."""
+
+    def mention(self, user: str) -> str:
+        """How a message posted there mentions the person."""
+
     def deliver(self, replies: Sequence[Reply]) -> None:
         """Posts replies that answer no event (reminders). Raises if the platform is down,
         so the caller can retry later."""

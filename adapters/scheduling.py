@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
@@ -20,35 +20,9 @@ from apscheduler.schedulers.background import BackgroundScheduler  # type: ignor
 from adapters.config import Settings
 from adapters.runner import Adapter
 from bot.ports import ReminderOutlet
-from bot.replies import Reply
 from bot.service import IncidentBot
 
 log = logging.getLogger(__name__)
-
-# How each platform writes a mention and a command, for adapters that do not say
-# themselves (an adapter may offer `mention(user)` and `command_prefix`).
-_PLATFORM_STYLE: dict[str, tuple[str, Callable[[str], str]]] = {
-    "slack": ("/incident", lambda user: f"<@{user}>"),
-    "matrix": ("!incident", lambda user: user),  # the full id; Element renders a pill
-}
-_DEFAULT_STYLE: tuple[str, Callable[[str], str]] = ("/incident", lambda user: f"@{user}")
-
-
-class AdapterOutlet:
-    """A running adapter seen as the place one platform's reminders go out."""
-
-    def __init__(self, adapter: Adapter) -> None:
-        self._adapter = adapter
-        prefix, mention = _PLATFORM_STYLE.get(adapter.platform, _DEFAULT_STYLE)
-        self.command_prefix: str = getattr(adapter, "command_prefix", prefix)
-        self._mention: Callable[[str], str] = getattr(adapter, "mention", mention)
-
-    def mention(self, user: str) -> str:
-        return self._mention(user)
-
-    def deliver(self, replies: Sequence[Reply]) -> None:
-        self._adapter.deliver(replies)
-
 
 def claimant_name() -> str:
     """Names this process in the claims it makes (shown when a claim goes stale)."""
@@ -78,9 +52,8 @@ def reminder_jobs(
     bot: IncidentBot, adapters: Mapping[str, Adapter], settings: Settings
 ) -> Callable[[], None]:
     """Starts the sweep every `remind_sweep_interval`; returns the function that stops it."""
-    outlets: dict[str, ReminderOutlet] = {
-        name: AdapterOutlet(adapter) for name, adapter in adapters.items()
-    }
+    # An adapter knows how its platform writes commands and mentions: it is the outlet.
+    outlets: dict[str, ReminderOutlet] = dict(adapters)
     claimant = claimant_name()
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(

@@ -13,8 +13,10 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from adapters.config import Settings
+from adapters.matrix.render import COMMAND_PREFIX
 from adapters.matrix.session import MatrixSession
 from adapters.matrix.settings import MatrixSettings, matrix_settings
+from adapters.runner import Adapter
 from bot.replies import Reply
 from bot.service import IncidentBot
 
@@ -33,6 +35,7 @@ class MatrixUnavailable(Exception):
 
 class MatrixAdapter:
     platform = "matrix"
+    command_prefix = COMMAND_PREFIX
 
     def __init__(self, *, bot: IncidentBot, settings: MatrixSettings) -> None:
         self._settings = settings
@@ -84,6 +87,9 @@ class MatrixAdapter:
         if thread.is_alive():
             log.error("Matrix: the adapter did not stop within 60 s")
 
+    def mention(self, user: str) -> str:
+        return self._session.platform.mention(user)
+
     def deliver(self, replies: Sequence[Reply]) -> None:
         loop = self._loop
         if loop is None or not self._connected.is_set():
@@ -96,7 +102,7 @@ class MatrixAdapter:
 
 def from_environment(
     *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str]
-) -> MatrixAdapter | None:
+) -> Adapter | None:
     """The adapter when MATRIX_HOMESERVER is set; a clear ConfigError when it is half set."""
     matrix = matrix_settings(environ)
     if matrix is None:

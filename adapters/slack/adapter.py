@@ -23,6 +23,7 @@ from slack_sdk.http_retry import (
 )
 
 from adapters.config import ConfigError, Settings
+from adapters.runner import Adapter
 from adapters.slack.delivery import Delivery
 from adapters.slack.handlers import SlackHandlers
 from adapters.slack.platform import COMMAND_PREFIX, DisplayNames, api_error
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 def from_environment(
     *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str]
-) -> SlackAdapter | None:
+) -> Adapter | None:
     slack = slack_settings(environ)
     return SlackAdapter(bot=bot, settings=slack) if slack else None
 

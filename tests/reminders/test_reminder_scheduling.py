@@ -6,9 +6,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from adapters.config import Settings
-from adapters.scheduling import AdapterOutlet, reminder_jobs
+from adapters.matrix.adapter import from_environment as matrix_from_environment
+from adapters.scheduling import reminder_jobs
+from adapters.slack.adapter import from_environment as slack_from_environment
 from bot.clock import SystemClock
 from bot.domain import Incident
 from bot.drafts.templates import builtin_registry
@@ -22,6 +25,7 @@ class RecordingAdapter:
     """A running adapter as the runner sees it, recording what it was asked to post."""
 
     platform = "slack"
+    command_prefix = "/incident"
 
     def __init__(self) -> None:
         self.delivered: list[Message] = []
@@ -30,6 +34,9 @@ class RecordingAdapter:
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def mention(self, user: str) -> str:
+        return f"<@{user}>"
 
     def deliver(self, replies: Sequence[Reply]) -> None:
         self.delivered.extend(r for r in replies if isinstance(r, Message))
@@ -73,10 +80,21 @@ def test_the_sweep_job_delivers_due_reminders_through_the_adapter(
     assert message.text.startswith("no status update in incident 1 for 30m.")  # nobody to @
 
 
-def test_slack_and_matrix_reminders_are_written_their_way() -> None:
-    slack = AdapterOutlet(RecordingAdapter())
-    assert (slack.command_prefix, slack.mention("U024BE7LH")) == ("/incident", "<@U024BE7LH>")
-    matrix_adapter = RecordingAdapter()
-    matrix_adapter.platform = "matrix"
-    matrix = AdapterOutlet(matrix_adapter)
+def test_each_platform_writes_reminders_its_own_way(tmp_path: Path) -> None:
+    bot = IncidentBot(
+        uow=lambda: None,  # type: ignore[arg-type,return-value]  # never used here
+        clock=SystemClock(), settings=CoreSettings(), templates=builtin_registry(),
+    )
+    environ = {
+        "MATRIX_HOMESERVER": "http://127.0.0.1:9", "MATRIX_USER_ID": "@bot:hs",
+        "MATRIX_ACCESS_TOKEN": "token", "INCIDENT_BOT_MATRIX_STORE": str(tmp_path / "store"),
+    }
+    matrix = matrix_from_environment(bot=bot, settings=Settings(), environ=environ)
+    assert matrix is not None
     assert (matrix.command_prefix, matrix.mention("@li:hs")) == ("!incident", "@li:hs")
+    slack = slack_from_environment(
+        bot=bot, settings=Settings(),
+        environ={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"},
+    )
+    assert slack is not None
+    assert (slack.command_prefix, slack.mention("U024BE7LH")) == ("/incident", "<@U024BE7LH>")
