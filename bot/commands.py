@@ -300,17 +300,14 @@ def usage_of(name: str) -> str:
 
 MentionParser = Callable[[str], str | None]
 
-_SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 _HANDLE_MENTION = re.compile(r"^@([a-z0-9._-]+)$", re.IGNORECASE)
 
 
 def default_mention(token: str) -> str | None:
-    """`@alice` -> `alice`; `<@U024BE7LH>` -> `U024BE7LH`; anything else is no mention."""
-    for pattern in (_SLACK_MENTION, _HANDLE_MENTION):
-        match = pattern.match(token)
-        if match:
-            return match.group(1)
-    return None
+    """`@alice` -> `alice`; anything else is no mention. Platforms bring their own forms
+    through `ChatPlatform.parse_mention`."""
+    match = _HANDLE_MENTION.match(token)
+    return match.group(1) if match else None
 
 
 def parse(line: str, *, mention: MentionParser = default_mention) -> Command | ParseError:

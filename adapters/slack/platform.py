@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -10,7 +11,6 @@ from collections.abc import Sequence
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.commands import default_mention
 from bot.ports import ChannelRef
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ def api_error(error: SlackApiError) -> str:
     code = error.response.get("error") if error.response is not None else None
     return str(code or f"HTTP {error.response.status_code if error.response else '?'}")
 
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 class DisplayNames:
     """People's display names from users.info, cached: drafts name many people many times."""
@@ -134,7 +136,7 @@ class SlackPlatform:
         return f"<@{user}>"
 
     def parse_mention(self, token: str) -> str | None:
-        user = default_mention(token)
-        if user is None or not token.startswith("<@"):
-            return None  # a bare `@word` is text Slack could not match to anyone
-        return user
+        # Only `<@U…>` (with an optional `|label`); a bare `@word` is text Slack could
+        # not match to anyone.
+        match = _MENTION.fullmatch(token)
+        return match.group(1) if match else None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from slack_sdk import WebClient
 
 from adapters.config import ConfigError
 from adapters.slack.handlers import message_time
+from adapters.slack.platform import DisplayNames, SlackPlatform
 from adapters.slack.settings import slack_settings
 from adapters.slack.text import (
     blocks,
@@ -15,6 +17,8 @@ from adapters.slack.text import (
     mentioned_users,
     plain_text,
 )
+from bot.commands import AssignRole, ParseError, parse
+from bot.domain import Role
 
 NAMES = {"U1": "Ada Lovelace", "U2": "Bob Martin"}.__getitem__
 
@@ -110,3 +114,14 @@ def test_start_invites_everyone_it_mentions_and_keeps_names_in_the_title() -> No
         "start DB down --invite bob"
     )
 
+
+
+def test_the_parser_reads_slack_mentions_only() -> None:
+    client = WebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/")
+    platform = SlackPlatform(client=client, names=DisplayNames(client))
+    assert parse("role reporter <@U024BE7LH|jonas>", mention=platform.parse_mention) == (
+        AssignRole(Role.REPORTING, "U024BE7LH")
+    )
+    # `@jonas` typed by hand is text Slack matched to nobody: explained, not guessed.
+    refused = parse("role reporter @jonas", mention=platform.parse_mention)
+    assert isinstance(refused, ParseError) and "`@jonas` is not a mention" in refused.message

@@ -22,7 +22,6 @@ from bot.domain import Role, Status
         ("role communications @a", c.AssignRole(Role.COMMS, "a")),
         ("role operations @a", c.AssignRole(Role.OPS, "a")),
         ("role scribe @a", c.AssignRole(Role.REPORTING, "a")),
-        ("role reporter <@U024BE7LH|jonas>", c.AssignRole(Role.REPORTING, "U024BE7LH")),
         ("roles", c.ListRoles()),
         ("severity 2", c.SetSeverity(2)),
         ("severity SEV-1", c.SetSeverity(1)),
