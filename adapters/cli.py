@@ -89,7 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--format", default="md", choices=["md", "html", "docx"], help="output format"
     )
-    export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    export.add_argument(
+        "--out",
+        type=Path,
+        help="file to write, or a folder to write it into under the draft's own name "
+        "(a blog post: YYYY-MM-DD-slug.md); default: standard output",
+    )
     export.add_argument("--workspace", help="workspace, when several have incident N")
     export.set_defaults(run=_export)
 
@@ -193,13 +198,17 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
             f"{', '.join(bot.templates.names())}"
         )
     if args.out is None and args.format == "docx":
-        raise IncidentError("A docx draft is a binary file: name it with --out FILE.docx")
+        raise IncidentError(
+            "A docx draft is a binary file: name it with --out FILE.docx, or --out FOLDER"
+        )
     draft = bot.export(incident, args.template, args.format, OfflinePlatform(incident.platform))
     if args.out is None:
         sys.stdout.write(draft.content.decode("utf-8"))
         return 0
-    args.out.write_bytes(draft.content)
-    print(f"Wrote {args.out} ({draft.filename}).", file=sys.stderr)
+    # A folder gets the draft under its own name, the one chat uploads carry.
+    out = args.out / draft.filename if args.out.is_dir() else args.out
+    out.write_bytes(draft.content)
+    print(f"Wrote {out} ({draft.filename}).", file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,7 @@ escaping the default rather than something a layout must remember:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from jinja2 import DictLoader, StrictUndefined
 from jinja2.exceptions import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
-from bot.domain import slugify
+from bot.drafts.jekyll import liquid_literal
 from bot.drafts.markdown import escape_block, escape_inline
 from bot.drafts.templates import (
     HTML_FILE,
@@ -84,6 +85,15 @@ def _md_yaml_string(value: object) -> Safe:
     return Safe(json.dumps(" ".join(str(value).split()), ensure_ascii=False))
 
 
+_PLAIN_YAML = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]*")
+
+
+def _md_yaml_plain(value: object) -> Safe:
+    """A front matter value as the seed writes it (`layout: post`), quoted only if needed."""
+    text = " ".join(str(value).split())
+    return Safe(text) if _PLAIN_YAML.fullmatch(text) else _md_yaml_string(text)
+
+
 def _md_todo(section: SectionView, command: str | None = None) -> Safe:
     guidance = f" {section.guidance}" if section.guidance else ""
     return Safe(
@@ -138,8 +148,24 @@ def render(view: DraftView, template: Template, registry: TemplateRegistry, fmt:
         content = _render_html(view, template, registry, doc).encode("utf-8")
     else:
         content = _render_md(view, template, registry, doc).encode("utf-8")
-    filename = f"incident-{view.number}-{slugify(view.title)}-{template.name}.{fmt}"
-    return Draft(filename, content, MEDIA_TYPES[fmt], fmt)
+    return Draft(f"{draft_name(view, template)}.{fmt}", content, MEDIA_TYPES[fmt], fmt)
+
+
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def draft_name(view: DraftView, template: Template) -> str:
+    """The draft's file name without extension, from the template's `filename`: the same
+    wherever the draft is written or posted (a Jekyll post must be `YYYY-MM-DD-slug`)."""
+    environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    try:
+        raw = environment.from_string(template.filename).render(draft=view)
+    except JinjaError as problem:
+        where = f"{template.location or template.name}/template.toml (filename)"
+        raise TemplateError(where, str(problem)) from None
+    # Whatever the expression gives, the name stays one plain path segment.
+    name = _UNSAFE_IN_NAME.sub("-", raw.strip()).strip("-.")
+    return name or f"incident-{view.number}"
 
 
 def _render_md(
@@ -148,7 +174,7 @@ def _render_md(
     environment = SandboxedEnvironment(
         loader=DictLoader({**registry.shared_sources, "draft": template.sources["md"]}),
         undefined=StrictUndefined,
-        finalize=_md_finalize,
+        finalize=_jekyll_finalize if template.jekyll else _md_finalize,
         autoescape=False,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -158,12 +184,30 @@ def _render_md(
         "block": _md_block,
         "raw": _md_raw,
         "comment": _md_comment,
-        "yaml_string": _md_yaml_string,
     }
+    helpers: dict[str, Callable[..., Safe]] = {"body": _md_body, "todo": _md_todo}
+    if template.jekyll:
+        for table in (filters, helpers):
+            table.update({name: _jekyll(function) for name, function in table.items()})
+    # Front matter is YAML, which Jekyll never runs through Liquid: no Liquid escaping.
+    filters["yaml_string"] = _md_yaml_string
+    filters["yaml_plain"] = _md_yaml_plain
     environment.filters.update(filters)
-    environment.globals["body"] = _md_body
-    environment.globals["todo"] = _md_todo
+    environment.globals.update(helpers)
     return _run(environment, f"{template.location}/{MD_FILE}", draft=view, doc=doc)
+
+
+def _jekyll_finalize(value: object) -> object:
+    # Safe values come from our filters, already made literal (see `_jekyll`).
+    shown = _md_finalize(value)
+    if isinstance(shown, Safe) or not isinstance(shown, str):
+        return shown
+    return Safe(liquid_literal(shown))
+
+
+def _jekyll(function: Callable[..., Safe]) -> Callable[..., Safe]:
+    """A filter or helper whose Markdown comes out of Liquid and kramdown as written."""
+    return lambda *args, **kwargs: Safe(liquid_literal(function(*args, **kwargs)))
 
 
 def _render_html(

@@ -39,6 +39,9 @@ MEDIA_TYPES: Mapping[str, str] = {
 }
 TIMELINE_STYLES = ("list", "days", "table")
 TIMELINE_DATES = ("auto", "always")
+PAGE_SIZES = ("A4", "Letter")
+# A draft's file name without its extension, a Jinja expression over the draft.
+DEFAULT_FILENAME = "incident-{{ draft.number }}-{{ draft.slug }}-{{ draft.template_name }}"
 
 
 class TemplateError(Exception):
@@ -78,6 +81,7 @@ class DocumentLayout:
     toc: bool = False
     revision_history: bool = False
     timeline: str = "list"  # list | days (one heading per day) | table
+    page_size: str = "A4"  # A4 | Letter: the Word document's paper (and the page's print)
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,10 @@ class Template:
     timeline_dates: str = "auto"  # auto: dates when the incident spans days; always
     layout: DocumentLayout = field(default_factory=DocumentLayout)
     options: Mapping[str, str] = field(default_factory=dict)  # free values for the layouts
+    # The file name (without extension) wherever the draft is written or posted.
+    filename: str = DEFAULT_FILENAME
+    # The Markdown is a Jekyll post: user text is kept literal through Liquid and kramdown.
+    jekyll: bool = False
     origin: str = "built-in"  # "built-in" or the team folder it came from
     location: str = ""
 
@@ -251,6 +259,16 @@ def load_template(folder: Traversable, location: str, *, origin: str = "built-in
     options = meta.get("options", {})
     if not isinstance(options, dict):
         raise TemplateError(where, "[options] must be a table of names and values")
+    filename = meta.get("filename", DEFAULT_FILENAME)
+    if not isinstance(filename, str) or not filename.strip():
+        raise TemplateError(
+            f"{where}:{lines.key('filename')}",
+            "`filename` is a file name without extension, e.g. "
+            '"{{ draft.declared_iso }}-{{ draft.slug }}"',
+        )
+    jekyll = meta.get("jekyll", False)
+    if not isinstance(jekyll, bool):
+        raise TemplateError(f"{where}:{lines.key('jekyll')}", "`jekyll` is true or false")
     return Template(
         name=name,
         title=_text(meta, "title", where),
@@ -262,6 +280,8 @@ def load_template(folder: Traversable, location: str, *, origin: str = "built-in
         timeline_dates=timeline_dates,
         layout=_layout(meta.get("document", {}), where, lines),
         options={str(key): str(value) for key, value in options.items()},
+        filename=filename.strip(),
+        jekyll=jekyll,
         origin=origin,
         location=location,
     )
@@ -278,6 +298,7 @@ def check_syntax(template: Template, location: str) -> None:
     ):
         what = "title" if index == 1 else "title_block"
         _compile(environment, expression, f"{location}/template.toml ([document] {what})")
+    _compile(environment, template.filename, f"{location}/template.toml (filename)")
 
 
 def _compile(environment: SandboxedEnvironment, source: str, where: str) -> None:
@@ -378,6 +399,7 @@ def _layout(raw: object, where: str, lines: _SectionLines) -> DocumentLayout:
     title_block = raw.get("title_block", [])
     if not isinstance(title_block, list):
         raise TemplateError(f"{where}:{lines.key('title_block')}", "`title_block` is a list")
+    page_size = _page_size(raw.get("page_size", "A4"), f"{where}:{lines.key('page_size')}")
     return DocumentLayout(
         title=str(raw.get("title", "{{ draft.title }}")),
         title_block=tuple(str(line) for line in title_block),
@@ -385,4 +407,15 @@ def _layout(raw: object, where: str, lines: _SectionLines) -> DocumentLayout:
         toc=bool(raw.get("toc", False)),
         revision_history=bool(raw.get("revision_history", False)),
         timeline=timeline,
+        page_size=page_size,
+    )
+
+
+def _page_size(value: object, where: str) -> str:
+    for size in PAGE_SIZES:
+        if str(value).lower() == size.lower():
+            return size
+    raise TemplateError(
+        where,
+        f"[document] `page_size` `{value}` is not a paper size; use {' or '.join(PAGE_SIZES)}",
     )

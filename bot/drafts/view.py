@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
-from bot.domain import EntryKind, Incident, Role
+from bot.domain import EntryKind, Incident, Role, slugify
 from bot.drafts.templates import Template
 from bot.timefmt import format_duration, needs_dates, zone_label
 
@@ -98,6 +98,8 @@ class DraftView:
     author: str  # who reports: reporting lead, else commander, else the declarer
     action_command: str  # how to add an action item
     options: dict[str, str]
+    slug: str = ""  # the title as a file or URL name: `checkout-returns-502`
+    declared_iso: str = ""  # the declared date, YYYY-MM-DD (a Jekyll post's file name)
 
     @property
     def headings(self) -> tuple[str, ...]:
@@ -199,6 +201,8 @@ def build_view(
         author=name_of(author),
         action_command=f"{command_prefix} action TEXT @owner",
         options=dict(template.options),
+        slug=slugify(incident.title),
+        declared_iso=f"{declared_local:%Y-%m-%d}",
     )
 
 

@@ -5,6 +5,7 @@ structure read back (markdown-it-py, html.parser, python-docx)."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
@@ -128,3 +129,22 @@ def word_headings(document: docx.document.Document) -> list[tuple[str, str]]:
 def word_text(document: docx.document.Document) -> str:
     cells = [cell.text for table in document.tables for row in table.rows for cell in row.cells]
     return "\n".join([p.text for p in document.paragraphs] + cells)
+
+
+# Liquid's own tokenizer (Liquid 4 `TemplateParser`): a tag `{% … %}` or an output
+# `{{ … }}`, the output ending at the first `}` or `}}`.
+LIQUID_TOKEN = re.compile(r"\{%.*?%\}|\{\{.*?\}\}?", re.DOTALL)
+LIQUID_STRING_OUTPUT = re.compile(r'\{\{ "([^"]*)" \}\}')
+
+
+def liquid_pass(markdown: str) -> str:
+    """What Jekyll's Liquid pass makes of a post body in which every Liquid token is a
+    string output (the only Liquid a blog draft may hold): a token of any other kind
+    fails the test, since Liquid would run it."""
+
+    def output(match: re.Match[str]) -> str:
+        literal = LIQUID_STRING_OUTPUT.fullmatch(match.group(0))
+        assert literal is not None, f"Liquid would run {match.group(0)!r}"
+        return literal.group(1)
+
+    return LIQUID_TOKEN.sub(output, markdown)

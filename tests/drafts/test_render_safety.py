@@ -13,6 +13,7 @@ from drafting import (
     Page,
     draft,
     incident_with,
+    liquid_pass,
     md_headings,
     md_skeleton,
     word,
@@ -29,6 +30,7 @@ HOSTILE = [
     "<img src=x onerror=alert(1)>", "<!-- c -->", "[link](javascript:alert(1))",
     "javascript:alert(1)", "![i](x.png)", "*em*", "`code`", "&lt;", "&#60;", "\\",
     "{{ 7*7 }}", "{% if true %}x{% endif %}", '"', "'", "\n", "\r", "\n\n", " ",
+    "{% raw %}", "{%- endraw -%}", "{% endraw %}", "{{", "{::comment}", "{: onclick=\"x\"}",
 ]
 hostile = (
     st.lists(st.one_of(st.sampled_from(HOSTILE), st.text(max_size=10)), min_size=1, max_size=6)
@@ -48,9 +50,10 @@ def benign(name: str, fmt: str) -> bytes:
 
 
 def without_front_matter(markdown: str) -> str:
-    """Jekyll takes the front matter off before Markdown sees the post (blog)."""
+    """Jekyll takes the front matter off and runs Liquid before Markdown sees the post
+    (blog)."""
     if markdown.startswith("---\n"):
-        return markdown.split("\n---\n", 1)[1]
+        return liquid_pass(markdown.split("\n---\n", 1)[1])
     return markdown
 
 
