@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install run test lint clean synapse
+.PHONY: help install run test lint clean synapse test-tools
 
 help:
 	@echo "make run    install into $(VENV), upgrade the database, start the bot (console without credentials)"
@@ -56,6 +56,28 @@ $(SYNAPSE_STAMP):
 
 synapse: $(SYNAPSE_STAMP)
 
+# --- programs the tests drive ---------------------------------------------------------------
+# Real consumers of the drafts: Jekyll builds the blog post, LibreOffice opens every Word
+# draft (soffice), pdftoppm turns its pages into pictures. Each is COMMAND:DEBIAN-PACKAGE;
+# missing ones are installed with apt when make runs as root (as in CI); otherwise the
+# tests that need them are skipped, saying which package to install.
+TEST_TOOLS := jekyll:jekyll soffice:libreoffice-writer-nogui pdftoppm:poppler-utils
+
+test-tools:
+	@missing=""; \
+	for tool in $(TEST_TOOLS); do \
+	  command -v $${tool%%:*} >/dev/null 2>&1 || missing="$$missing $${tool#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing$$missing (apt)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+	  echo "note:$$missing not installed and make is not root: the tests that need them" \
+	       "are skipped (apt-get install --no-install-recommends$$missing)" >&2; \
+	fi
+
 # --- targets ----------------------------------------------------------------------------
 
 run: $(INSTALL_STAMP)
@@ -66,7 +88,7 @@ lint: $(INSTALL_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint $(SYNAPSE_STAMP)
+test: lint $(SYNAPSE_STAMP) test-tools
 	INCIDENT_BOT_SYNAPSE_PYTHON=$(SYNAPSE_PYTHON) $(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
