@@ -61,6 +61,7 @@ def build_bot(settings: Settings, *, clock: Clock) -> IncidentBot:
             default_template=settings.default_template,
             declarer_is_commander=settings.declarer_is_commander,
             reminders=settings.reminder_rules(),
+            links=settings.links,
         ),
         templates=load_templates(settings),
     )

@@ -16,11 +16,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from adapters.bootstrap import DatabaseNotReady, build_bot, prepare_database
 from adapters.config import ConfigError, Settings, load_settings, mask_url
 from adapters.console.app import Console, new_console_clock
+from adapters.matrix.render import room_link
 from adapters.runner import run_adapters
+from adapters.slack.links import channel_link
 from bot.clock import SystemClock
 from bot.commands import default_mention
 from bot.domain import Incident, IncidentError
-from bot.ports import ChannelRef
+from bot.ports import ChannelLink, ChannelRef
 from storage.database import upgrade_database
 
 PREFIXES = {"matrix": "!incident"}
@@ -44,6 +46,14 @@ class OfflinePlatform:
 
     def parse_mention(self, token: str) -> str | None:
         return default_mention(token)
+
+    def channel_link(self, *, workspace: str, channel_id: str) -> ChannelLink | None:
+        # Both platforms' links are made from ids alone: no connection needed.
+        if self.name == "slack":
+            return channel_link(workspace=workspace, channel_id=channel_id)
+        if self.name == "matrix":
+            return room_link(channel_id, via=workspace)
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.drafts.links import NO_TICKET_PATTERNS, LinkRules, compile_ticket_patterns
 from bot.reminders import DURATION_FORMS, ReminderRules, format_duration, parse_duration
 
 PREFIX = "INCIDENT_BOT_"
@@ -38,6 +39,8 @@ class Settings:
     remind_sections_after: timedelta = timedelta(hours=24)
     remind_sections_max: int = 5
     remind_sweep_interval: timedelta = timedelta(seconds=5)
+    # Ticket numbers people write without a link, and the URL of one (`{id}`).
+    links: LinkRules = NO_TICKET_PATTERNS
 
     def reminder_rules(self) -> ReminderRules:
         return ReminderRules(
@@ -62,6 +65,11 @@ class Settings:
             ("remind_sections_after", format_duration(self.remind_sections_after)),
             ("remind_sections_max", str(self.remind_sections_max)),
             ("remind_sweep_interval", format_duration(self.remind_sweep_interval)),
+            (
+                "ticket_patterns",
+                " ".join(p.pattern for p in self.links.ticket_patterns) or "(none)",
+            ),
+            ("ticket_url", self.links.ticket_url or "(none)"),
         ]
 
 
@@ -138,7 +146,30 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         remind_sweep_interval=_duration(
             "remind_sweep_interval", value("remind_sweep_interval", "5s")
         ),
+        links=_links(env, file_values, value("ticket_url", "")),
     )
+
+
+def _links(env: Mapping[str, str], file_values: Mapping[str, object], url: str) -> LinkRules:
+    """`ticket_patterns`: a TOML list of regular expressions, or in the environment one
+    pattern per line or separated by spaces."""
+    name = f"{PREFIX}TICKET_PATTERNS"
+    raw: object = env[name].split() if name in env else file_values.get("ticket_patterns", [])
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ConfigError(
+            "ticket_patterns: a list of regular expressions, e.g. "
+            "ticket_patterns = ['WR#\\d+', 'OPS-\\d+']"
+        )
+    try:
+        patterns = compile_ticket_patterns(raw)
+    except ValueError as problem:
+        raise ConfigError(f"ticket_patterns: {problem}") from None
+    if url and not url.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"ticket_url: `{url}` is not an http(s) URL; write e.g. "
+            "https://tickets.example.org/view/{id}"
+        )
+    return LinkRules(ticket_patterns=patterns, ticket_url=url or None)
 
 
 def _duration(key: str, text: str) -> timedelta:

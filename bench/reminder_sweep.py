@@ -86,6 +86,9 @@ class FakeChat:
     def parse_mention(self, token: str) -> str | None:
         return token[1:] if token.startswith("@") else None
 
+    def channel_link(self, *, workspace: str, channel_id: str) -> None:
+        return None  # no permalinks here
+
 
 def seed(factory: SqlAlchemyUnitOfWorkFactory, count: int) -> None:
     """`count` incidents: 90 % closed a while ago, 10 % open; each with a reminder history."""

@@ -532,6 +532,7 @@ def _parse_section_id(word: str, usage: str) -> str:
             "team": "`role`",
             "action-items": "`action`",
             "metadata": "`severity`, `status` and the incident's title",
+            "links": "links and ticket numbers in notes, sections and 📌 messages",
         }[section_id]
         raise _Invalid(f"The `{section_id}` section is generated; change it with {how}.", usage)
     if section_id not in WRITTEN_SECTION_IDS:

@@ -89,7 +89,9 @@ WRITTEN_SECTION_IDS: tuple[str, ...] = (
     "related-tickets",
     "references",
 )
-GENERATED_SECTION_IDS: tuple[str, ...] = ("timeline", "team", "action-items", "metadata")
+GENERATED_SECTION_IDS: tuple[str, ...] = (
+    "timeline", "team", "action-items", "metadata", "links"
+)
 SECTION_IDS: tuple[str, ...] = WRITTEN_SECTION_IDS + GENERATED_SECTION_IDS
 
 

@@ -126,6 +126,14 @@ class ChannelRef:
     name: str
 
 
+@dataclass(frozen=True)
+class ChannelLink:
+    """Where a reader finds an incident's channel or room later: the platform's own link."""
+
+    platform: str  # as readers name the platform: `Slack`, `Matrix`
+    url: str
+
+
 class ChatPlatform(Protocol):
     """What the core asks of a chat platform while it handles an event."""
 
@@ -150,6 +158,10 @@ class ChatPlatform(Protocol):
 
     def parse_mention(self, token: str) -> str | None:
         """The user id a command token mentions, or None if it mentions nobody."""
+
+    def channel_link(self, *, workspace: str, channel_id: str) -> ChannelLink | None:
+        """A permanent link to an incident's channel or room (a report's "Relevant …
+        chat log"), or None where the platform has none (the console)."""
 
 
 class ReminderOutlet(Protocol):

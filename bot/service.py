@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from bot import commands as c
 from bot import listings
 from bot.domain import Incident, IncidentError, Role, slugify
+from bot.drafts.links import NO_TICKET_PATTERNS, LinkRules
 from bot.drafts.render import Draft, render
 from bot.drafts.templates import Template, TemplateError, TemplateRegistry, TemplateSection
 from bot.drafts.view import build_view
@@ -56,6 +57,8 @@ class CoreSettings:
     default_template: str = "standard"
     declarer_is_commander: bool = True
     reminders: ReminderRules = field(default_factory=ReminderRules)
+    # Ticket numbers written without a link (`WR#404019`), for a report's references.
+    links: LinkRules = NO_TICKET_PATTERNS
 
 
 @dataclass(frozen=True)
@@ -560,6 +563,10 @@ class IncidentBot:
             name_of=platform.display_name,
             command_prefix=platform.command_prefix,
             now=now,
+            link_rules=self._settings.links,
+            chat_log=platform.channel_link(
+                workspace=incident.workspace, channel_id=incident.channel_id
+            ),
         )
         try:
             return render(view, template, self._templates, fmt)

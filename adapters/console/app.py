@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from adapters.console.lines import HANDLE, LineError, Post, React, is_comment, parse_line
 from bot.clock import ManualClock, SystemClock
 from bot.events import CommandReceived, MessageTagged, MessageUntagged
-from bot.ports import ChannelRef
+from bot.ports import ChannelLink, ChannelRef
 from bot.replies import FileUpload, Message, Reaction, Reply
 from bot.service import IncidentBot
 
@@ -54,6 +54,9 @@ class ConsolePlatform:
     def parse_mention(self, token: str) -> str | None:
         match = _MENTION.match(token)
         return match.group(1) if match else None
+
+    def channel_link(self, *, workspace: str, channel_id: str) -> ChannelLink | None:
+        return None  # a terminal's channels leave nothing a reader could open later
 
 
 @dataclass(frozen=True)

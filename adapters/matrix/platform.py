@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from adapters.matrix.render import COMMAND_PREFIX
+from adapters.matrix.render import COMMAND_PREFIX, room_link
 from adapters.matrix.render import parse_mention as parse_matrix_mention
-from bot.ports import ChannelRef
+from bot.ports import ChannelLink, ChannelRef
 
 RoomOpener = Callable[[str, str, Sequence[str]], ChannelRef]
 NameLookup = Callable[[str], str | None]
@@ -42,3 +42,6 @@ class MatrixPlatform:
 
     def parse_mention(self, token: str) -> str | None:
         return parse_matrix_mention(token)
+
+    def channel_link(self, *, workspace: str, channel_id: str) -> ChannelLink | None:
+        return room_link(channel_id, via=workspace)

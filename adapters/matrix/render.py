@@ -9,7 +9,9 @@ import re
 from collections.abc import Callable, Mapping
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
+
+from bot.ports import ChannelLink
 
 COMMAND_PREFIX = "!incident"
 _COMMAND = re.compile(r"^!incident(?:\s+(?P<rest>.*))?$", re.IGNORECASE | re.DOTALL)
@@ -20,6 +22,15 @@ _USER_ID_IN_TEXT = re.compile(rf"(?<![\w@]){USER_ID}", re.IGNORECASE)
 _PILL_LINK = re.compile(r"^https://matrix\.to/#/(?P<id>(?:@|%40)[^?/]+)", re.IGNORECASE)
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _ROOM_NAME = re.compile(r"#(inc-[0-9]+-[a-z0-9-]+)")
+
+
+def room_link(room_id: str, *, via: str = "") -> ChannelLink:
+    """A matrix.to permalink to the room, routed via `via` (the bot's server, which is
+    in the room as long as the bot is), else via the server in the room id, if any
+    (room ids of room version 12 have none)."""
+    server = via or (room_id.split(":", 1)[1] if ":" in room_id else "")
+    link = f"https://matrix.to/#/{quote(room_id, safe='!:')}"
+    return ChannelLink("Matrix", f"{link}?via={quote(server, safe=':')}" if server else link)
 
 
 def parse_mention(token: str) -> str | None:

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.ports import ChannelRef
+from adapters.slack.links import channel_link
+from bot.ports import ChannelLink, ChannelRef
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +141,6 @@ class SlackPlatform:
         # not match to anyone.
         match = _MENTION.fullmatch(token)
         return match.group(1) if match else None
+
+    def channel_link(self, *, workspace: str, channel_id: str) -> ChannelLink | None:
+        return channel_link(workspace=workspace, channel_id=channel_id)

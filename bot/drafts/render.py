@@ -21,6 +21,7 @@ from jinja2.exceptions import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.drafts.jekyll import liquid_literal
+from bot.drafts.links import safe_url
 from bot.drafts.markdown import escape_block, escape_inline
 from bot.drafts.templates import (
     HTML_FILE,
@@ -54,6 +55,7 @@ class DocumentText:
 
     title: str
     title_block: tuple[str, ...]
+    overline: str = ""  # the line above the title on a report's cover
 
 
 def _md_finalize(value: object) -> object:
@@ -94,6 +96,11 @@ def _md_yaml_plain(value: object) -> Safe:
     return Safe(text) if _PLAIN_YAML.fullmatch(text) else _md_yaml_string(text)
 
 
+def _md_url(value: object) -> Safe:
+    """A link destination: http(s) only, %-encoded, so it cannot end the link early."""
+    return Safe(safe_url(str(value)) or "#")
+
+
 def _md_todo(section: SectionView, command: str | None = None) -> Safe:
     guidance = f" {section.guidance}" if section.guidance else ""
     return Safe(
@@ -131,6 +138,7 @@ def document_text(view: DraftView, layout: DocumentLayout, location: str) -> Doc
     return DocumentText(
         title=text(layout.title),
         title_block=tuple(line for line in map(text, layout.title_block) if line),
+        overline=text(layout.overline),
     )
 
 
@@ -184,6 +192,7 @@ def _render_md(
         "block": _md_block,
         "raw": _md_raw,
         "comment": _md_comment,
+        "url": _md_url,
     }
     helpers: dict[str, Callable[..., Safe]] = {"body": _md_body, "todo": _md_todo}
     if template.jekyll:

@@ -77,11 +77,24 @@ class DocumentLayout:
 
     title: str = "{{ draft.title }}"
     title_block: tuple[str, ...] = ()
+    overline: str = ""  # a line above the title (a report's "Incident Postmortem")
     preamble: tuple[str, ...] = ()  # generated blocks between the title and the sections
     toc: bool = False
     revision_history: bool = False
     timeline: str = "list"  # list | days (one heading per day) | table
     page_size: str = "A4"  # A4 | Letter: the Word document's paper (and the page's print)
+
+
+@dataclass(frozen=True)
+class LinkHeadings:
+    """The sub-headings of the generated `links` block (the `[links]` table); `{platform}`
+    in `chat_log` is the chat platform's name."""
+
+    chat_log: str = "Relevant {platform} chat log"
+    tickets: str = "Tickets"
+    merge_requests: str = "Merge requests"
+    pull_requests: str = "Pull requests"
+    commits: str = "Commits"
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,7 @@ class Template:
     filename: str = DEFAULT_FILENAME
     # The Markdown is a Jekyll post: user text is kept literal through Liquid and kramdown.
     jekyll: bool = False
+    link_headings: LinkHeadings = field(default_factory=LinkHeadings)
     origin: str = "built-in"  # "built-in" or the team folder it came from
     location: str = ""
 
@@ -282,6 +296,7 @@ def load_template(folder: Traversable, location: str, *, origin: str = "built-in
         options={str(key): str(value) for key, value in options.items()},
         filename=filename.strip(),
         jekyll=jekyll,
+        link_headings=_link_headings(meta.get("links", {}), where),
         origin=origin,
         location=location,
     )
@@ -294,9 +309,9 @@ def check_syntax(template: Template, location: str) -> None:
         filename = MD_FILE if fmt == "md" else HTML_FILE
         _compile(environment, source, f"{location}/{filename}")
     for index, expression in enumerate(
-        (template.layout.title, *template.layout.title_block), start=1
+        (template.layout.title, template.layout.overline, *template.layout.title_block), start=1
     ):
-        what = "title" if index == 1 else "title_block"
+        what = {1: "title", 2: "overline"}.get(index, "title_block")
         _compile(environment, expression, f"{location}/template.toml ([document] {what})")
     _compile(environment, template.filename, f"{location}/template.toml (filename)")
 
@@ -403,12 +418,27 @@ def _layout(raw: object, where: str, lines: _SectionLines) -> DocumentLayout:
     return DocumentLayout(
         title=str(raw.get("title", "{{ draft.title }}")),
         title_block=tuple(str(line) for line in title_block),
+        overline=str(raw.get("overline", "")),
         preamble=tuple(preamble),
         toc=bool(raw.get("toc", False)),
         revision_history=bool(raw.get("revision_history", False)),
         timeline=timeline,
         page_size=page_size,
     )
+
+
+def _link_headings(raw: object, where: str) -> LinkHeadings:
+    known = LinkHeadings.__dataclass_fields__
+    if not isinstance(raw, dict) or any(
+        key not in known or not isinstance(value, str) or not value.strip()
+        for key, value in raw.items()
+    ):
+        raise TemplateError(
+            where,
+            f"[links] names the sub-headings of the references found: {', '.join(known)}, "
+            'each a non-empty string (e.g. commits = "Gitlab commits")',
+        )
+    return LinkHeadings(**{key: value.strip() for key, value in raw.items()})
 
 
 def _page_size(value: object, where: str) -> str:

@@ -14,7 +14,9 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from bot.domain import EntryKind, Incident, Role, slugify
+from bot.drafts.links import NO_TICKET_PATTERNS, Link, LinkRules, collect_links
 from bot.drafts.templates import Template
+from bot.ports import ChannelLink
 from bot.timefmt import format_duration, needs_dates, zone_label
 
 NameOf = Callable[[str], str]
@@ -52,6 +54,14 @@ class ActionView:
     text: str
     owner: str | None
     done: bool
+
+
+@dataclass(frozen=True)
+class LinkGroup:
+    """One sub-heading of the generated `links` block and the references under it."""
+
+    heading: str
+    links: tuple[Link, ...]
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,8 @@ class DraftView:
     options: dict[str, str]
     slug: str = ""  # the title as a file or URL name: `checkout-returns-502`
     declared_iso: str = ""  # the declared date, YYYY-MM-DD (a Jekyll post's file name)
+    # The chat log and the references found in the incident's messages (`links` block).
+    links: tuple[LinkGroup, ...] = ()
 
     @property
     def headings(self) -> tuple[str, ...]:
@@ -117,6 +129,8 @@ def build_view(
     name_of: NameOf,
     command_prefix: str,
     now: datetime,
+    link_rules: LinkRules = NO_TICKET_PATTERNS,
+    chat_log: ChannelLink | None = None,
 ) -> DraftView:
     if template.timezone:
         # Some teams write every time in one zone whatever the workspace's (a blog post's
@@ -203,7 +217,39 @@ def build_view(
         options=dict(template.options),
         slug=slugify(incident.title),
         declared_iso=f"{declared_local:%Y-%m-%d}",
+        links=_link_groups(incident, template, link_rules, chat_log),
     )
+
+
+def _link_groups(
+    incident: Incident, template: Template, rules: LinkRules, chat_log: ChannelLink | None
+) -> tuple[LinkGroup, ...]:
+    """The chat log, then each kind of reference people linked or named anywhere in the
+    incident: timeline entries, sections (of any template), action items."""
+    texts = [
+        *(
+            entry.text
+            for entry in incident.visible_timeline()
+            if entry.kind is not EntryKind.AUTOMATIC
+        ),
+        *(section.text for section in incident.sections),
+        *(action.text for action in incident.actions),
+    ]
+    found = collect_links(texts, rules)
+    headings = template.link_headings
+    groups = []
+    if chat_log is not None:
+        heading = headings.chat_log.replace("{platform}", chat_log.platform)
+        groups.append(LinkGroup(heading, (Link(f"#{incident.channel_name}", chat_log.url),)))
+    for heading, links in (
+        (headings.tickets, found.tickets),
+        (headings.merge_requests, found.merge_requests),
+        (headings.pull_requests, found.pull_requests),
+        (headings.commits, found.commits),
+    ):
+        if links:
+            groups.append(LinkGroup(heading, links))
+    return tuple(groups)
 
 
 def _role_view(incident: Incident, role: Role, name_of: NameOf) -> RoleView:

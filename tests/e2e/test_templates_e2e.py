@@ -205,7 +205,7 @@ EXPECTED = {
         zone="Europe/London",
         md_title="# Incident Postmortem",
         headings=[
-            "Revision History", "Table of Contents", "Introduction", "Overview",
+            "Table of Contents", "Revision History", "Introduction", "Overview",
             "Related tickets", "Team allocation", "Timeline", "Root cause analysis",
             "Conclusion", "Lessons learned", "Problem Resolution", "Next steps", "References",
         ],

@@ -49,6 +49,9 @@ class RendezvousPlatform:
     def parse_mention(self, token: str) -> str | None:
         return default_mention(token)
 
+    def channel_link(self, *, workspace: str, channel_id: str) -> None:
+        return None  # no permalinks here
+
 
 def test_simultaneous_starts_get_different_numbers(postgres_url: str) -> None:
     upgrade_database(postgres_url)

@@ -182,6 +182,19 @@ async def _whole_incident(
         assert ("file" in upload.content) is encrypted  # an encrypted attachment in e2e rooms
         draft = (await alice.download(upload.content)).decode("utf-8")
 
+        # A report's references link to the room, as matrix.to permalinks do.
+        mark = len(alice.seen)
+        await alice.send(room, "!incident export report")
+        report_file = await alice.wait_for(
+            room,
+            lambda s: s.sender == bot and s.content.get("msgtype") == "m.file",
+            "the report draft",
+            after=mark,
+        )
+        report = (await alice.download(report_file.content)).decode("utf-8")
+        assert "### Relevant Matrix chat log" in report
+        assert f"](https://matrix.to/#/{room}?via=localhost)" in report
+
     lines = draft.splitlines()
     entry = next(line for line in lines if "Pods are crashlooping with OOM kills" in line)
     assert hhmm(seen_first) in entry

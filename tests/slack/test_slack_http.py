@@ -180,6 +180,18 @@ def test_a_whole_incident_from_start_to_close(http_bot: Bot, fake_slack: FakeSla
     assert "Timeline of incident 1" in timeline
     assert timeline.count("Rolled back deploy 1234") == 1
 
+    # A report's references link to the channel, in Slack's own form.
+    ok(sender.command(team=ws, channel=channel.id, user="UADA", text="export report",
+                      response_url=response_url))
+    report = fake.wait_for(
+        lambda: next((u for u in fake.uploads.values()
+                      if u.channel == channel.id and u is not upload), None),
+        message="the report draft",
+    )
+    report_text = (report.content or b"").decode()
+    assert "### Relevant Slack chat log" in report_text
+    assert f"](https://app.slack.com/client/{ws}/{channel.id})" in report_text
+
     # Every Web API call carried the bot token (the app token is for Socket Mode only).
     assert {c.token for c in fake.calls if c.method != "apps.connections.open"} == {BOT_TOKEN}
     log = bot.log()

@@ -175,3 +175,6 @@ class FakePlatform:
 
     def parse_mention(self, token: str) -> str | None:
         return default_mention(token)
+
+    def channel_link(self, *, workspace: str, channel_id: str) -> None:
+        return None  # no permalinks here

@@ -59,3 +59,33 @@ def test_a_broken_toml_file_is_named(tmp_path: Path) -> None:
     config.write_text("timezone = \n")
     with pytest.raises(ConfigError, match=r"bot\.toml: not valid TOML"):
         load_settings({"INCIDENT_BOT_CONFIG": str(config)})
+
+
+def test_ticket_patterns_come_from_a_toml_list_or_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        "ticket_patterns = ['WR#(\\d+)', 'OPS-\\d+']\n"
+        'ticket_url = "https://wrms.example.org/wr.php?request_id={id}"\n'
+    )
+    from_file = load_settings({"INCIDENT_BOT_CONFIG": str(config)}).links
+    assert [p.pattern for p in from_file.ticket_patterns] == ["WR#(\\d+)", "OPS-\\d+"]
+    assert from_file.ticket_url == "https://wrms.example.org/wr.php?request_id={id}"
+    from_env = load_settings(
+        {"INCIDENT_BOT_CONFIG": str(config), "INCIDENT_BOT_TICKET_PATTERNS": "INC\\d+ CHG\\d+"}
+    ).links
+    assert [p.pattern for p in from_env.ticket_patterns] == ["INC\\d+", "CHG\\d+"]
+    assert load_settings({}).links.ticket_patterns == ()
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"INCIDENT_BOT_TICKET_PATTERNS": "WR#(\\d+"}, "`WR#(\\d+` is not a regular expression"),
+        ({"INCIDENT_BOT_TICKET_PATTERNS": "\\d*"}, "matches empty text"),
+        ({"INCIDENT_BOT_TICKET_URL": "javascript:alert(1)"}, "is not an http(s) URL"),
+    ],
+)
+def test_a_bad_ticket_setting_says_what_to_write(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match="ticket_") as problem:
+        load_settings(environ)
+    assert message in str(problem.value)
