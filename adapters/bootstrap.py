@@ -39,7 +39,7 @@ def load_templates(settings: Settings) -> TemplateRegistry:
     the other templates still work. Its error (file and line) is printed here, at
     start-up, and `templates` keeps showing it until it is fixed.
     """
-    registry = load_registry(settings.templates_dir)
+    registry = load_registry(settings.templates_dir).with_options(settings.template_options)
     for problem in registry.errors:
         print(f"incident-bot: template not loaded: {problem}", file=sys.stderr)
     if registry.get(settings.default_template) is None:

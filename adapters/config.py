@@ -41,6 +41,9 @@ class Settings:
     remind_sweep_interval: timedelta = timedelta(seconds=5)
     # Ticket numbers people write without a link, and the URL of one (`{id}`).
     links: LinkRules = NO_TICKET_PATTERNS
+    # Values for the templates' [options] (a report's organisation, a blog's category):
+    # under "" for every template, under a template's name for that one.
+    template_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def reminder_rules(self) -> ReminderRules:
         return ReminderRules(
@@ -70,6 +73,11 @@ class Settings:
                 " ".join(p.pattern for p in self.links.ticket_patterns) or "(none)",
             ),
             ("ticket_url", self.links.ticket_url or "(none)"),
+            *(
+                (f"template_options{'.' + name if name else ''}.{key}", value)
+                for name, values in sorted(self.template_options.items())
+                for key, value in sorted(values.items())
+            ),
         ]
 
 
@@ -147,8 +155,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "remind_sweep_interval", value("remind_sweep_interval", "5s")
         ),
         links=_links(env, file_values, value("ticket_url", "")),
+        template_options=_template_options(file_values.get("template_options", {})),
     )
 
+
+def _template_options(raw: object) -> dict[str, dict[str, str]]:
+    """`[template_options]` in the TOML file: `key = "value"` for every template, and
+    `[template_options.NAME]` tables for one template."""
+    problem = ConfigError(
+        "template_options: a table of text values, e.g. "
+        '[template_options] organisation = "Acme Ltd", and [template_options.blog] '
+        'category = "outages" for one template'
+    )
+    if not isinstance(raw, dict):
+        raise problem
+    options: dict[str, dict[str, str]] = {"": {}}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            if not all(isinstance(v, str | int | float | bool) for v in value.values()):
+                raise problem
+            options[key] = {str(k): str(v) for k, v in value.items()}
+        elif isinstance(value, str | int | float | bool):
+            options[""][key] = str(value)
+        else:
+            raise problem
+    return {name: values for name, values in options.items() if values}
 
 def _links(env: Mapping[str, str], file_values: Mapping[str, object], url: str) -> LinkRules:
     """`ticket_patterns`: a TOML list of regular expressions, or in the environment one

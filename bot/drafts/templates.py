@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -148,6 +148,18 @@ class TemplateRegistry:
 
     def all(self) -> list[Template]:
         return [self._templates[name] for name in self.names()]
+
+    def with_options(self, options: Mapping[str, Mapping[str, str]]) -> TemplateRegistry:
+        """The templates with a deployment's `[options]` values over their own: those
+        under "" for every template, then those under a template's name for it."""
+        changed = [
+            replace(
+                template,
+                options={**template.options, **options.get("", {}), **options.get(name, {})},
+            )
+            for name, template in self._templates.items()
+        ]
+        return TemplateRegistry(changed, self.shared_sources, self.errors)
 
 
 def builtin_registry() -> TemplateRegistry:

@@ -89,3 +89,31 @@ def test_a_bad_ticket_setting_says_what_to_write(environ: dict[str, str], messag
     with pytest.raises(ConfigError, match="ticket_") as problem:
         load_settings(environ)
     assert message in str(problem.value)
+
+
+def test_template_options_set_every_templates_or_one_templates_values(tmp_path: Path) -> None:
+    from adapters.bootstrap import load_templates
+
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        "[template_options]\n"
+        'organisation = "Catalyst IT Europe Limited"\n'
+        "[template_options.blog]\n"
+        'category = "deployments"\n'
+    )
+    settings = load_settings({"INCIDENT_BOT_CONFIG": str(config)})
+    registry = load_templates(settings)
+    report, blog = registry.get("report"), registry.get("blog")
+    assert report is not None and blog is not None
+    assert report.options["organisation"] == "Catalyst IT Europe Limited"
+    assert report.options["classification"] == "Internal use only"  # the template's own
+    assert blog.options["category"] == "deployments" and blog.options["layout"] == "post"
+    shown = dict(settings.describe())
+    assert shown["template_options.blog.category"] == "deployments"
+
+
+def test_bad_template_options_say_how_to_write_them(tmp_path: Path) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text("template_options = [1, 2]\n")
+    with pytest.raises(ConfigError, match=r"template_options: a table of text values"):
+        load_settings({"INCIDENT_BOT_CONFIG": str(config)})
