@@ -122,6 +122,27 @@ def test_a_team_folder_overrides_a_builtin_and_adds_a_template(tmp_path: Path) -
             "draft.html.j2:",
             "Jinja syntax",
         ),
+        (
+            "template.toml",
+            LITE.replace('description = "Three questions."',
+                         'description = "Three questions."\n[document]\npage_size = "A5"'),
+            "template.toml:5",
+            "`page_size` `A5` is not a paper size; use A4 or Letter",
+        ),
+        (
+            "template.toml",
+            LITE.replace('description = "Three questions."',
+                         'description = "Three questions."\nfilename = "{{ draft.slug"'),
+            "template.toml (filename)",
+            "Jinja syntax",
+        ),
+        (
+            "template.toml",
+            LITE.replace('description = "Three questions."',
+                         'description = "Three questions."\n[links]\nbugs = "Bugs"'),
+            "template.toml",
+            "[links] names the sub-headings of the references found",
+        ),
     ],
 )
 def test_a_broken_template_is_reported_with_file_and_line_and_the_others_still_load(
