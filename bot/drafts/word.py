@@ -131,12 +131,29 @@ def _field_char(paragraph: Paragraph, kind: str, *, dirty: bool = False) -> None
     paragraph._p.append(run)
 
 
+# What may follow <w:updateFields> in settings.xml: Word rejects elements out of the
+# schema's order, so it goes before the first of these present.
+_AFTER_UPDATE_FIELDS = (
+    "w:hdrShapeDefaults", "w:footnotePr", "w:endnotePr", "w:compat", "w:docVars",
+    "w:rsids", "m:mathPr", "w:attachedSchema", "w:themeFontLang", "w:clrSchemeMapping",
+    "w:doNotIncludeSubdocsInStats", "w:doNotAutoCompressPictures", "w:forceUpgrade",
+    "w:captions", "w:readModeInkLockDown", "w:smartTagType", "sl:schemaLibrary",
+    "w:shapeDefaults", "w:doNotEmbedSmartTags", "w:decimalSymbol", "w:listSeparator",
+)
+
+
 def update_fields_on_open(document: WordDocument) -> None:
     settings = document.settings.element
-    if settings.find(qn("w:updateFields")) is None:
-        update = OxmlElement("w:updateFields")
-        update.set(qn("w:val"), "true")
+    if settings.find(qn("w:updateFields")) is not None:
+        return
+    update = OxmlElement("w:updateFields")
+    update.set(qn("w:val"), "true")
+    following = {qn(tag) for tag in _AFTER_UPDATE_FIELDS}
+    successor = next((child for child in settings if child.tag in following), None)
+    if successor is None:
         settings.append(update)
+    else:
+        successor.addprevious(update)
 
 
 def page_break(document: WordDocument) -> None:

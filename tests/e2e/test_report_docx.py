@@ -98,6 +98,9 @@ def test_the_report_is_a4_with_the_seed_cover_then_contents_then_revision_histor
     assert field < history < overview
     update = document.settings.element.find(qn("w:updateFields"))
     assert update is not None and update.get(qn("w:val")) == "true"
+    # Where the schema puts it (Word refuses settings out of order): before <w:compat>.
+    order = [child.tag for child in document.settings.element]
+    assert order.index(qn("w:updateFields")) < order.index(qn("w:compat"))
     # The field's last result lists the headings, so a program that does not update
     # fields still shows the contents.
     assert "Introduction" in paragraphs[field].text
