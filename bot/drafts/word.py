@@ -30,9 +30,9 @@ LINK_BLUE = RGBColor(0x05, 0x63, 0xC1)
 
 # Column sizing: text is measured in characters, at about this many points each for
 # the 10-11 pt body fonts Word and LibreOffice use, plus each cell's left+right padding.
-_POINTS_PER_CHARACTER = 6.2
+_POINTS_PER_CHARACTER = 5.8
 _BOLD = 1.12  # header cells are bold, hence wider
-_CELL_PADDING = Pt(16)
+_CELL_PADDING = Pt(13)
 _LONGEST_USEFUL_LINE = 60  # a cell wider than this many characters only wastes room
 # A word longer than this (a URL, say) is broken wherever the column ends: keeping it
 # whole would starve the other columns, whose short words then break instead.
