@@ -9,7 +9,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,6 +22,7 @@ from adapters.slack.links import channel_link
 from bot.clock import SystemClock
 from bot.commands import default_mention
 from bot.domain import Incident, IncidentError
+from bot.people import fallback_name
 from bot.ports import ChannelLink, ChannelRef
 from storage.database import upgrade_database
 
@@ -29,20 +30,22 @@ PREFIXES = {"matrix": "!incident"}
 
 
 class OfflinePlatform:
-    """Stands in for an incident's platform when the command line renders it."""
+    """Stands in for an incident's platform when the command line renders it: people
+    are named by the names the adapters stored, never by a raw platform id."""
 
-    def __init__(self, platform: str) -> None:
+    def __init__(self, platform: str, names: Mapping[str, str] | None = None) -> None:
         self.name = platform
         self.command_prefix = PREFIXES.get(platform, "/incident")
+        self._names = dict(names or {})
 
     def open_incident_channel(self, *, name: str, topic: str, invite: Sequence[str]) -> ChannelRef:
         raise IncidentError("The command line cannot open channels.")
 
     def display_name(self, user: str) -> str:
-        return user
+        return self._names.get(user) or fallback_name(user)
 
     def mention(self, user: str) -> str:
-        return user if user.startswith("@") else f"@{user}"
+        return self.display_name(user)
 
     def parse_mention(self, token: str) -> str | None:
         return default_mention(token)
@@ -211,7 +214,8 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         raise IncidentError(
             "A docx draft is a binary file: name it with --out FILE.docx, or --out FOLDER"
         )
-    draft = bot.export(incident, args.template, args.format, OfflinePlatform(incident.platform))
+    platform = OfflinePlatform(incident.platform, bot.stored_names(incident))
+    draft = bot.export(incident, args.template, args.format, platform)
     if args.out is None:
         sys.stdout.write(draft.content.decode("utf-8"))
         return 0
@@ -248,7 +252,8 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
     prepare_database(settings.database_url)
     bot = build_bot(settings, clock=SystemClock())
     incident = bot.find(args.number, args.workspace)
-    sys.stdout.write(bot.describe(incident, OfflinePlatform(incident.platform)))
+    platform = OfflinePlatform(incident.platform, bot.stored_names(incident))
+    sys.stdout.write(bot.describe(incident, platform))
     return 0
 
 

@@ -4,6 +4,7 @@ items, templates, reminders and help. Plain text with `code spans`, for every pl
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,14 @@ def local_time(incident: Incident, moment: datetime, with_date: bool = False) ->
 
 def quote(text: str, limit: int = 80) -> str:
     flat = " ".join(text.split())
-    return f"“{flat if len(flat) <= limit else flat[: limit - 1] + '…'}”"
+    if len(flat) <= limit:
+        return f"“{flat}”"
+    # A reference cut in half would show as raw text; cut before it instead.
+    cut = _PARTIAL_REFERENCE.sub("", flat[: limit - 1])
+    return f"“{cut}…”"
+
+
+_PARTIAL_REFERENCE = re.compile(r"\{@[^{}\s]*$")
 
 
 def roles_text(platform: ChatPlatform, incident: Incident) -> str:

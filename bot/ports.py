@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -86,10 +86,26 @@ class ReminderRepository(abc.ABC):
         """Claimed reminders whose claim is older than `claimed_before`, locked the same way."""
 
 
+class PeopleRepository(abc.ABC):
+    """Display names per platform and workspace, as adapters last saw them."""
+
+    @abc.abstractmethod
+    def remember(
+        self, platform: str, workspace: str, names: Mapping[str, str], at: datetime
+    ) -> int:
+        """Stores each name that is new or changed (one upsert each, no read first);
+        returns how many rows were written."""
+
+    @abc.abstractmethod
+    def names(self, platform: str, workspace: str, users: Collection[str]) -> dict[str, str]:
+        """The stored names of these people (by key, never a scan); unknown ones are left out."""
+
+
 class UnitOfWork(abc.ABC):
     incidents: IncidentRepository
     events: ProcessedEvents
     reminders: ReminderRepository
+    people: PeopleRepository
 
     def __enter__(self) -> UnitOfWork:
         return self

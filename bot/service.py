@@ -5,7 +5,7 @@ platform-neutral replies out. Every adapter drives the bot through `IncidentBot.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -25,6 +25,8 @@ from bot.events import (
     MessageTagged,
     MessageUntagged,
 )
+from bot.mentions import parse_reference, resolve
+from bot.people import clean_name, people_of
 from bot.ports import (
     ChatPlatform,
     Clock,
@@ -117,7 +119,8 @@ class IncidentBot:
         event = _without_control_characters(event)
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                return self._handle_once(event, platform)
+                replies = self._handle_once(event, platform)
+                return [_with_names(reply, platform.display_name) for reply in replies]
             except ConcurrentChange:
                 # Another process stored a conflicting change (two `start`s took the
                 # same number); nothing of ours was kept, so handle it again afresh.
@@ -202,7 +205,14 @@ class IncidentBot:
     # -- commands ----------------------------------------------------------------------
 
     def _command(self, ctx: _Context) -> list[Reply]:
-        command = c.parse(ctx.event.text, mention=ctx.platform.parse_mention)
+        platform_mention = ctx.platform.parse_mention
+
+        def mention(token: str) -> str | None:
+            # A reference the adapter wrote for a mention (`{@U…}`) names the person on
+            # every platform, as does the platform's own form.
+            return parse_reference(token) or platform_mention(token)
+
+        command = c.parse(ctx.event.text, mention=mention)
         if isinstance(command, c.ParseError):
             return [_error(ctx.event.channel, command.message, command.usage, ctx.platform)]
         if isinstance(command, c.Start):
@@ -343,7 +353,9 @@ class IncidentBot:
         raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
     def _start(self, ctx: _Context, command: c.Start) -> list[Reply]:
-        title = " ".join(command.title.split())
+        # The title names the channel and its topic on the platform, so people named in
+        # it are written by name once, now.
+        title = " ".join(resolve(command.title, ctx.platform.display_name).split())
         number = ctx.uow.incidents.next_number(ctx.event.workspace)
         channel = ctx.platform.open_incident_channel(
             name=f"inc-{number}-{slugify(title)}",
@@ -484,6 +496,26 @@ class IncidentBot:
         )
         return sweep.deliver_due(outlets, claimant=claimant, limit=limit)
 
+    # -- people ------------------------------------------------------------------------
+
+    def remember_names(self, platform: str, workspace: str, names: Mapping[str, str]) -> int:
+        """Stores display names an adapter learned (new or changed ones; the adapter keeps
+        track of what it told), so renderings with no platform connection name people.
+        Returns how many were written."""
+        cleaned = {user: clean_name(name) for user, name in names.items() if user}
+        cleaned = {user: name for user, name in cleaned.items() if name}
+        if not cleaned:
+            return 0
+        with self._uow() as uow:
+            written = uow.people.remember(platform, workspace, cleaned, self._clock.now())
+            uow.commit()
+        return written
+
+    def stored_names(self, incident: Incident) -> dict[str, str]:
+        """The stored names of everyone the incident names (one lookup by key)."""
+        with self._uow() as uow:
+            return uow.people.names(incident.platform, incident.workspace, people_of(incident))
+
     # -- reading, for the command line ----------------------------------------------
 
     def find(self, number: int, workspace: str | None = None) -> Incident:
@@ -533,7 +565,7 @@ class IncidentBot:
             listings.sections_text(platform, incident, self._template(incident.template)),
             listings.actions_text(platform, incident),
         ]
-        return "\n\n".join(parts) + "\n"
+        return resolve("\n\n".join(parts), platform.display_name) + "\n"
 
     def export(
         self, incident: Incident, template_name: str | None, fmt: str, platform: ChatPlatform
@@ -632,6 +664,16 @@ def _without_control_characters(event: InboundEvent) -> InboundEvent:
     if isinstance(event, CommandReceived | MessageTagged | MessageEdited):
         return replace(event, text=_CONTROL.sub("", event.text))
     return event
+
+
+def _with_names(reply: Reply, name_of: Callable[[str], str]) -> Reply:
+    """References in a reply's text become the people's current names: the platform
+    resolves them as the reply goes out (an echoed note, an action item, a listing)."""
+    if isinstance(reply, Message) and "{@" in reply.text:
+        return replace(reply, text=resolve(reply.text, name_of))
+    if isinstance(reply, FileUpload) and "{@" in reply.comment:
+        return replace(reply, comment=resolve(reply.comment, name_of))
+    return reply
 
 
 def _error(channel: str, message: str, usage: str | None, platform: ChatPlatform) -> Message:

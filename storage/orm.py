@@ -210,6 +210,19 @@ reminder_controls = Table(
     ),
 )
 
+# Display names as the adapters last saw them, so a draft rendered with no platform
+# connection names people. Written only when a name is new or changed.
+people = Table(
+    "people",
+    metadata,
+    Column("platform", String(PLATFORM), nullable=False),
+    Column("workspace", String(255), nullable=False),
+    Column("user_id", String(USER_ID), nullable=False),
+    Column("display_name", String(255), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("platform", "workspace", "user_id"),
+)
+
 mapper_registry = registry(metadata=metadata)
 _lock = threading.Lock()
 

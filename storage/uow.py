@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -17,13 +17,21 @@ from bot.domain import Incident
 from bot.ports import (
     ConcurrentChange,
     IncidentRepository,
+    PeopleRepository,
     ProcessedEvents,
     ReminderRepository,
     UnitOfWork,
 )
 from bot.reminders import Reminder, ReminderControl, ReminderState
 from storage.database import make_engine
-from storage.orm import incidents, processed_events, reminder_controls, reminders, start_mappers
+from storage.orm import (
+    incidents,
+    people,
+    processed_events,
+    reminder_controls,
+    reminders,
+    start_mappers,
+)
 
 
 class SqlAlchemyIncidentRepository(IncidentRepository):
@@ -80,6 +88,68 @@ class SqlAlchemyProcessedEvents(ProcessedEvents):
         result = self.session.execute(statement, execution_options={"preserve_rowcount": True})
         assert isinstance(result, CursorResult)
         return result.rowcount == 1
+
+
+class SqlAlchemyPeopleRepository(PeopleRepository):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def remember(
+        self, platform: str, workspace: str, names: Mapping[str, str], at: datetime
+    ) -> int:
+        written = 0
+        for user, name in names.items():
+            values = {
+                "platform": platform,
+                "workspace": workspace,
+                "user_id": user,
+                "display_name": name,
+                "updated_at": at,
+            }
+            insert = _insert_for(self.session, people).values(values)
+            # One statement per name, no read first: a new person is inserted, a changed
+            # name updated, an unchanged one left alone (the WHERE keeps the row as is).
+            statement = insert.on_conflict_do_update(
+                index_elements=[people.c.platform, people.c.workspace, people.c.user_id],
+                set_={
+                    "display_name": insert.excluded.display_name,
+                    "updated_at": insert.excluded.updated_at,
+                },
+                where=people.c.display_name != insert.excluded.display_name,
+            )
+            result = self.session.execute(
+                statement, execution_options={"preserve_rowcount": True}
+            )
+            assert isinstance(result, CursorResult)
+            written += max(result.rowcount, 0)
+        return written
+
+    def names(self, platform: str, workspace: str, users: Collection[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(users))
+        found: dict[str, str] = {}
+        # By primary key, in slices that keep the statement's parameter count modest.
+        for start in range(0, len(wanted), 500):
+            rows = self.session.execute(
+                select(people.c.user_id, people.c.display_name).where(
+                    people.c.platform == platform,
+                    people.c.workspace == workspace,
+                    people.c.user_id.in_(wanted[start : start + 500]),
+                )
+            )
+            found.update({str(user): str(name) for user, name in rows})
+        return found
+
+
+def _insert_for(session: Session, table: Any) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(
+        f"incident-bot stores its data in SQLite or PostgreSQL, not {dialect}"
+    )
 
 
 class SqlAlchemyReminderRepository(ReminderRepository):
@@ -174,6 +244,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     incidents: SqlAlchemyIncidentRepository
     events: SqlAlchemyProcessedEvents
     reminders: SqlAlchemyReminderRepository
+    people: SqlAlchemyPeopleRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
@@ -192,6 +263,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.incidents = SqlAlchemyIncidentRepository(self._session)
         self.events = SqlAlchemyProcessedEvents(self._session)
         self.reminders = SqlAlchemyReminderRepository(self._session)
+        self.people = SqlAlchemyPeopleRepository(self._session)
         return self
 
     def __exit__(
@@ -262,6 +334,7 @@ def unit_of_work_factory(url_or_engine: str | URL | Engine) -> SqlAlchemyUnitOfW
 
 __all__ = [
     "SqlAlchemyIncidentRepository",
+    "SqlAlchemyPeopleRepository",
     "SqlAlchemyProcessedEvents",
     "SqlAlchemyReminderRepository",
     "SqlAlchemyUnitOfWork",

@@ -7,7 +7,6 @@ of each format escapes it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -16,17 +15,25 @@ from zoneinfo import ZoneInfo
 from bot.domain import EntryKind, Incident, Role, slugify
 from bot.drafts.links import NO_TICKET_PATTERNS, Link, LinkRules, collect_links
 from bot.drafts.templates import Template
+from bot.mentions import resolve
 from bot.ports import ChannelLink
 from bot.timefmt import format_duration, needs_dates, zone_label
 
 NameOf = Callable[[str], str]
 
-_USER_REF = re.compile(r"\{@([^{}]+)\}")
 
 
 def with_names(text: str, name_of: NameOf) -> str:
-    """Automatic entries name people as `{@user}`; this puts their names in."""
-    return _USER_REF.sub(lambda match: name_of(match.group(1)), text)
+    """People named in text as references (`{@user}`: automatic entries, mentions in
+    notes, tagged messages, sections, action items) get their names, as the platform
+    (or, offline, the stored names) gives them now.
+
+    This runs here, on the raw text, before any format's renderer escapes or renders
+    it: escaping first would break the references (`{@U_1}` -> `{@U\\_1}`), and a name
+    put in now is escaped with the rest of the text, so a name holding Markdown or HTML
+    is shown as written.
+    """
+    return resolve(text, name_of)
 
 
 @dataclass(frozen=True)
@@ -155,7 +162,7 @@ def build_view(
     author = holders[Role.REPORTING] or holders[Role.COMMANDER] or incident.declared_by
     return DraftView(
         number=incident.number,
-        title=incident.title,
+        title=with_names(incident.title, name_of),
         severity=f"SEV{incident.severity}" if incident.severity else "not set",
         status=incident.status.value,
         declared_by=name_of(incident.declared_by),
@@ -174,9 +181,7 @@ def build_view(
                 who=None
                 if entry.kind is EntryKind.AUTOMATIC or entry.author is None
                 else name_of(entry.author),
-                text=with_names(entry.text, name_of)
-                if entry.kind is EntryKind.AUTOMATIC
-                else entry.text,
+                text=with_names(entry.text, name_of),
                 kind=entry.kind.value,
             )
             for entry in entries
@@ -185,7 +190,7 @@ def build_view(
         actions=tuple(
             ActionView(
                 seq=action.seq,
-                text=action.text,
+                text=with_names(action.text, name_of),
                 owner=name_of(action.owner) if action.owner else None,
                 done=action.done_at is not None,
             )
@@ -198,7 +203,7 @@ def build_view(
                 guidance=section.guidance,
                 required=section.required,
                 generated=section.generated,
-                text=None if section.generated else incident.section_text(section.id),
+                text=None if section.generated else _section_text(incident, section.id, name_of),
                 fill_command=f"{command_prefix} set {section.id} TEXT",
                 include=section.include,
                 lead=section.lead,
@@ -250,6 +255,11 @@ def _link_groups(
         if links:
             groups.append(LinkGroup(heading, links))
     return tuple(groups)
+
+
+def _section_text(incident: Incident, section_id: str, name_of: NameOf) -> str | None:
+    text = incident.section_text(section_id)
+    return None if text is None else with_names(text, name_of)
 
 
 def _role_view(incident: Incident, role: Role, name_of: NameOf) -> RoleView:

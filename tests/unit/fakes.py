@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from bot.commands import default_mention
@@ -12,6 +12,7 @@ from bot.ports import (
     ChannelRef,
     ConcurrentChange,
     IncidentRepository,
+    PeopleRepository,
     ProcessedEvents,
     ReminderRepository,
     UnitOfWork,
@@ -29,6 +30,8 @@ class FakeStore:
         self.controls: list[ReminderControl] = []
         self.next_reminder_id = 1
         self.commits = 0
+        self.people: dict[tuple[str, str, str], str] = {}
+        self.name_writes = 0  # rows written by `people.remember`, as a database counts them
 
 
 class FakeRepository(IncidentRepository):
@@ -68,6 +71,30 @@ class FakeEvents(ProcessedEvents):
             return False
         self.seen.add((platform, event_id))
         return True
+
+
+class FakePeople(PeopleRepository):
+    def __init__(self, people: dict[tuple[str, str, str], str]) -> None:
+        self.people = people
+        self.writes = 0
+
+    def remember(
+        self, platform: str, workspace: str, names: Mapping[str, str], at: datetime
+    ) -> int:
+        written = 0
+        for user, name in names.items():
+            if self.people.get((platform, workspace, user)) != name:
+                self.people[(platform, workspace, user)] = name
+                written += 1
+        self.writes += written
+        return written
+
+    def names(self, platform: str, workspace: str, users: Collection[str]) -> dict[str, str]:
+        return {
+            user: self.people[(platform, workspace, user)]
+            for user in users
+            if (platform, workspace, user) in self.people
+        }
 
 
 class FakeReminders(ReminderRepository):
@@ -144,6 +171,9 @@ class FakeUnitOfWork(UnitOfWork):
         self.store.events = set(self.events.seen)
         self.store.reminders = copy.deepcopy(self.reminders.reminders)
         self.store.controls = copy.deepcopy(self.reminders.controls)
+        self.store.people = dict(self.people.people)
+        self.store.name_writes += self.people.writes
+        self.people.writes = 0
         self.store.commits += 1
 
     def rollback(self) -> None:
@@ -152,6 +182,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.reminders = FakeReminders(
             copy.deepcopy(self.store.reminders), copy.deepcopy(self.store.controls)
         )
+        self.people = FakePeople(dict(self.store.people))
 
 
 class FakePlatform:
