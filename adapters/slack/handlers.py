@@ -17,8 +17,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.delivery import Delivery, Origin, refusal
-from adapters.slack.platform import DisplayNames, SlackPlatform
-from adapters.slack.text import command_text, link_channels, plain_text
+from adapters.slack.platform import USER_ID, DisplayNames, SlackPlatform, name_of_user
+from adapters.slack.text import command_text, link_channels, mentioned_users, plain_text
 from adapters.slack.workers import Lanes, RecentIds
 from bot.events import (
     CommandReceived,
@@ -28,6 +28,7 @@ from bot.events import (
     MessageTagged,
     MessageUntagged,
 )
+from bot.mentions import users_in
 from bot.replies import Message
 from bot.service import IncidentBot
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 TAG_EMOJI = "pushpin"
 SHORTCUT_CALLBACK = "add_to_incident_timeline"
+NAMES_LANE = "people"  # the lane that stores names changed outside any channel
 Body = dict[str, Any]
 
 
@@ -73,6 +75,7 @@ class SlackHandlers:
         app.event("reaction_removed")(self.on_reaction)
         app.event({"type": "message", "subtype": "message_changed"})(self.on_message_changed)
         app.event({"type": "message", "subtype": "message_deleted"})(self.on_message_deleted)
+        app.event("user_change")(self.on_user_change)
         # Every other message is ordinary chat; answered so Bolt does not report it.
         app.event("message")(self.ignore)
 
@@ -104,6 +107,17 @@ class SlackHandlers:
         if self._first_delivery(body, request):
             self._lanes.submit(event.get("channel", ""), lambda: self._deleted(body, event))
 
+    def on_user_change(self, body: Body, event: Body) -> None:
+        """Someone changed their profile: their name is current at once in what the bot
+        renders, and stored for renderings with no Slack connection."""
+        user = event.get("user") or {}
+        user_id, name = user.get("id"), name_of_user(user)
+        if not isinstance(user_id, str) or not USER_ID.match(user_id) or not name:
+            return
+        self._names.update(user_id, name)
+        workspace = body.get("team_id") or user.get("team_id") or ""
+        self._lanes.submit(NAMES_LANE, lambda: self._tell_names(workspace))
+
     def ignore(self) -> None:
         return None
 
@@ -134,7 +148,7 @@ class SlackHandlers:
             workspace=body.get("team_id", ""),
             channel=origin.channel,
             user=origin.user,
-            text=command_text(raw, self._names),
+            text=command_text(raw),
             posted_at=received_at,
             event_id=f"command:{trigger}" if trigger else None,
         )
@@ -236,6 +250,7 @@ class SlackHandlers:
             names=self._names,
             bot_user=self._bot_user,
         )
+        self._learn_names(event)
         try:
             replies = self._bot.handle(event, platform=platform)
         except SlackApiError as error:
@@ -260,7 +275,32 @@ class SlackHandlers:
                 for reply in replies
             ]
         self._delivery.deliver(replies, origin)
+        self._tell_names(event.workspace)
         return bool(replies)
+
+    def _learn_names(self, event: InboundEvent) -> None:
+        """Looks up (cached) everyone the event involves, so their names can be stored."""
+        people = [event.user]
+        if isinstance(event, MessageTagged):
+            people.append(event.author)
+        if isinstance(event, CommandReceived | MessageTagged | MessageEdited):
+            people += users_in(event.text) + mentioned_users(event.text)
+        for user in dict.fromkeys(people):
+            if user and user != self._bot_user and USER_ID.match(user):
+                self._names(user)
+
+    def _tell_names(self, workspace: str) -> None:
+        """Stores the names learned since the last time, new or changed ones only: on
+        most events there are none and this costs nothing."""
+        names = self._names.untold()
+        if not names or not workspace:
+            return
+        try:
+            self._bot.remember_names("slack", workspace, names)
+        except Exception:
+            log.exception("storing %d display names failed; tried again later", len(names))
+            return
+        self._names.told(names)
 
     def _explain_silent_shortcut(self, origin: Origin) -> None:
         """The core says nothing for a message already tagged or outside an incident
@@ -291,7 +331,7 @@ class SlackHandlers:
         return None
 
     def _message_text(self, message: Body) -> str:
-        text = plain_text(message.get("text") or "", self._names)
+        text = plain_text(message.get("text") or "")
         if text.strip():
             return text
         files = [f.get("name") or f.get("title") or "file" for f in message.get("files") or []]

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -31,12 +32,18 @@ def api_error(error: SlackApiError) -> str:
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 class DisplayNames:
-    """People's display names from users.info, cached: drafts name many people many times."""
+    """People's display names from users.info, cached: drafts name many people many times.
+
+    It also keeps track of which names the core has been told (`untold`/`told`), so the
+    core stores a name only when it is new or has changed, never on every event.
+    """
 
     def __init__(self, client: WebClient, *, ttl_seconds: float = 3600.0) -> None:
         self._client = client
         self._ttl = ttl_seconds
         self._names: dict[str, tuple[str, float]] = {}
+        self._told: dict[str, str] = {}
+        self._untold: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def __call__(self, user: str) -> str:
@@ -44,24 +51,51 @@ class DisplayNames:
             cached = self._names.get(user)
         if cached is not None and time.monotonic() - cached[1] < self._ttl:
             return cached[0]
+        if not USER_ID.match(user):
+            return cached[0] if cached else user  # a bot (`B…`) or no id: nothing to ask
         try:
             response = self._client.users_info(user=user)
         except SlackApiError as error:
             # Not cached: the next draft tries again.
             log.warning("users.info for %s failed: %s", user, api_error(error))
             return cached[0] if cached else user
-        profile = response.get("user") or {}
-        details = profile.get("profile") or {}
-        name = str(
-            details.get("display_name")
-            or details.get("real_name")
-            or profile.get("real_name")
-            or profile.get("name")
-            or user
-        )
+        name = name_of_user(response.get("user") or {}) or user
+        self.update(user, name)
+        return name
+
+    def update(self, user: str, name: str) -> None:
+        """A name Slack told us (users.info, or a `user_change` event): current from now."""
         with self._lock:
             self._names[user] = (name, time.monotonic())
-        return name
+            if self._told.get(user) != name:
+                self._untold[user] = name
+
+    def untold(self) -> dict[str, str]:
+        """Names learned that the core has not been told yet (new or changed)."""
+        with self._lock:
+            return dict(self._untold)
+
+    def told(self, names: dict[str, str]) -> None:
+        with self._lock:
+            self._told.update(names)
+            for user, name in names.items():
+                if self._untold.get(user) == name:
+                    del self._untold[user]
+
+
+USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+
+
+def name_of_user(user: dict[str, Any]) -> str | None:
+    """The name Slack shows for a user object (users.info, `user_change`)."""
+    details = user.get("profile") or {}
+    name = (
+        details.get("display_name")
+        or details.get("real_name")
+        or user.get("real_name")
+        or user.get("name")
+    )
+    return str(name) if name else None
 
 
 class SlackPlatform:

@@ -1,10 +1,12 @@
 """Slack's message markup, both ways.
 
 Inbound: Slack escapes `&`, `<` and `>` and writes mentions, channels and links as
-`<…>` tokens. The timeline keeps plain text with people named, so a draft never shows a
-raw user id. Outbound: the core's replies are plain text with `code spans`; everything
-but the mentions the core put in is escaped, so user text cannot ping `@channel` or
-forge a link.
+`<…>` tokens. The core gets plain text in which a mention is the core's reference to
+the person (`{@U123}`), resolved to their current name whenever the text is rendered;
+what people typed is otherwise kept as typed (a typed `{@…}` look-alike is made
+literal, see `bot.mentions`). Outbound: the core's replies are plain text with
+`code spans`; everything but the mentions the core put in is escaped, so user text
+cannot ping `@channel` or forge a link.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from bot.mentions import literal, reference
 
 NameOf = Callable[[str], str]
 
@@ -35,58 +39,77 @@ def mentioned_users(text: str) -> list[str]:
     return found
 
 
-def plain_text(text: str, name_of: NameOf) -> str:
-    """Slack message text as a person reads it: `<@U1> see <#C2|ops>` -> `@Ada see #ops`."""
+def plain_text(text: str) -> str:
+    """Slack message text as the core keeps it: `<@U1> see <#C2|ops>` -> `{@U1} see #ops`.
 
-    def token(match: re.Match[str]) -> str:
-        sigil, target, label = match.group(1), match.group(2), match.group(3)
+    The mention is a reference the core resolves to the person's name when it renders
+    the text; everything else is what the person typed, made literal.
+    """
+    out: list[str] = []
+    typed = ""  # text between references, made literal as a whole (a `{` and an `@`
+    position = 0  # from two pieces must not form a look-alike either)
+    for match in _TOKEN.finditer(text):
+        typed += _unescape(text[position : match.start()])
+        sigil, target = match.group(1), match.group(2)
         if sigil == "@" and _USER_ID.match(target):
-            return f"@{name_of(target)}"
-        if sigil == "#":
-            return f"#{label or target}"
-        if sigil == "!":
-            if label:
-                return label  # `<!subteam^S1|@oncall>`, `<!date^…|fallback>`
-            return f"@{target}"  # `<!here>`, `<!channel>`, `<!everyone>`
-        if label and label != target:
-            return f"{label} ({target})"
-        return target
-
-    return _unescape(_TOKEN.sub(token, text))
+            out += [literal(typed), reference(target)]
+            typed = ""
+        else:
+            typed += _unescape(_token_text(match))
+        position = match.end()
+    typed += _unescape(text[position:])
+    out.append(literal(typed))
+    return "".join(out)
 
 
-def command_text(text: str, name_of: NameOf) -> str:
+def _token_text(match: re.Match[str]) -> str:
+    """A channel, special mention or link token as a person reads it."""
+    sigil, target, label = match.group(1), match.group(2), match.group(3)
+    if sigil == "@":
+        return f"@{label or target}"
+    if sigil == "#":
+        return f"#{label or target}"
+    if sigil == "!":
+        if label:
+            return label  # `<!subteam^S1|@oncall>`, `<!date^…|fallback>`
+        return f"@{target}"  # `<!here>`, `<!channel>`, `<!everyone>`
+    if label and label != target:
+        return f"{label} ({target})"
+    return target
+
+
+def command_text(text: str) -> str:
     """A slash command's text for the core's parser.
 
     `role` and `action` name a person in their last word, which the parser reads as a
     mention (`<@U…>`), so that one stays a mention; every other mention is free text
-    and becomes the person's name, so the timeline and drafts read with names.
+    and becomes a reference the core resolves to the person's name when it renders it.
     """
     words = text.split()
     if len(words) > 1 and words[0].lower() in ("start", "declare"):
-        return _start_text(text, name_of)
+        return _start_text(text)
     if len(words) > 1 and words[0].lower() in ("role", "action"):
         last = words[-1]
         if _TOKEN.fullmatch(last) and last.startswith("<@"):
             head = text[: text.rstrip().rfind(last)]
-            return f"{plain_text(head, name_of)}{_mention_only(last)}"
-    return plain_text(text, name_of)
+            return f"{plain_text(head)}{_mention_only(last)}"
+    return plain_text(text)
 
 
 _INVITE_OPTION = re.compile(r"(?:^|\s)--invite(?=\s|$)")
 
 
-def _start_text(text: str, name_of: NameOf) -> str:
-    """`start DB down, cc <@U2>` -> `start DB down, cc @Bob --invite <@U2>`.
+def _start_text(text: str) -> str:
+    """`start DB down, cc <@U2>` -> `start DB down, cc {@U2} --invite <@U2>`.
 
     Everyone the command mentions is invited, as Slack users expect; the core reads
-    whom to invite from `--invite`, and the title keeps the names, not the ids.
+    whom to invite from `--invite`, and writes the title with the names, not the ids.
     """
     head, *tail = _INVITE_OPTION.split(text, maxsplit=1)
     invite = [f"<@{user}>" for user in mentioned_users(text)]
     # Anything else after `--invite` goes to the core, which says it is no mention.
     invite += [word for word in " ".join(tail).split() if not _TOKEN.fullmatch(word)]
-    title = plain_text(head, name_of).rstrip()
+    title = plain_text(head).rstrip()
     return f"{title} --invite {' '.join(invite)}" if invite else title
 
 

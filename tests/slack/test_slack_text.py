@@ -18,25 +18,42 @@ from adapters.slack.text import (
     plain_text,
 )
 from bot.commands import AssignRole, ParseError, parse
+from bot.mentions import WORD_JOINER, resolve, users_in
 from bot.domain import Role
 
 NAMES = {"U1": "Ada Lovelace", "U2": "Bob Martin"}.__getitem__
 
 
-def test_plain_text_names_people_and_unescapes() -> None:
+def test_plain_text_keeps_people_as_references_and_unescapes() -> None:
     text = "<@U1> asked <@U2|bob> in <#C9|ops> about <https://x.test/a|the graph> &amp; 1 &lt; 2"
-    assert plain_text(text, NAMES) == (
-        "@Ada Lovelace asked @Bob Martin in #ops about the graph (https://x.test/a) & 1 < 2"
+    kept = plain_text(text)
+    assert kept == "{@U1} asked {@U2} in #ops about the graph (https://x.test/a) & 1 < 2"
+    # Rendered later with whatever the names are then.
+    assert resolve(kept, NAMES) == (
+        "Ada Lovelace asked Bob Martin in #ops about the graph (https://x.test/a) & 1 < 2"
     )
-    assert plain_text("<!here> see <https://x.test>", NAMES) == "@here see https://x.test"
+    assert plain_text("<!here> see <https://x.test>") == "@here see https://x.test"
+
+
+def test_a_typed_reference_look_alike_stays_text() -> None:
+    # Someone types the core's reference form by hand, directly or put together from
+    # two of Slack's tokens: it reads back as typed and resolves to nobody.
+    for typed in ("ask {@U1} now", "ask {<!here>} now", "&lt;{@U2}&gt;"):
+        kept = plain_text(typed)
+        assert users_in(kept) == []
+        assert resolve(kept, NAMES).replace(WORD_JOINER, "") == (
+            typed.replace("&lt;", "<").replace("&gt;", ">").replace("<!here>", "@here")
+        )
+    # A real mention right after a typed brace is still that person.
+    assert resolve(plain_text("{<@U1>}"), NAMES) == "{Ada Lovelace}"
 
 
 def test_command_text_keeps_the_mention_the_parser_reads() -> None:
-    assert command_text("role comms <@U2|bob>", NAMES) == "role comms <@U2>"
-    assert command_text("action Ask <@U1> about it <@U2>", NAMES) == (
-        "action Ask @Ada Lovelace about it <@U2>"
+    assert command_text("role comms <@U2|bob>") == "role comms <@U2>"
+    assert command_text("action Ask <@U1> about it <@U2>") == (
+        "action Ask {@U1} about it <@U2>"
     )
-    assert command_text("note <@U1> restarted db-2", NAMES) == "note @Ada Lovelace restarted db-2"
+    assert command_text("note <@U1> restarted db-2") == "note {@U1} restarted db-2"
     assert mentioned_users("start DB down <@U2|bob> <@U1> <@U2>") == ["U2", "U1"]
 
 
@@ -101,18 +118,15 @@ def test_settings_that_cannot_work_say_how_to_fix_them(
         slack_settings(environ)
 
 
-def test_start_invites_everyone_it_mentions_and_keeps_names_in_the_title() -> None:
-    names = {"U1": "Ada", "U2": "Bob"}.get
-    assert command_text("start DB down, cc <@U2|bob>", lambda u: names(u) or u) == (
-        "start DB down, cc @Bob --invite <@U2>"
+def test_start_invites_everyone_it_mentions_and_keeps_people_in_the_title() -> None:
+    assert command_text("start DB down, cc <@U2|bob>") == (
+        "start DB down, cc {@U2} --invite <@U2>"
     )
-    assert command_text("start DB down --invite <@U1> <@U2>", lambda u: names(u) or u) == (
+    assert command_text("start DB down --invite <@U1> <@U2>") == (
         "start DB down --invite <@U1> <@U2>"
     )
     # A word that names nobody stays, so the core can say what was wrong with it.
-    assert command_text("start DB down --invite bob", lambda u: names(u) or u) == (
-        "start DB down --invite bob"
-    )
+    assert command_text("start DB down --invite bob") == "start DB down --invite bob"
 
 
 
