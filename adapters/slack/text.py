@@ -40,7 +40,7 @@ def mentioned_users(text: str) -> list[str]:
 
 
 def plain_text(text: str) -> str:
-    """Slack message text as the core keeps it: `<@U1> see <#C2|ops>` -> `{@U1} see #ops`.
+    """Slack message text as the core keeps it: `<@U1> see <#C2|ops>` -> `@{@U1} see #ops`.
 
     The mention is a reference the core resolves to the person's name when it renders
     the text; everything else is what the person typed, made literal.
@@ -52,7 +52,8 @@ def plain_text(text: str) -> str:
         typed += _unescape(text[position : match.start()])
         sigil, target = match.group(1), match.group(2)
         if sigil == "@" and _USER_ID.match(target):
-            out += [literal(typed), reference(target)]
+            # `@Ada Lovelace`, as Slack showed the mention to the people in the channel.
+            out += [literal(typed + "@"), reference(target)]
             typed = ""
         else:
             typed += _unescape(_token_text(match))
@@ -100,7 +101,7 @@ _INVITE_OPTION = re.compile(r"(?:^|\s)--invite(?=\s|$)")
 
 
 def _start_text(text: str) -> str:
-    """`start DB down, cc <@U2>` -> `start DB down, cc {@U2} --invite <@U2>`.
+    """`start DB down, cc <@U2>` -> `start DB down, cc @{@U2} --invite <@U2>`.
 
     Everyone the command mentions is invited, as Slack users expect; the core reads
     whom to invite from `--invite`, and writes the title with the names, not the ids.
