@@ -134,7 +134,7 @@ def test_names_are_stored_only_when_new_or_changed(
 ) -> None:
     """Many events by the same people cost no more users.info calls and no more writes
     than the first: the adapter remembers what it told the core."""
-    bot, sender = http_bot
+    _, sender = http_bot
     fake = fake_slack
     ws = f"T{uuid.uuid4().hex[:8].upper()}"
     general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})

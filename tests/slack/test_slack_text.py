@@ -18,8 +18,8 @@ from adapters.slack.text import (
     plain_text,
 )
 from bot.commands import AssignRole, ParseError, parse
-from bot.mentions import WORD_JOINER, resolve, users_in
 from bot.domain import Role
+from bot.mentions import WORD_JOINER, resolve, users_in
 
 NAMES = {"U1": "Ada Lovelace", "U2": "Bob Martin"}.__getitem__
 
