@@ -1,5 +1,10 @@
-"""Text in and out of Matrix: commands from message bodies (pills become user ids),
-and the core's plain replies as HTML with a plain fallback.
+"""Text in and out of Matrix: commands from message bodies, and the core's plain
+replies as HTML with a plain fallback.
+
+Inbound, a person named in a message (a pill, or a user id typed out) becomes the core's
+reference to them (`{@@bob:example.org}`), which is resolved to their current display
+name whenever the text is rendered; everything else is what they typed, made literal
+(see `bot.mentions`).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from bot.ports import ChannelLink
+
+from bot.mentions import literal, reference
 
 COMMAND_PREFIX = "!incident"
 _COMMAND = re.compile(r"^!incident(?:\s+(?P<rest>.*))?$", re.IGNORECASE | re.DOTALL)
@@ -55,12 +62,24 @@ def command_text(content: Mapping[str, Any]) -> str | None:
 
 
 def message_text(content: Mapping[str, Any]) -> str:
-    """What a person wrote: pills as user ids, without a quoted reply fallback."""
+    """What a person wrote, people in it as references, without a quoted reply fallback."""
     formatted = content.get("formatted_body")
     if content.get("format") == "org.matrix.custom.html" and isinstance(formatted, str):
         return _HtmlText.text_of(formatted).strip()
     body = content.get("body")
-    return strip_reply_fallback(body if isinstance(body, str) else "")
+    return with_references(strip_reply_fallback(body if isinstance(body, str) else ""))
+
+
+def with_references(typed: str) -> str:
+    """Typed text with each user id in it as a reference, the rest made literal."""
+    out: list[str] = []
+    position = 0
+    for match in _USER_ID_IN_TEXT.finditer(typed):
+        user = match.group(0).rstrip(".")  # `… ask @bob:example.org.` ends a sentence
+        out += [literal(typed[position : match.start()]), reference(user)]
+        position = match.start() + len(user)
+    out.append(literal(typed[position:]))
+    return "".join(out)
 
 
 def strip_reply_fallback(body: str) -> str:
@@ -73,12 +92,19 @@ def strip_reply_fallback(body: str) -> str:
     return "\n".join(lines)
 
 
+class _Pill:
+    """A link to a user in a formatted body: Element's mention."""
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+
+
 class _HtmlText(HTMLParser):
     """Plain text of a formatted body; a link to a user is that user's id."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
+        self.parts: list[str | _Pill] = []
         self._skip = 0  # inside <mx-reply>: the quoted message we are replying to
         self._pill: list[bool] = []
 
@@ -87,7 +113,18 @@ class _HtmlText(HTMLParser):
         parser = cls()
         parser.feed(formatted)
         parser.close()
-        return "".join(parser.parts)
+        # Typed text and pills come out as separate parts: typed text (user ids typed
+        # out included) is made literal as a whole, a pill is a reference.
+        out: list[str] = []
+        typed = ""
+        for part in parser.parts:
+            if isinstance(part, _Pill):
+                out += [with_references(typed), reference(part.user)]
+                typed = ""
+            else:
+                typed += part
+        out.append(with_references(typed))
+        return "".join(out)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "mx-reply":
@@ -98,7 +135,7 @@ class _HtmlText(HTMLParser):
             href = dict(attrs).get("href") or ""
             user = parse_mention(href)
             if user and not self._skip:
-                self.parts.append(user)
+                self.parts.append(_Pill(user))
             self._pill.append(user is not None)
 
     def handle_endtag(self, tag: str) -> None:

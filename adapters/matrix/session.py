@@ -36,6 +36,7 @@ from bot.events import (
     MessageTagged,
     MessageUntagged,
 )
+from bot.mentions import users_in
 from bot.ports import ChannelRef
 from bot.replies import FileUpload, Message, Reaction, Reply
 from bot.service import IncidentBot
@@ -103,6 +104,9 @@ class MatrixSession:
         self._failures: dict[str, int] = {}
         self._ignored_invites: set[str] = set()
         self._notes: list[str] = []  # problems found while the core handled an event
+        self._told: dict[str, str] = {}  # display names the core has stored, by user id
+        self._profiles: dict[str, str | None] = {}  # profile names fetched, for people
+        # in no room the bot shares
         self.connected = asyncio.Event()
 
     # -- the loop ------------------------------------------------------------------------
@@ -273,6 +277,7 @@ class MatrixSession:
                     if self._stopping:
                         return  # the token stays before this batch; the rest comes again
                     await self._event(room_id, event)
+        await self._tell_changed_names(response)
         self._token = str(response.next_batch)
         if client.store:
             client.store.save_sync_token(self._token)
@@ -495,10 +500,71 @@ class MatrixSession:
         self._remember(event_id, posted)
         return posted
 
+    # -- people's names ----------------------------------------------------------------
+
+    async def _names_to_tell(self, event: InboundEvent) -> dict[str, str]:
+        """The display names of the people this event involves that the core has not
+        stored yet, or stored differently: on most events, none."""
+        people = [event.user]
+        if isinstance(event, MessageTagged):
+            people.append(event.author)
+        if isinstance(event, CommandReceived | MessageTagged | MessageEdited):
+            people += users_in(event.text)
+        names: dict[str, str] = {}
+        for user in dict.fromkeys(people):
+            if not user or user == self._settings.user_id:
+                continue
+            name = self._known_name(user)
+            if name is None and user not in self._profiles:
+                name = self._profiles[user] = await self._profile_name(user)
+            if name and self._told.get(user) != name:
+                names[user] = name
+        return names
+
+    async def _profile_name(self, user: str) -> str | None:
+        client = self.client
+        if client is None:
+            return None
+        response = await client.get_displayname(user)
+        name = getattr(response, "displayname", None)
+        return str(name) if name else None
+
+    async def _tell_changed_names(self, response: nio.SyncResponse) -> None:
+        """Someone the core knows changed their display name (a member event in a room
+        the bot shares): stored, so drafts rendered offline show it too."""
+        changed: dict[str, str] = {}
+        for joined in response.rooms.join.values():
+            for event in [*joined.state, *joined.timeline.events]:
+                source = event.source if isinstance(event.source, dict) else {}
+                if source.get("type") != "m.room.member":
+                    continue
+                user = source.get("state_key")
+                name = (source.get("content") or {}).get("displayname")
+                if not isinstance(user, str) or not isinstance(name, str) or not name:
+                    continue
+                if user in self._told and self._told[user] != name:
+                    changed[user] = name
+        if changed:
+            await self._store_names(changed)
+
+    async def _store_names(self, names: dict[str, str]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                None, self._bot.remember_names, "matrix", self._settings.server_name, names
+            )
+        except Exception:
+            log.exception("Matrix: storing %d display names failed; tried again later", len(names))
+            return
+        self._told.update(names)
+
     async def _handle(self, event: InboundEvent, *, reply_to: ReplyTo | None) -> None:
         """Runs the core off the loop (it does database work) and posts its replies."""
         loop = asyncio.get_running_loop()
         self._notes = []
+        names = await self._names_to_tell(event)
+        if names:
+            await self._store_names(names)
         try:
             replies = await loop.run_in_executor(
                 None, functools.partial(self._bot.handle, event, platform=self.platform)
@@ -543,7 +609,7 @@ class MatrixSession:
             member = room.users.get(user)
             if member is not None and member.display_name:
                 return str(member.display_name)
-        return None
+        return self._profiles.get(user)
 
     async def _create_room(self, name: str, topic: str, invite: Sequence[str]) -> ChannelRef:
         client = self.client

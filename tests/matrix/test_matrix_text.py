@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from adapters.config import ConfigError
-from adapters.matrix.render import command_text, notice, parse_mention
+from adapters.matrix.render import command_text, message_text, notice, parse_mention
 from adapters.matrix.render import parse_mention as parse_matrix_mention
 from adapters.matrix.settings import matrix_settings
 from bot.commands import ParseError, Start, parse
+from bot.mentions import WORD_JOINER, resolve, users_in
 
 
 def names(user: str) -> str:
@@ -27,14 +28,39 @@ def test_a_mention_is_a_full_user_id_or_a_link_to_one() -> None:
     assert parse_mention("me") is None
 
 
-def test_a_pill_in_the_formatted_body_becomes_the_user_id_it_links() -> None:
+def test_a_pill_in_the_formatted_body_becomes_a_reference_to_the_user_it_links() -> None:
     content = {
         "body": "!incident role comms Per Olsen",
         "format": "org.matrix.custom.html",
         "formatted_body": '!incident role comms <a href="https://matrix.to/#/@per:example.org">'
         "Per Olsen</a>",
     }
-    assert command_text(content) == "role comms @per:example.org"
+    assert command_text(content) == "role comms {@@per:example.org}"
+
+
+def test_people_in_free_text_are_references_resolved_to_current_names() -> None:
+    pill = '<a href="https://matrix.to/#/@per:example.org">Per</a>'
+    formatted = {
+        "body": "Per: failing over. cc @ola:example.org.",
+        "format": "org.matrix.custom.html",
+        "formatted_body": f"{pill}: failing over. cc @ola:example.org.",
+    }
+    kept = message_text(formatted)
+    assert kept == "{@@per:example.org}: failing over. cc {@@ola:example.org}."
+    assert users_in(kept) == ["@per:example.org", "@ola:example.org"]
+    assert resolve(kept, names) == "Per Olsen: failing over. cc @ola:example.org."
+    assert message_text({"body": "ask @per:example.org now"}) == "ask {@@per:example.org} now"
+
+
+def test_a_typed_reference_look_alike_stays_text() -> None:
+    for content in (
+        {"body": "forged {@@per:example.org} and {@UCEO}"},
+        {"body": "x", "format": "org.matrix.custom.html",
+         "formatted_body": "forged {<b>@UCEO</b>}"},
+    ):
+        kept = message_text(content)
+        assert "UCEO" in kept and "@UCEO" not in users_in(kept)
+        assert resolve(kept, names).replace(WORD_JOINER, "").startswith("forged {")
 
 
 def test_a_reply_quotes_no_command_and_plain_bodies_work() -> None:
