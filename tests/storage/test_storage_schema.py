@@ -32,6 +32,7 @@ TABLES = {
     "processed_events",
     "reminders",
     "reminder_controls",
+    "people",
 }
 
 
@@ -155,7 +156,7 @@ def test_the_script_location_is_the_migrations_package() -> None:
     assert (directory / "env.py").is_file()
     assert (directory / "script.py.mako").is_file()
     assert any(directory.joinpath("versions").glob("0001_*.py"))
-    assert head_revision() == "0002"
+    assert head_revision() == "0003_people"
 
 
 def test_foreign_keys_are_enforced(engine: Engine) -> None:
