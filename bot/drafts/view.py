@@ -23,17 +23,20 @@ NameOf = Callable[[str], str]
 
 
 
-def with_names(text: str, name_of: NameOf) -> str:
+def with_names(text: str, name_of: NameOf, quote: Callable[[str], str] | None = None) -> str:
     """People named in text as references (`{@user}`: automatic entries, mentions in
     notes, tagged messages, sections, action items) get their names, as the platform
     (or, offline, the stored names) gives them now.
 
     This runs here, on the raw text, before any format's renderer escapes or renders
-    it: escaping first would break the references (`{@U_1}` -> `{@U\\_1}`), and a name
-    put in now is escaped with the rest of the text, so a name holding Markdown or HTML
-    is shown as written.
+    it: escaping first would break the references (`{@U_1}` -> `{@U\\_1}`). Today every
+    renderer escapes the whole text, so a name holding Markdown or HTML is shown as
+    written. Where a text is rendered as Markdown instead, pass the Markdown escaper as
+    `quote`: a name is data, never markup, whoever chose it.
     """
-    return resolve(text, name_of)
+    if quote is None:
+        return resolve(text, name_of)
+    return resolve(text, lambda user: quote(name_of(user)))
 
 
 @dataclass(frozen=True)

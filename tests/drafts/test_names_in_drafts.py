@@ -11,8 +11,9 @@ import pytest
 from drafting import BUILTINS, REGISTRY, T0, Page, md_skeleton, word, word_text
 
 from bot.domain import WRITTEN_SECTION_IDS, Incident, Role
+from bot.drafts.markdown import escape_inline
 from bot.drafts.render import render
-from bot.drafts.view import build_view
+from bot.drafts.view import build_view, with_names
 from bot.mentions import reference
 
 HOSTILE = "*Eve* [x](javascript:alert(1)) <b>bold</b> {{ 7*7 }} | `c` _u_"
@@ -72,3 +73,11 @@ def test_a_hostile_display_name_comes_out_literally(name: str) -> None:
     )
     assert HOSTILE in "".join(page.text)
     assert HOSTILE in word_text(word(rendered(named, name, "docx")))
+
+
+def test_a_name_put_into_markdown_source_is_escaped_as_data() -> None:
+    """For text rendered as Markdown (not escaped whole), the name alone is escaped."""
+    text = f"**Paged** {reference('eve_1')}"
+    source = with_names(text, NAMES.__getitem__, quote=escape_inline)
+    assert source.startswith("**Paged** ")
+    assert md_skeleton(source) == md_skeleton("**Paged** somebody")
