@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from adapters.console.lines import HANDLE, LineError, Post, React, is_comment, parse_line
 from bot.clock import ManualClock, SystemClock
 from bot.events import CommandReceived, MessageTagged, MessageUntagged
+from bot.mentions import literal
 from bot.ports import ChannelLink, ChannelRef
 from bot.replies import FileUpload, Message, Reaction, Reply
 from bot.service import IncidentBot
@@ -182,7 +183,9 @@ class Console:
                 workspace=WORKSPACE,
                 channel=channel,
                 user=post.user,
-                text=(command.group("rest") or "").strip(),
+                # Handles are the console's names, so `@li` stays as typed; a typed
+                # `{@…}` is text, as on every platform.
+                text=literal((command.group("rest") or "").strip()),
                 posted_at=now,
                 message_ref=message.ref,
             ),
@@ -220,7 +223,7 @@ class Console:
                 user=react.user,
                 message_ref=message.ref,
                 author=message.user,
-                text=message.text,
+                text=literal(message.text),
                 posted_at=message.posted_at,
             )
         else:
