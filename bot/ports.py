@@ -97,6 +97,13 @@ class PeopleRepository(abc.ABC):
         returns how many rows were written."""
 
     @abc.abstractmethod
+    def rename(
+        self, platform: str, workspace: str, names: Mapping[str, str], at: datetime
+    ) -> int:
+        """Changes the names of people already stored (by key); adds nobody. Returns
+        how many rows were written."""
+
+    @abc.abstractmethod
     def names(self, platform: str, workspace: str, users: Collection[str]) -> dict[str, str]:
         """The stored names of these people (by key, never a scan); unknown ones are left out."""
 

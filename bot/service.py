@@ -511,6 +511,18 @@ class IncidentBot:
             uow.commit()
         return written
 
+    def rename_people(self, platform: str, workspace: str, names: Mapping[str, str]) -> int:
+        """A platform says people changed their names (Slack's `user_change` comes for
+        everyone in a workspace): the stored ones are updated, nobody is added."""
+        cleaned = {user: clean_name(name) for user, name in names.items() if user}
+        cleaned = {user: name for user, name in cleaned.items() if name}
+        if not cleaned:
+            return 0
+        with self._uow() as uow:
+            written = uow.people.rename(platform, workspace, cleaned, self._clock.now())
+            uow.commit()
+        return written
+
     def stored_names(self, incident: Incident) -> dict[str, str]:
         """The stored names of everyone the incident names (one lookup by key)."""
         with self._uow() as uow:

@@ -7,7 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -119,6 +119,26 @@ class SqlAlchemyPeopleRepository(PeopleRepository):
             )
             result = self.session.execute(
                 statement, execution_options={"preserve_rowcount": True}
+            )
+            assert isinstance(result, CursorResult)
+            written += max(result.rowcount, 0)
+        return written
+
+    def rename(
+        self, platform: str, workspace: str, names: Mapping[str, str], at: datetime
+    ) -> int:
+        written = 0
+        for user, name in names.items():
+            result = self.session.execute(
+                update(people)
+                .where(
+                    people.c.platform == platform,
+                    people.c.workspace == workspace,
+                    people.c.user_id == user,
+                    people.c.display_name != name,
+                )
+                .values(display_name=name, updated_at=at),
+                execution_options={"preserve_rowcount": True},
             )
             assert isinstance(result, CursorResult)
             written += max(result.rowcount, 0)

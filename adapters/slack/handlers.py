@@ -114,9 +114,9 @@ class SlackHandlers:
         user_id, name = user.get("id"), name_of_user(user)
         if not isinstance(user_id, str) or not USER_ID.match(user_id) or not name:
             return
-        self._names.update(user_id, name)
+        self._names.changed(user_id, name)
         workspace = body.get("team_id") or user.get("team_id") or ""
-        self._lanes.submit(NAMES_LANE, lambda: self._tell_names(workspace))
+        self._lanes.submit(NAMES_LANE, lambda: self._renamed(workspace, user_id, name))
 
     def ignore(self) -> None:
         return None
@@ -250,7 +250,8 @@ class SlackHandlers:
             names=self._names,
             bot_user=self._bot_user,
         )
-        self._learn_names(event)
+        people = self._people_in(event)
+        self._tell_names(event.workspace, people)
         try:
             replies = self._bot.handle(event, platform=platform)
         except SlackApiError as error:
@@ -275,32 +276,45 @@ class SlackHandlers:
                 for reply in replies
             ]
         self._delivery.deliver(replies, origin)
-        self._tell_names(event.workspace)
         return bool(replies)
 
-    def _learn_names(self, event: InboundEvent) -> None:
-        """Looks up (cached) everyone the event involves, so their names can be stored."""
+    def _people_in(self, event: InboundEvent) -> list[str]:
+        """Everyone the event involves: who did it, whose message, who is mentioned."""
         people = [event.user]
         if isinstance(event, MessageTagged):
             people.append(event.author)
         if isinstance(event, CommandReceived | MessageTagged | MessageEdited):
             people += users_in(event.text) + mentioned_users(event.text)
-        for user in dict.fromkeys(people):
-            if user and user != self._bot_user and USER_ID.match(user):
-                self._names(user)
+        return [
+            user
+            for user in dict.fromkeys(people)
+            if user and user != self._bot_user and USER_ID.match(user)
+        ]
 
-    def _tell_names(self, workspace: str) -> None:
-        """Stores the names learned since the last time, new or changed ones only: on
-        most events there are none and this costs nothing."""
-        names = self._names.untold()
-        if not names or not workspace:
+    def _tell_names(self, workspace: str, people: list[str]) -> None:
+        """Stores the names of these people that are new or changed (looked up with
+        users.info, cached): on most events there are none and this costs nothing."""
+        if not workspace:
+            return
+        names = self._names.untold(workspace, people)
+        if not names:
             return
         try:
             self._bot.remember_names("slack", workspace, names)
         except Exception:
             log.exception("storing %d display names failed; tried again later", len(names))
             return
-        self._names.told(names)
+        self._names.told(workspace, names)
+
+    def _renamed(self, workspace: str, user: str, name: str) -> None:
+        """Stores a changed name, if the person is stored in the workspace (one update
+        by key, which changes nothing for the many people the bot never had to name)."""
+        try:
+            self._bot.rename_people("slack", workspace, {user: name})
+        except Exception:
+            log.exception("storing a changed display name failed")
+            return
+        self._names.renamed(workspace, user, name)
 
     def _explain_silent_shortcut(self, origin: Origin) -> None:
         """The core says nothing for a message already tagged or outside an incident

@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from slack_sdk import WebClient
@@ -34,7 +34,7 @@ _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 class DisplayNames:
     """People's display names from users.info, cached: drafts name many people many times.
 
-    It also keeps track of which names the core has been told (`untold`/`told`), so the
+    It also keeps track of which names the core has been told, per workspace, so the
     core stores a name only when it is new or has changed, never on every event.
     """
 
@@ -42,8 +42,7 @@ class DisplayNames:
         self._client = client
         self._ttl = ttl_seconds
         self._names: dict[str, tuple[str, float]] = {}
-        self._told: dict[str, str] = {}
-        self._untold: dict[str, str] = {}
+        self._told: dict[tuple[str, str], str] = {}  # (workspace, user) -> name stored
         self._lock = threading.Lock()
 
     def __call__(self, user: str) -> str:
@@ -60,27 +59,39 @@ class DisplayNames:
             log.warning("users.info for %s failed: %s", user, api_error(error))
             return cached[0] if cached else user
         name = name_of_user(response.get("user") or {}) or user
-        self.update(user, name)
-        return name
-
-    def update(self, user: str, name: str) -> None:
-        """A name Slack told us (users.info, or a `user_change` event): current from now."""
         with self._lock:
             self._names[user] = (name, time.monotonic())
-            if self._told.get(user) != name:
-                self._untold[user] = name
+        return name
 
-    def untold(self) -> dict[str, str]:
-        """Names learned that the core has not been told yet (new or changed)."""
+    def changed(self, user: str, name: str) -> None:
+        """Slack says someone's profile changed (`user_change`, sent for everyone in the
+        workspace): current at once for people this process already knows."""
         with self._lock:
-            return dict(self._untold)
+            if user in self._names:
+                self._names[user] = (name, time.monotonic())
 
-    def told(self, names: dict[str, str]) -> None:
+    def untold(self, workspace: str, users: Iterable[str]) -> dict[str, str]:
+        """The names of these people (looked up, cached) that the core has not been told
+        for this workspace, or told differently."""
+        names: dict[str, str] = {}
+        for user in users:
+            name = self(user)
+            if name == user:
+                continue  # no name known: nothing worth storing
+            with self._lock:
+                if self._told.get((workspace, user)) != name:
+                    names[user] = name
+        return names
+
+    def told(self, workspace: str, names: Mapping[str, str]) -> None:
         with self._lock:
-            self._told.update(names)
-            for user, name in names.items():
-                if self._untold.get(user) == name:
-                    del self._untold[user]
+            self._told.update({(workspace, user): name for user, name in names.items()})
+
+    def renamed(self, workspace: str, user: str, name: str) -> None:
+        """The core updated a stored name itself (`user_change`)."""
+        with self._lock:
+            if (workspace, user) in self._told:
+                self._told[(workspace, user)] = name
 
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]+$")

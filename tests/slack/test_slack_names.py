@@ -4,6 +4,7 @@ the names stored so a command-line export with no Slack connection shows them to
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import uuid
 
@@ -134,7 +135,7 @@ def test_names_are_stored_only_when_new_or_changed(
 ) -> None:
     """Many events by the same people cost no more users.info calls and no more writes
     than the first: the adapter remembers what it told the core."""
-    _, sender = http_bot
+    bot, sender = http_bot
     fake = fake_slack
     ws = f"T{uuid.uuid4().hex[:8].upper()}"
     general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
@@ -154,3 +155,24 @@ def test_names_are_stored_only_when_new_or_changed(
     # Ada and Bob were looked up already (by this bot process, earlier or just now):
     # at most one call each, not one per event.
     assert len(fake.calls_to("users.info")) - before <= 2
+
+    # Slack sends `user_change` for everyone in the workspace: a stranger's profile
+    # change stores nothing (and asks Slack nothing).
+    stranger = f"UZED{uuid.uuid4().hex[:6].upper()}"
+    fake.add_user(stranger, name="zed", display_name="Zed Stranger")
+    calls = len(fake.calls_to("users.info"))
+    ok(sender.event(event_callback(ws, {"type": "user_change", "user": fake.users[stranger]})))
+    ok(sender.command(team=ws, channel=channel.id, user="UADA", text="note after the change",
+                      response_url=response_url))
+    fake.wait_for(lambda: sum("Noted on the timeline" in m["text"]
+                              for m in fake.bot_messages(channel.id)) == 21,
+                  message="the note after the user_change")
+    assert len(fake.calls_to("users.info")) == calls
+    database = sqlite3.connect(bot.log_path.parent / "bot.db")
+    try:
+        rows = database.execute(
+            "SELECT user_id FROM people WHERE workspace = ?", (ws,)
+        ).fetchall()
+    finally:
+        database.close()
+    assert {row[0] for row in rows} == {"UADA", "UBOB"}

@@ -72,3 +72,20 @@ def test_many_people_are_read_back_in_one_call(uow_factory: Factory) -> None:
         uow.commit()
     with uow_factory() as uow:
         assert uow.people.names("slack", "T1", list(names)) == names
+
+
+def test_rename_changes_stored_people_and_adds_nobody(uow_factory: Factory) -> None:
+    with uow_factory() as uow:
+        uow.people.remember("slack", "T1", {"UADA": "Ada"}, T0)
+        uow.commit()
+    later = T0 + timedelta(hours=1)
+    with uow_factory() as uow:
+        written = uow.people.rename(
+            "slack", "T1", {"UADA": "Ada King", "USTRANGER": "Someone"}, later
+        )
+        assert uow.people.rename("slack", "T2", {"UADA": "Other workspace"}, later) == 0
+        uow.commit()
+    assert written == 1
+    assert stored_rows(uow_factory) == {("slack", "T1", "UADA", "Ada King", later)}
+    with uow_factory() as uow:
+        assert uow.people.rename("slack", "T1", {"UADA": "Ada King"}, later) == 0

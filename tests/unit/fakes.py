@@ -89,6 +89,14 @@ class FakePeople(PeopleRepository):
         self.writes += written
         return written
 
+    def rename(
+        self, platform: str, workspace: str, names: Mapping[str, str], at: datetime
+    ) -> int:
+        known = {
+            user: name for user, name in names.items() if (platform, workspace, user) in self.people
+        }
+        return self.remember(platform, workspace, known, at)
+
     def names(self, platform: str, workspace: str, users: Collection[str]) -> dict[str, str]:
         return {
             user: self.people[(platform, workspace, user)]

@@ -161,6 +161,13 @@ def test_names_are_written_only_when_new_or_changed() -> None:
     assert h.store.commits == commits  # nothing to tell: no transaction at all
 
 
+def test_a_rename_reaches_only_people_already_stored() -> None:
+    h = Harness()
+    h.bot.remember_names("slack", "T1", {"U1": "Ada"})
+    assert h.bot.rename_people("slack", "T1", {"U1": "Ada King", "U9": "Stranger"}) == 1
+    assert h.store.people == {("slack", "T1", "U1"): "Ada King"}
+
+
 def test_the_command_line_names_people_from_storage(h: Harness) -> None:
     h.say(f"note {BOB} restarted the primary")
     h.say("role ops @bob")
