@@ -16,9 +16,8 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, unquote
 
-from bot.ports import ChannelLink
-
 from bot.mentions import literal, reference
+from bot.ports import ChannelLink
 
 COMMAND_PREFIX = "!incident"
 _COMMAND = re.compile(r"^!incident(?:\s+(?P<rest>.*))?$", re.IGNORECASE | re.DOTALL)

@@ -22,7 +22,6 @@ from bot.timefmt import format_duration, needs_dates, zone_label
 NameOf = Callable[[str], str]
 
 
-
 def with_names(text: str, name_of: NameOf, quote: Callable[[str], str] | None = None) -> str:
     """People named in text as references (`{@user}`: automatic entries, mentions in
     notes, tagged messages, sections, action items) get their names, as the platform
