@@ -37,6 +37,7 @@ class Settings:
     remind_no_commander_after: timedelta = timedelta(minutes=10)
     remind_status_every: timedelta = timedelta(minutes=30)
     remind_sections_after: timedelta = timedelta(hours=24)
+    remind_sections_every: timedelta = timedelta(days=1)
     remind_sections_max: int = 5
     remind_sweep_interval: timedelta = timedelta(seconds=5)
     # Ticket numbers people write without a link, and the URL of one (`{id}`).
@@ -50,6 +51,7 @@ class Settings:
             no_commander_after=self.remind_no_commander_after,
             status_every=self.remind_status_every,
             sections_after=self.remind_sections_after,
+            sections_every=self.remind_sections_every,
             sections_max=self.remind_sections_max,
         )
 
@@ -66,6 +68,7 @@ class Settings:
             ("remind_no_commander_after", format_duration(self.remind_no_commander_after)),
             ("remind_status_every", format_duration(self.remind_status_every)),
             ("remind_sections_after", format_duration(self.remind_sections_after)),
+            ("remind_sections_every", format_duration(self.remind_sections_every)),
             ("remind_sections_max", str(self.remind_sections_max)),
             ("remind_sweep_interval", format_duration(self.remind_sweep_interval)),
             (
@@ -149,6 +152,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         remind_status_every=_duration("remind_status_every", value("remind_status_every", "30m")),
         remind_sections_after=_duration(
             "remind_sections_after", value("remind_sections_after", "24h")
+        ),
+        remind_sections_every=_duration(
+            "remind_sections_every", value("remind_sections_every", "1d")
         ),
         remind_sections_max=_count("remind_sections_max", value("remind_sections_max", "5")),
         remind_sweep_interval=_duration(

@@ -245,6 +245,31 @@ def test_the_bound_is_a_setting() -> None:
     assert [len(h.at(hours=hours)) for hours in (1, 25, 49)] == [1, 1, 0]
 
 
+def test_the_repeat_interval_is_a_setting() -> None:
+    h = started(sections_every=timedelta(hours=6))
+    h.say("maria", "close")
+    assert h.pending() == [T0 + timedelta(hours=24)]  # the first still after SECTIONS_AFTER
+    assert len(h.at(hours=24)) == 1
+    assert h.pending() == [T0 + timedelta(hours=30)]
+    assert h.at(hours=29, minutes=59) == []
+    [second] = h.at(hours=30)
+    assert "Reminder 2 of 5" in second
+    # A sweep that comes late keeps the cadence of the due times, not of the sweep.
+    assert len(h.at(hours=37)) == 1
+    assert h.pending() == [T0 + timedelta(hours=42)]
+
+
+def test_a_section_cleared_after_a_reminder_re_arms_after_the_repeat_interval() -> None:
+    h = started(sections_every=timedelta(hours=2))
+    h.close_with("impact", "summary", "root-cause", "resolution")
+    assert len(h.at(hours=24)) == 1
+    h.say("jonas", "set prevention Written.")
+    assert h.pending() == []
+    h.at(hours=25)
+    h.say("jonas", "clear prevention")
+    assert h.pending() == [T0 + timedelta(hours=27)]
+
+
 def test_filling_the_last_required_section_cancels_the_reminder() -> None:
     h = started()
     h.say("maria", "close")
