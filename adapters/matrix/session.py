@@ -245,8 +245,12 @@ class MatrixSession:
         client = self.client
         assert client is not None
         first_start = self._token is None
-        # nio skips a response whose token it has seen; a retried batch must be handled again.
-        client.next_batch = self._token or ""
+        # nio skips a response whose `next_batch` equals the token it holds. A retried
+        # batch must be handled again, and so must the full-state sync after a start:
+        # when nothing happened while the bot was down, it carries the stored token
+        # unchanged, and skipping it would leave nio knowing none of the bot's rooms (so
+        # nothing could be sent to a quiet room). `since` is passed explicitly below.
+        client.next_batch = ""
         self._poll = asyncio.ensure_future(
             client.sync(
                 timeout=0 if self._full_state else LONG_POLL_MS,
