@@ -60,6 +60,7 @@ def build_bot(settings: Settings, *, clock: Clock) -> IncidentBot:
             timezone=settings.timezone,
             default_template=settings.default_template,
             declarer_is_commander=settings.declarer_is_commander,
+            tag_emoji=settings.tag_emoji,
             reminders=settings.reminder_rules(),
             links=settings.links,
         ),

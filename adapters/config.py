@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.drafts.links import NO_TICKET_PATTERNS, LinkRules, compile_ticket_patterns
+from bot.emoji import TagEmoji, TagEmojiError, parse_tag_emoji
 from bot.reminders import DURATION_FORMS, ReminderRules, format_duration, parse_duration
 
 PREFIX = "INCIDENT_BOT_"
@@ -32,6 +33,7 @@ class Settings:
     default_template: str = "standard"
     templates_dir: Path | None = None  # a team's own templates, over the built-ins by name
     declarer_is_commander: bool = True
+    tag_emoji: TagEmoji = field(default_factory=TagEmoji)  # the reaction that tags a message
     config_file: Path | None = None
     # Reminders (design §3); durations are written 30m, 2h, 1d.
     remind_no_commander_after: timedelta = timedelta(minutes=10)
@@ -65,6 +67,7 @@ class Settings:
             ("default_template", self.default_template),
             ("templates_dir", str(self.templates_dir) if self.templates_dir else "(none)"),
             ("declarer_is_commander", str(self.declarer_is_commander).lower()),
+            ("tag_emoji", self.tag_emoji.describe()),
             ("remind_no_commander_after", format_duration(self.remind_no_commander_after)),
             ("remind_status_every", format_duration(self.remind_status_every)),
             ("remind_sections_after", format_duration(self.remind_sections_after)),
@@ -145,6 +148,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         declarer_is_commander=parse_boolean(
             "declarer_is_commander", value("declarer_is_commander", "true")
         ),
+        tag_emoji=_tag_emoji(value("tag_emoji", "pushpin")),
         config_file=config_file,
         remind_no_commander_after=_duration(
             "remind_no_commander_after", value("remind_no_commander_after", "10m")
@@ -214,6 +218,13 @@ def _duration(key: str, text: str) -> timedelta:
     if duration is None:
         raise ConfigError(f"{key}: `{text}` is not a duration; write {DURATION_FORMS}")
     return duration
+
+
+def _tag_emoji(text: str) -> TagEmoji:
+    try:
+        return parse_tag_emoji(text)
+    except TagEmojiError as problem:
+        raise ConfigError(f"tag_emoji: {problem}") from None
 
 
 def _count(key: str, text: str) -> int:

@@ -528,7 +528,7 @@ def _parse_section_id(word: str, usage: str) -> str:
     section_id = normalize_section(word)
     if section_id in GENERATED_SECTION_IDS:
         how = {
-            "timeline": "`note`, `timeline add` or a 📌 reaction",
+            "timeline": "`note`, `timeline add` or the tagging reaction (📌 by default)",
             "team": "`role`",
             "action-items": "`action`",
             "metadata": "`severity`, `status` and the incident's title",

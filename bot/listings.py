@@ -70,13 +70,15 @@ def timeline_text(platform: ChatPlatform, incident: Incident) -> str:
     return "\n".join(lines)
 
 
-def sections_text(platform: ChatPlatform, incident: Incident, template: Template) -> str:
+def sections_text(
+    platform: ChatPlatform, incident: Incident, template: Template, *, tag_emoji: str = "📌"
+) -> str:
     prefix = platform.command_prefix
     lines = [f"Sections of the `{template.name}` template (✓ written, ○ to be written):"]
     for section in template.sections:
         if section.generated:
             how = {
-                "timeline": f"add with 📌 or `{prefix} note TEXT`",
+                "timeline": f"add with {tag_emoji} or `{prefix} note TEXT`",
                 "team": f"`{prefix} role ROLE @user`",
                 "action-items": f"`{prefix} action TEXT @owner`",
             }.get(section.id, "from the incident's record")

@@ -22,6 +22,15 @@ class Reaction:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReactionRemoved:
+    """Takes the bot's own reaction off a message, e.g. its ✅ once the entry is gone."""
+
+    channel: str
+    message_ref: str
+    emoji: str = "white_check_mark"
+
+
+@dataclass(frozen=True, kw_only=True)
 class FileUpload:
     channel: str
     filename: str
@@ -30,4 +39,4 @@ class FileUpload:
     comment: str  # the message that goes with the file
 
 
-Reply = Message | Reaction | FileUpload
+Reply = Message | Reaction | ReactionRemoved | FileUpload

@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 
 from bot import commands as c
 from bot import listings
-from bot.domain import Incident, IncidentError, Role, slugify
+from bot.domain import EntryKind, Incident, IncidentError, Role, slugify
 from bot.drafts.links import NO_TICKET_PATTERNS, LinkRules
 from bot.drafts.render import Draft, render
 from bot.drafts.templates import Template, TemplateError, TemplateRegistry, TemplateSection
 from bot.drafts.view import build_view
+from bot.emoji import TagEmoji
 from bot.events import (
     CommandReceived,
     InboundEvent,
@@ -49,7 +50,7 @@ from bot.reminders import (
     reconcile,
     snooze,
 )
-from bot.replies import FileUpload, Message, Reaction, Reply
+from bot.replies import FileUpload, Message, Reaction, ReactionRemoved, Reply
 from bot.timefmt import format_moment, needs_dates, resolve_when, zone_label
 
 
@@ -58,6 +59,7 @@ class CoreSettings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     default_template: str = "standard"
     declarer_is_commander: bool = True
+    tag_emoji: TagEmoji = field(default_factory=TagEmoji)
     reminders: ReminderRules = field(default_factory=ReminderRules)
     # Ticket numbers written without a link (`WR#404019`), for a report's references.
     links: LinkRules = NO_TICKET_PATTERNS
@@ -190,10 +192,12 @@ class IncidentBot:
                 entry = incident.entry_for_message(event.message_ref)
                 assert entry is not None
                 return [
+                    # The ✅ said "on the timeline"; with the last tag gone, so is it.
+                    ReactionRemoved(channel=event.channel, message_ref=event.message_ref),
                     Message(
                         channel=event.channel,
                         text=f"Took #{entry.seq} off the timeline: {listings.quote(entry.text)}",
-                    )
+                    ),
                 ]
             return []
         if isinstance(event, MessageEdited):
@@ -280,8 +284,17 @@ class IncidentBot:
             case c.ShowTimeline():
                 return [ctx.say(listings.timeline_text(ctx.platform, incident))]
             case c.RemoveEntry(seq=seq):
+                was_tagged = incident.entry(seq).kind is EntryKind.TAGGED
                 entry = incident.remove_entry(seq, now=ctx.now)
-                return [ctx.say(f"Removed #{seq} from the timeline: {listings.quote(entry.text)}")]
+                removed: list[Reply] = [
+                    ctx.say(f"Removed #{seq} from the timeline: {listings.quote(entry.text)}")
+                ]
+                if was_tagged and entry.source_ref:
+                    removed.insert(
+                        0,
+                        ReactionRemoved(channel=incident.channel_id, message_ref=entry.source_ref),
+                    )
+                return removed
             case c.EditEntry(seq=seq, text=text):
                 incident.edit_entry(seq, text, now=ctx.now)
                 return [ctx.say(f"Timeline entry #{seq} now reads: {listings.quote(text)}")]
@@ -305,7 +318,10 @@ class IncidentBot:
                 return [
                     ctx.say(
                         listings.sections_text(
-                            ctx.platform, incident, self._template(incident.template)
+                            ctx.platform,
+                            incident,
+                            self._template(incident.template),
+                            tag_emoji=self._settings.tag_emoji.char,
                         )
                     )
                 ]
@@ -389,7 +405,8 @@ class IncidentBot:
             f"Commander: {ctx.who(commander)}." if commander else "Commander: unassigned.",
             f"Assign roles with `{prefix} role ROLE @user`; set the severity with "
             f"`{prefix} severity 1..4`.",
-            f"React with 📌 to put a message on the timeline; `{prefix} help` lists every command.",
+            f"React with {self._settings.tag_emoji.char} to put a message on the timeline; "
+            f"`{prefix} help` lists every command.",
         ]
         replies: list[Reply] = [ctx.say("\n".join(lines), channel=channel.id)]
         if channel.id != ctx.event.channel:
@@ -574,7 +591,12 @@ class IncidentBot:
             "\n".join(header),
             listings.roles_text(platform, incident),
             listings.timeline_text(platform, incident),
-            listings.sections_text(platform, incident, self._template(incident.template)),
+            listings.sections_text(
+                platform,
+                incident,
+                self._template(incident.template),
+                tag_emoji=self._settings.tag_emoji.char,
+            ),
             listings.actions_text(platform, incident),
         ]
         return resolve("\n\n".join(parts), platform.display_name) + "\n"

@@ -18,7 +18,7 @@ from bot.clock import ManualClock, SystemClock
 from bot.events import CommandReceived, MessageTagged, MessageUntagged
 from bot.mentions import literal
 from bot.ports import ChannelLink, ChannelRef
-from bot.replies import FileUpload, Message, Reaction, Reply
+from bot.replies import FileUpload, Message, Reaction, ReactionRemoved, Reply
 from bot.service import IncidentBot
 
 WORKSPACE = "console"
@@ -212,8 +212,9 @@ class Console:
             )
             return
         sign = "+" if react.add else "-"
-        self._print(channel, react.user, f"{sign}:{react.emoji}: #{message.number}")
-        if react.emoji != "pushpin":
+        shown = f":{react.emoji}:" if react.emoji.isascii() else react.emoji
+        self._print(channel, react.user, f"{sign}{shown} #{message.number}")
+        if not self._bot.settings.tag_emoji.matches(react.emoji):
             return
         event: MessageTagged | MessageUntagged
         if react.add:
@@ -241,6 +242,9 @@ class Console:
             elif isinstance(reply, Reaction):
                 number = reply.message_ref.rsplit("/", 1)[-1]
                 self._print(reply.channel, "bot", f"✅ #{number} is on the timeline")
+            elif isinstance(reply, ReactionRemoved):
+                number = reply.message_ref.rsplit("/", 1)[-1]
+                self._print(reply.channel, "bot", f"✅ taken off #{number}")
             elif isinstance(reply, FileUpload):
                 self._print(reply.channel, "bot", self._save(reply))
 

@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 
+from bot.emoji import name_of
+
 HANDLE = r"[a-z0-9._-]+"
-PIN_NAMES = (":pushpin:", "📌")
 
 
 class LineError(ValueError):
@@ -39,7 +40,7 @@ class Post:
 @dataclass(frozen=True)
 class React:
     user: str
-    emoji: str
+    emoji: str  # a short name (`pushpin`), or the emoji itself when it has no known name
     add: bool  # False: the reaction is taken off
     message: int | None  # message number in the channel; None: the latest
 
@@ -58,7 +59,7 @@ _STAMP = re.compile(
 _CHANNEL = re.compile(rf"^#(?P<channel>{HANDLE})\s+(?=[a-z0-9._-]+:)")
 _SPEAKER = re.compile(rf"^(?P<user>{HANDLE}):(?:\s+(?P<text>.*))?$", re.DOTALL)
 _REACTION = re.compile(
-    r"^(?P<sign>[+-])(?P<emoji>:[a-z0-9_+-]+:|[^\x00-\x7f])(?:\s+#?(?P<number>[0-9]+))?\s*$"
+    r"^(?P<sign>[+-])(?P<emoji>:[a-z0-9_+-]+:|[^\x00-\x7f\s]{1,8})(?:\s+#?(?P<number>[0-9]+))?\s*$"
 )
 
 FORMAT_HELP = "write `[STAMP] USER: TEXT`, `[STAMP] #channel USER: TEXT` or a bare `[STAMP]`"
@@ -107,7 +108,7 @@ def parse_line(raw: str, *, default_user: str | None = None) -> Line:
             channel,
             React(
                 user=user,
-                emoji="pushpin" if emoji in PIN_NAMES else emoji.strip(":"),
+                emoji=emoji.strip(":") if emoji.startswith(":") else (name_of(emoji) or emoji),
                 add=reaction.group("sign") == "+",
                 message=int(number) if number else None,
             ),

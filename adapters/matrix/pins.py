@@ -3,6 +3,9 @@
 A redaction only names the event it removes, and a redacted reaction has lost the
 message it pointed at; this map lets the bot tell "a 📌 was taken off message X by
 Y" from "a message was deleted", across restarts.
+
+It also keeps the event id of each ✅ the bot put on a message: taking it off again is
+a redaction of that event, and Matrix has no "remove my reaction with this key".
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ class PinMap:
                 "CREATE TABLE IF NOT EXISTS pins (reaction_id TEXT PRIMARY KEY, room_id TEXT "
                 "NOT NULL, message_id TEXT NOT NULL, sender TEXT NOT NULL)"
             )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS confirmations (room_id TEXT NOT NULL, message_id "
+                "TEXT NOT NULL, key TEXT NOT NULL, event_id TEXT NOT NULL, "
+                "PRIMARY KEY (room_id, message_id, key))"
+            )
 
     def remember(self, pin: Pin) -> None:
         with self._lock, self._db:
@@ -46,6 +54,30 @@ class PinMap:
                 (reaction_id,),
             ).fetchone()
         return Pin(*row) if row else None
+
+    def remember_confirmation(self, room_id: str, message_id: str, key: str, event_id: str) -> None:
+        """The bot's own reaction `key` on a message is the event `event_id`."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO confirmations VALUES (?, ?, ?, ?)",
+                (room_id, message_id, key, event_id),
+            )
+
+    def confirmation(self, room_id: str, message_id: str, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT event_id FROM confirmations WHERE room_id = ? AND message_id = ? "
+                "AND key = ?",
+                (room_id, message_id, key),
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def forget_confirmation(self, room_id: str, message_id: str, key: str) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "DELETE FROM confirmations WHERE room_id = ? AND message_id = ? AND key = ?",
+                (room_id, message_id, key),
+            )
 
     def close(self) -> None:
         with self._lock:

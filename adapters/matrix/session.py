@@ -28,6 +28,7 @@ from adapters.matrix.platform import MatrixPlatform
 from adapters.matrix.render import command_text, message_text, notice
 from adapters.matrix.settings import MatrixSettings
 from bot.domain import IncidentError
+from bot.emoji import char_of
 from bot.events import (
     CommandReceived,
     InboundEvent,
@@ -38,13 +39,11 @@ from bot.events import (
 )
 from bot.mentions import users_in
 from bot.ports import ChannelRef
-from bot.replies import FileUpload, Message, Reaction, Reply
+from bot.replies import FileUpload, Message, Reaction, ReactionRemoved, Reply
 from bot.service import IncidentBot
 
 log = logging.getLogger("adapters.matrix")
 
-PIN_KEYS = frozenset({"📌", ":pushpin:"})
-EMOJI = {"white_check_mark": "✅", "pushpin": "📌", "warning": "⚠️"}
 LONG_POLL_MS = 30_000
 # One sync carries up to this many events per room; a longer gap is logged.
 SYNC_FILTER: dict[str, Any] = {
@@ -421,9 +420,10 @@ class MatrixSession:
         self, room_id: str, event_id: str, sender: str, content: dict[str, Any]
     ) -> None:
         relates = content.get("m.relates_to") or {}
-        key = str(relates.get("key", "")).replace("\ufe0f", "")
+        key = str(relates.get("key", ""))
         target = relates.get("event_id")
-        if relates.get("rel_type") != "m.annotation" or key not in PIN_KEYS:
+        tag = self._bot.settings.tag_emoji
+        if relates.get("rel_type") != "m.annotation" or not tag.matches(key):
             return
         if not isinstance(target, str):
             return
@@ -682,24 +682,53 @@ class MatrixSession:
                         self._relate(self._notice(reply.text, reply.is_error), reply, reply_to),
                     )
                 elif isinstance(reply, Reaction):
-                    key = EMOJI.get(reply.emoji, reply.emoji)
-                    await self._send(
-                        reply.channel,
-                        "m.reaction",
-                        {
-                            "m.relates_to": {
-                                "rel_type": "m.annotation",
-                                "event_id": reply.message_ref,
-                                "key": key,
-                            }
-                        },
-                    )
+                    await self._react(reply)
+                elif isinstance(reply, ReactionRemoved):
+                    await self._unreact(reply)
                 else:
                     await self._upload(reply, reply_to)
             except HomeserverError as problem:
                 if raise_errors:
                     raise
                 log.error("Matrix: a reply to %s was not posted: %s", reply.channel, problem)
+
+    async def _react(self, reaction: Reaction) -> None:
+        key = char_of(reaction.emoji)
+        event_id = await self._send(
+            reaction.channel,
+            "m.reaction",
+            {
+                "m.relates_to": {
+                    "rel_type": "m.annotation",
+                    "event_id": reaction.message_ref,
+                    "key": key,
+                }
+            },
+        )
+        # Remembered so that it can be taken off again (a redaction names the event).
+        self._pins.remember_confirmation(reaction.channel, reaction.message_ref, key, event_id)
+
+    async def _unreact(self, removal: ReactionRemoved) -> None:
+        client = self.client
+        if client is None:
+            raise HomeserverError("not connected to the homeserver yet")
+        key = char_of(removal.emoji)
+        event_id = self._pins.confirmation(removal.channel, removal.message_ref, key)
+        if event_id is None:
+            log.info(
+                "Matrix: no %s of the bot's own on %s to take off (the store does not know it)",
+                key,
+                removal.message_ref,
+            )
+            return
+        response = await client.room_redact(
+            removal.channel, event_id, reason="no longer on the incident timeline"
+        )
+        if not isinstance(response, nio.RoomRedactResponse):
+            raise HomeserverError(
+                f"taking {key} off {removal.message_ref} failed ({_describe(response)})"
+            )
+        self._pins.forget_confirmation(removal.channel, removal.message_ref, key)
 
     def _notice(self, text: str, is_error: bool) -> dict[str, Any]:
         return notice(
@@ -722,7 +751,8 @@ class MatrixSession:
             )
         return {**content, "m.relates_to": relation}
 
-    async def _send(self, room_id: str, kind: str, content: dict[str, Any]) -> None:
+    async def _send(self, room_id: str, kind: str, content: dict[str, Any]) -> str:
+        """Sends one event; returns its event id."""
         client = self.client
         if client is None:
             raise HomeserverError("not connected to the homeserver yet")
@@ -734,6 +764,7 @@ class MatrixSession:
             raise HomeserverError(f"cannot send to {room_id}: {problem}") from None
         if not isinstance(response, nio.RoomSendResponse):
             raise HomeserverError(f"sending to {room_id} failed ({_describe(response)})")
+        return str(response.event_id)
 
     async def _upload(self, upload: FileUpload, reply_to: ReplyTo | None) -> None:
         client = self.client

@@ -19,7 +19,7 @@ from slack_sdk.webhook import WebhookClient
 
 from adapters.slack.platform import DisplayNames, api_error
 from adapters.slack.text import blocks, escape
-from bot.replies import FileUpload, Message, Reaction, Reply
+from bot.replies import FileUpload, Message, Reaction, ReactionRemoved, Reply
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,15 @@ class Delivery:
             except SlackApiError as error:
                 if api_error(error) != "already_reacted":
                     raise
+        elif isinstance(reply, ReactionRemoved):
+            try:
+                self._client.reactions_remove(
+                    channel=reply.channel, timestamp=reply.message_ref, name=reply.emoji
+                )
+            except SlackApiError as error:
+                # Already gone (taken off by hand, or the message was deleted): done.
+                if api_error(error) not in ("no_reaction", "message_not_found"):
+                    raise
         elif isinstance(reply, FileUpload):
             self._client.files_upload_v2(
                 channel=reply.channel,
@@ -167,4 +176,6 @@ def _doing(reply: Reply) -> str:
         return "post the bot's reply"
     if isinstance(reply, Reaction):
         return "add the ✅ reaction"
+    if isinstance(reply, ReactionRemoved):
+        return "take the ✅ reaction off"
     return f"upload {reply.filename}"

@@ -34,7 +34,6 @@ from bot.service import IncidentBot
 
 log = logging.getLogger(__name__)
 
-TAG_EMOJI = "pushpin"
 SHORTCUT_CALLBACK = "add_to_incident_timeline"
 NAMES_LANE = "people"  # the lane that stores names changed outside any channel
 Body = dict[str, Any]
@@ -94,7 +93,9 @@ class SlackHandlers:
 
     def on_reaction(self, body: Body, event: Body, request: BoltRequest) -> None:
         item = event.get("item") or {}
-        if event.get("reaction") != TAG_EMOJI or item.get("type") != "message":
+        # Slack names reactions by short name, with a skin tone after `::` for some.
+        name = str(event.get("reaction") or "").split("::", 1)[0]
+        if name != self._bot.settings.tag_emoji.name or item.get("type") != "message":
             return
         if self._first_delivery(body, request):
             self._lanes.submit(item.get("channel", ""), lambda: self._reaction(body, event))

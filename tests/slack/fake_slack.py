@@ -463,6 +463,20 @@ class FakeSlack:
         reaction["count"] += 1
         return {}
 
+    def m_reactions_remove(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(p)
+        message = self._message(channel.id, str(p.get("timestamp", "")))
+        name = str(p.get("name", ""))
+        reactions = message.get("reactions", [])
+        reaction = next((r for r in reactions if r["name"] == name), None)
+        if reaction is None or BOT_USER not in reaction["users"]:
+            raise SlackError("no_reaction")
+        reaction["users"].remove(BOT_USER)
+        reaction["count"] -= 1
+        if not reaction["users"]:
+            reactions.remove(reaction)
+        return {}
+
     def m_files_getUploadURLExternal(self, p: dict[str, Any]) -> dict[str, Any]:
         if not p.get("filename") or not str(p.get("length", "")).isdigit():
             raise SlackError("invalid_arguments")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from adapters.slack.handlers import SHORTCUT_CALLBACK, TAG_EMOJI
+from adapters.slack.handlers import SHORTCUT_CALLBACK
 from adapters.slack.platform import COMMAND_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,6 +23,7 @@ SCOPE_OF = {
     "conversations_replies": "channels:history",
     "users_info": "users:read",
     "reactions_add": "reactions:write",
+    "reactions_remove": "reactions:write",
     "files_upload_v2": "files:write",
 }
 
@@ -53,6 +54,5 @@ def test_every_web_api_method_the_adapter_calls_has_its_scope() -> None:
 
 
 def test_the_manifest_subscribes_to_the_events_the_adapter_handles() -> None:
-    assert TAG_EMOJI == "pushpin"
     events = set(manifest_list("bot_events"))
     assert {"reaction_added", "reaction_removed", "message.channels"} <= events
