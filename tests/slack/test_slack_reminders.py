@@ -20,9 +20,9 @@ from slack_bot import SIGNING_SECRET, BotProcess, SlackSender, free_port, port_o
 pytestmark = pytest.mark.e2e
 
 SWEEP = 1.0
-NO_COMMANDER_AFTER = 15
-STATUS_EVERY = 18
-SECTIONS_AFTER = 18
+NO_COMMANDER_AFTER = 18
+STATUS_EVERY = 20
+SECTIONS_AFTER = 20
 SECTIONS_EVERY = 5
 SECTIONS = ("impact", "summary", "root-cause", "resolution", "prevention")
 
