@@ -176,7 +176,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     )
     if not interactive:
         return 1 if console.play(sys.stdin) else 0
-    _interact(console, zone)
+    _interact(console, zone, settings.tag_emoji.name)
     return 0
 
 
@@ -185,12 +185,12 @@ def _handle(user: str | None) -> str:
     return re.sub(r"[^a-z0-9._-]", "", raw.lower()) or "you"
 
 
-def _interact(console: Console, zone: ZoneInfo) -> None:
+def _interact(console: Console, zone: ZoneInfo, tag: str) -> None:
     with contextlib.suppress(ImportError):  # not on every platform
         import readline  # noqa: F401  (line editing and history for input())
     print(
         f"incident-bot console ({zone.key}). Type `/incident help`; lines may start with "
-        "`[HH:MM]`, `#channel` and `name:`; `+:pushpin: N` pins message N; Ctrl-D quits."
+        f"`[HH:MM]`, `#channel` and `name:`; `+:{tag}: N` pins message N; Ctrl-D quits."
     )
     while True:
         try:
