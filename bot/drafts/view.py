@@ -8,11 +8,11 @@ of each format escapes it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from bot.domain import EntryKind, Incident, Role, slugify
+from bot.domain import MILESTONE_LABELS, EntryKind, Incident, MilestoneKind, Role, slugify
 from bot.drafts.links import NO_TICKET_PATTERNS, Link, LinkRules, collect_links
 from bot.drafts.templates import Template
 from bot.mentions import resolve
@@ -91,6 +91,41 @@ class SectionView:
 
 
 @dataclass(frozen=True)
+class MilestoneView:
+    kind: str  # a milestone kind, `declared` or `team-allocated`
+    label: str  # the template's words for it ([milestones]), else the bot's
+    when: str  # as the timeline shows times: time, or date and time
+    date: str
+    time: str  # HH:MM
+    short: str  # 9:30, as seed 004 writes it (with the date when the draft shows dates)
+
+
+@dataclass(frozen=True)
+class FieldView:
+    id: str
+    label: str
+    guidance: str
+    text: str | None
+    fill_command: str
+
+    @property
+    def filled(self) -> bool:
+        return bool(self.text and self.text.strip())
+
+    @property
+    def cell(self) -> str:
+        """The text on one line, as a table cell holds it; empty when not written."""
+        return " ".join((self.text or "").split())
+
+
+DURATION_LABELS = {
+    "impact": "Impact duration",
+    "to_detect": "Time to detect",
+    "to_mitigate": "Time to mitigate",
+}
+
+
+@dataclass(frozen=True)
 class DraftView:
     number: int
     title: str
@@ -121,6 +156,27 @@ class DraftView:
     declared_iso: str = ""  # the declared date, YYYY-MM-DD (a Jekyll post's file name)
     # The chat log and the references found in the incident's messages (`links` block).
     links: tuple[LinkGroup, ...] = ()
+    # Key times and the durations they give; a duration nobody can know is None.
+    milestones: tuple[MilestoneView, ...] = ()
+    milestone_by_kind: dict[str, MilestoneView] = field(default_factory=dict)
+    impact_duration: str | None = None  # impact started -> mitigated, else resolved
+    time_to_detect: str | None = None  # impact started -> detected
+    time_to_mitigate: str | None = None  # impact started -> mitigated
+    fields: tuple[FieldView, ...] = ()  # the template's [[fields]], in order
+
+    @property
+    def durations(self) -> tuple[tuple[str, str], ...]:
+        """(label, duration) for each duration the milestones give, in a fixed order."""
+        known = (
+            ("impact", self.impact_duration),
+            ("to_detect", self.time_to_detect),
+            ("to_mitigate", self.time_to_mitigate),
+        )
+        return tuple((DURATION_LABELS[key], value) for key, value in known if value)
+
+    @property
+    def empty_fields(self) -> tuple[FieldView, ...]:
+        return tuple(item for item in self.fields if not item.filled)
 
     @property
     def headings(self) -> tuple[str, ...]:
@@ -147,6 +203,7 @@ def build_view(
         zone = ZoneInfo(template.timezone)
     entries = incident.visible_timeline()
     moments = [entry.occurred_at for entry in entries] + [incident.declared_at]
+    moments += [milestone.at for milestone in incident.milestones]
     dates = template.timeline_dates == "always" or needs_dates(moments, zone)
 
     def when(moment: datetime) -> str:
@@ -159,6 +216,8 @@ def build_view(
         return f"{local.strftime(template.date_format)} {local:%H:%M}"
 
     ended_at = incident.ended_at()
+    durations = incident.durations()
+    key_times = _milestone_views(incident, template, zone, dates)
     declared_local = incident.declared_at.astimezone(zone)
     holders = {role: incident.holder(role) for role in Role}
     author = holders[Role.REPORTING] or holders[Role.COMMANDER] or incident.declared_by
@@ -170,7 +229,9 @@ def build_view(
         declared_by=name_of(incident.declared_by),
         declared=stamp(incident.declared_at),
         ended=stamp(ended_at) if ended_at else None,
-        duration=format_duration(ended_at - incident.declared_at) if ended_at else None,
+        # Only what the milestones tell: declared -> resolved is how long people talked,
+        # not how long customers were hurt.
+        duration=_duration(durations.impact),
         title_date=incident.declared_at.astimezone(zone).strftime(template.date_format),
         zone=zone_label(zone, incident.declared_at),
         dates_shown=dates,
@@ -225,6 +286,21 @@ def build_view(
         slug=slugify(incident.title),
         declared_iso=f"{declared_local:%Y-%m-%d}",
         links=_link_groups(incident, template, link_rules, chat_log),
+        milestones=key_times,
+        milestone_by_kind={view.kind: view for view in key_times},
+        impact_duration=_duration(durations.impact),
+        time_to_detect=_duration(durations.to_detect),
+        time_to_mitigate=_duration(durations.to_mitigate),
+        fields=tuple(
+            FieldView(
+                id=item.id,
+                label=item.label,
+                guidance=item.guidance,
+                text=_section_text(incident, item.id, name_of),
+                fill_command=f"{command_prefix} set {item.id} TEXT",
+            )
+            for item in template.fields
+        ),
     )
 
 
@@ -262,6 +338,70 @@ def _link_groups(
 def _section_text(incident: Incident, section_id: str, name_of: NameOf) -> str | None:
     text = incident.section_text(section_id)
     return None if text is None else with_names(text, name_of)
+def _duration(delta: timedelta | None) -> str | None:
+    return format_duration(delta) if delta is not None else None
+
+
+def team_allocated(incident: Incident) -> datetime | None:
+    """When the response team was complete: the last role to get its first holder.
+    None when nobody was given a role beyond the declarer made commander by `start`."""
+    first: dict[Role, datetime] = {}
+    for assignment in sorted(incident.roles, key=lambda a: a.assigned_at):
+        first.setdefault(assignment.role, assignment.assigned_at)
+    if all(moment <= incident.declared_at for moment in first.values()):
+        return None
+    return max(first.values())
+
+
+def _milestone_views(
+    incident: Incident, template: Template, zone: tzinfo, dates: bool
+) -> tuple[MilestoneView, ...]:
+    moments: dict[str, datetime] = {"declared": incident.declared_at}
+    for milestone in incident.milestones:
+        moments[milestone.kind.value] = milestone.at
+    allocated = team_allocated(incident)
+    if allocated is not None:
+        moments["team-allocated"] = allocated
+    default_labels = {
+        **{kind.value: label for kind, label in MILESTONE_LABELS.items()},
+        "declared": "Declared",
+        "team-allocated": "Team allocated",
+    }
+    if template.milestone_labels:
+        chosen = [(kind, label) for kind, label in template.milestone_labels.items()]
+    else:
+        order = sorted(moments, key=lambda kind: (moments[kind], _KIND_ORDER.index(kind)))
+        chosen = [(kind, default_labels[kind]) for kind in order]
+    views = []
+    for kind, label in chosen:
+        moment = moments.get(kind)
+        if moment is None:
+            continue  # not known: left out, never guessed
+        local = moment.astimezone(zone)
+        day = local.strftime(template.date_format)
+        clock = f"{local.hour}:{local:%M}"
+        views.append(
+            MilestoneView(
+                kind=kind,
+                label=label,
+                when=f"{day} {local:%H:%M}" if dates else f"{local:%H:%M}",
+                date=day,
+                time=f"{local:%H:%M}",
+                short=f"{day} {clock}" if dates else clock,
+            )
+        )
+    return tuple(views)
+
+
+_KIND_ORDER = (
+    MilestoneKind.STARTED.value,
+    MilestoneKind.DETECTED.value,
+    "declared",
+    MilestoneKind.IDENTIFIED.value,
+    "team-allocated",
+    MilestoneKind.MITIGATED.value,
+    MilestoneKind.RESOLVED.value,
+)
 
 
 def _role_view(incident: Incident, role: Role, name_of: NameOf) -> RoleView:
