@@ -37,6 +37,8 @@ def incident_with(text: str, title: str) -> Incident:
     incident.add_note(text, author="li", at=T0 + 5 * minute, now=T0 + 5 * minute, source_ref=None)
     for section_id in WRITTEN_SECTION_IDS:
         incident.set_section(section_id, text, by="jonas", now=T0 + 9 * minute)
+    for field_id in sorted(REGISTRY.field_ids()):  # the templates' table cells
+        incident.set_section(field_id, text, by="jonas", now=T0 + 9 * minute)
     incident.add_action(text, owner="li", by="li", now=T0 + 10 * minute)
     incident.resolve(by="maria", at=T0 + 30 * minute, now=T0 + 30 * minute)
     return incident
