@@ -631,6 +631,7 @@ class IncidentBot:
         parts = [
             "\n".join(header),
             listings.roles_text(platform, incident),
+            key_times.milestones_text(platform, incident),
             listings.timeline_text(platform, incident),
             listings.sections_text(
                 platform,
