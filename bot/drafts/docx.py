@@ -214,8 +214,7 @@ def _fields(document: WordDocument, view: DraftView) -> None:
         for cell in row.cells:
             cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
     for item in view.empty_fields:
-        guidance = f"{item.label}: {item.guidance}" if item.guidance else item.label
-        _todo(document, guidance, item.fill_command)
+        _todo(document, item.todo.guidance, item.fill_command)
 
 
 def _key_times(

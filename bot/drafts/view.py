@@ -117,6 +117,21 @@ class FieldView:
         """The text on one line, as a table cell holds it; empty when not written."""
         return " ".join((self.text or "").split())
 
+    @property
+    def todo(self) -> SectionView:
+        """What an empty field needs, in the shape every format's "to be written" mark
+        takes, so an empty field is marked the way an empty section is."""
+        guidance = f"{self.label}: {self.guidance}" if self.guidance else self.label
+        return SectionView(
+            id=self.id,
+            heading=self.label,
+            guidance=guidance,
+            required=False,
+            generated=False,
+            text=None,
+            fill_command=self.fill_command,
+        )
+
 
 DURATION_LABELS = {
     "impact": "Impact duration",
