@@ -224,7 +224,7 @@ def _key_times(
         document.add_paragraph(_clean(f"{milestone.label} {milestone.short}."), style="List Bullet")
     for label, value in view.durations:
         document.add_paragraph(f"{label} {value}.", style="List Bullet")
-    if not with_findings:
+    if not with_findings or not view.timeline:
         return
     document.add_paragraph(_clean(layout.findings), style="List Bullet")
     for entry in view.timeline:

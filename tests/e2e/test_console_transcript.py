@@ -109,6 +109,8 @@ def test_list_and_show_read_the_same_database(played: tuple[Path, str, str]) -> 
     assert show.code == 0, show.err
     # Offline, people are named as stored (console handles are the names).
     assert "Operations lead: li" in show.out
+    assert "Impact started: 14:02\n" in show.out and "Mitigated: 14:21\n" in show.out
+    assert "Impact duration 19 min; time to mitigate 19 min." in show.out
     assert "○ Impact: `/incident set impact TEXT`" in show.out
     assert "[ ] #1 Validate the full chain in the rotation job (li)" in show.out
     missing = incident_bot("show", "7", cwd=workdir, database_url=database_url)
