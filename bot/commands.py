@@ -314,9 +314,9 @@ USAGES: dict[str, Usage] = {
     ),
     "milestone": Usage(
         ("milestone KIND [WHEN]", "milestone clear KIND", "milestone"),
-        f"record when impact started, was detected, identified, mitigated or resolved "
-        f"(KIND: {', '.join(k.value for k in MilestoneKind)}); WHEN is {WHEN_FORMS}, in the "
-        "workspace timezone unless followed by Z, UTC or ±HH:MM; without WHEN, now",
+        "record when the impact started, was detected, identified, mitigated or resolved "
+        "(KIND: started, detected, identified, mitigated, resolved); WHEN as in "
+        "`timeline add`, now if left out",
     ),
     "milestones": Usage(
         ("milestones",), "list the milestones and the durations they give"
