@@ -98,7 +98,7 @@ def test_the_revision_fills_in_milestones_from_recorded_status_changes(
         incident.milestones = []
     store(uow_factory, earlier, other)
     config = alembic_config(migrated_url)
-    command.downgrade(config, "0002")
+    command.downgrade(config, "0003_people")
     command.upgrade(config, "head")
 
     first, second = load(uow_factory, number=1), load(uow_factory, number=2)
