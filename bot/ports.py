@@ -37,6 +37,11 @@ class IncidentRepository(abc.ABC):
     def get_by_channel(self, platform: str, channel_id: str) -> Incident | None: ...
 
     @abc.abstractmethod
+    def entry_count(self, incident: Incident) -> int:
+        """How many timeline entries the incident has stored, removed ones included: a
+        COUNT over an index, without loading them (the timeline limit, bot/limits.py)."""
+
+    @abc.abstractmethod
     def next_number(self, workspace: str) -> int:
         """1 + the highest incident number in the workspace (1 for the first)."""
 
