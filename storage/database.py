@@ -56,6 +56,10 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
         # Take transaction control away from the sqlite3 module (which would not begin
         # one before SELECT or DDL); SQLAlchemy emits BEGIN below instead.
         dbapi_connection.isolation_level = None
+        # SQLite stores whatever bytes it is given as TEXT; a row written by another tool
+        # may hold invalid UTF-8, which the sqlite3 module refuses to read at all. Read it
+        # with U+FFFD in place of the bad bytes, so the incident still loads and exports.
+        dbapi_connection.text_factory = _decode_text
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
@@ -70,6 +74,10 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
         # and then writes it, and a deferred transaction could not upgrade its lock if
         # someone else wrote in between. Waiting writers honour busy_timeout.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
 
 
 # -- migrations ------------------------------------------------------------------------
