@@ -174,9 +174,9 @@ class IncidentBot:
         incident = uow.incidents.get_by_channel(platform.name, event.channel)
         if incident is None:
             return []  # reactions and edits outside incident channels are ordinary chat
-        tagged = isinstance(event, MessageTagged)
-        if tagged and incident.entry_for_message(event.message_ref) is None:
-            assert isinstance(event, MessageTagged)
+        if isinstance(event, MessageTagged) and (
+            incident.entry_for_message(event.message_ref) is None
+        ):  # a new entry, not another 📌 on one already there
             limits.check_person(event.author)
             limits.check_timeline_room(
                 uow.incidents.entry_count(incident), incident.number, automatic=False
