@@ -11,6 +11,7 @@ Everything else (emoji, combining marks, right-to-left text) is kept as written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from typing import TypeVar, cast
 
@@ -32,18 +33,21 @@ def clean(value: T) -> T:
     return cast(T, _clean(value))
 
 
+@functools.cache
+def _init_fields(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(cls) if field.init)
+
+
 def _clean(value: object) -> object:
     if isinstance(value, str):
         return clean_text(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {}
-        for field in dataclasses.fields(value):
-            if not field.init:
-                continue
-            old = getattr(value, field.name)
+        for name in _init_fields(type(value)):
+            old = getattr(value, name)
             new = _clean(old)
             if new is not old:
-                changes[field.name] = new
+                changes[name] = new
         return dataclasses.replace(value, **changes) if changes else value
     if isinstance(value, tuple | list):
         items = [_clean(item) for item in value]
