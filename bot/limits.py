@@ -10,6 +10,8 @@ The README's "Limits" table states the same numbers.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from bot.domain import IncidentError
 
 # A title becomes the channel name's slug (Slack caps names at 80 characters) and the
@@ -32,6 +34,9 @@ TIMELINE_ENTRIES = 20_000
 AUTOMATIC_HEADROOM = 1_000
 # Action items in one incident.
 ACTIONS = 1_000
+# How far back `timeline add` may reach: an incident's history, not the calendar's
+# (a year 1 or 9999 date is a typo, and would not even fit a timezone conversion).
+BACKDATE_DAYS = 366
 
 SHORTENED_MARK = " … [shortened]"
 
@@ -86,6 +91,18 @@ def check_person(user: str, usage: str | None = None) -> None:
             f"`{shown}` is {_n(len(user))} characters long; a mention or handle may have at "
             f"most {_n(PERSON_CHARS)}. Mention the person as your platform writes them "
             "(`@handle`).",
+            usage,
+        )
+
+
+def check_backdate(
+    day: date, today: date, usage: str | None = None, command: str = "timeline add"
+) -> None:
+    if day < today - timedelta(days=BACKDATE_DAYS):
+        raise IncidentError(
+            f"{day.isoformat()} is more than a year ago; `{command}` records what "
+            f"happened in this incident, at most {BACKDATE_DAYS} days back. Check the date "
+            "(YYYY-MM-DD), or leave it out for today.",
             usage,
         )
 

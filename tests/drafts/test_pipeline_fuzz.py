@@ -114,6 +114,12 @@ when = st.one_of(
         lambda d, h, z: f"2025-03-0{d} {h:02}:15{z}",
         st.integers(1, 9), st.integers(0, 23), st.sampled_from(["", "Z", " UTC", "+05:30"]),
     ),
+    # The calendar's ends and other dates no incident has: refused, never a crash.
+    st.builds(
+        lambda day, zone: f"{day} 00:00{zone}",
+        st.sampled_from(["0001-01-01", "9999-12-31", "1970-01-01", "2024-03-03", "2025-02-29"]),
+        st.sampled_from(["", " -14:00", " +14:00", "Z"]),
+    ),
 )
 mention = st.one_of(users.map(lambda u: f"@{u}"), st.just("me"), st.just("@" + "a" * 300))
 lines = st.one_of(

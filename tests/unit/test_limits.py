@@ -93,6 +93,22 @@ def test_a_handle_longer_than_the_limit_is_refused_whoever_writes(h: Harness) ->
     assert "a mention or handle may have at most 255" in said
 
 
+@pytest.mark.parametrize(
+    ("when", "says"),
+    [
+        ("0001-01-01 00:00 +14:00", "0001-01-01 is more than a year ago"),
+        ("2024-03-02 12:00", "at most 366 days back"),
+        ("9999-12-31 23:59 -14:00", "9999-12-31 is in the future"),
+    ],
+)
+def test_a_back_dated_entry_stays_within_a_year(h: Harness, when: str, says: str) -> None:
+    """These once overflowed the date arithmetic: "something went wrong" on Slack."""
+    said = error_of(h.say("li", f"timeline add {when} Rotation ran"))
+    assert says in said and "Usage: `/incident timeline add WHEN TEXT`" in said
+    h.say("li", "timeline add 2024-03-04 12:00 A year ago today")
+    assert h.incident.timeline[-1].text == "A year ago today"
+
+
 def pin(h: Harness, text: str, ref: str = "m1", user: str = "li") -> list[Reply]:
     return h.bot.handle(
         MessageTagged(
