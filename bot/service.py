@@ -429,6 +429,7 @@ class IncidentBot:
         # The title names the channel and its topic on the platform, so people named in
         # it are written by name once, now.
         title = " ".join(resolve(command.title, ctx.platform.display_name).split())
+        limits.check_title(title, c.usage_of("start"))  # names may have made it longer
         number = ctx.uow.incidents.next_number(ctx.event.workspace)
         channel = ctx.platform.open_incident_channel(
             name=f"inc-{number}-{slugify(title)}",
