@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import nio  # type: ignore[import-untyped]  # nio ships no type information
 
+from adapters.matrix.backfill import BackfillFailed, in_order_once, missed_events
 from adapters.matrix.pins import Pin, PinMap
 from adapters.matrix.platform import MatrixPlatform
 from adapters.matrix.render import command_text, message_text, notice
@@ -45,7 +46,8 @@ from bot.service import IncidentBot
 log = logging.getLogger("adapters.matrix")
 
 LONG_POLL_MS = 30_000
-# One sync carries up to this many events per room; a longer gap is logged.
+# One sync carries up to this many events per room (homeservers may cap it lower);
+# a longer gap is fetched with /messages (adapters.matrix.backfill).
 SYNC_FILTER: dict[str, Any] = {
     "room": {"timeline": {"limit": 200}},
     "presence": {"not_types": ["*"]},
@@ -269,13 +271,7 @@ class MatrixSession:
         await self._answer_invites(response)
         if not first_start:
             for room_id, joined in response.rooms.join.items():
-                events, joined_now = self._after_own_join(joined.timeline.events)
-                if joined.timeline.limited and not joined_now:
-                    log.warning(
-                        "Matrix: %s had more new events than one sync carries; the oldest "
-                        "were not seen",
-                        room_id,
-                    )
+                events = await self._new_events(room_id, joined.timeline)
                 for event in events:
                     if self._stopping:
                         return  # the token stays before this batch; the rest comes again
@@ -284,6 +280,41 @@ class MatrixSession:
         self._token = str(response.next_batch)
         if client.store:
             client.store.save_sync_token(self._token)
+
+    async def _new_events(self, room_id: str, timeline: Any) -> list[Any]:
+        """The room's events since the saved token, in order, each once: a `limited`
+        timeline is completed with the events the sync left out (adapters.matrix.backfill)."""
+        events = list(timeline.events)
+        _, joined_now = self._after_own_join(events)
+        if timeline.limited and not joined_now and self._token:
+            client = self.client
+            assert client is not None
+            try:
+                gap = await missed_events(
+                    client,
+                    room_id,
+                    since=self._token,
+                    until=timeline.prev_batch,
+                    limit=self._settings.backfill_limit,
+                )
+            except BackfillFailed as problem:
+                raise HomeserverError(str(problem)) from None
+            if not gap.complete:
+                log.warning(
+                    "Matrix: more than %d events reached %s while the bot was away; the "
+                    "first %d and the latest %d are handled, those between were not seen "
+                    "(INCIDENT_BOT_MATRIX_BACKFILL_LIMIT)",
+                    self._settings.backfill_limit,
+                    room_id,
+                    len(gap.events),
+                    len(events),
+                )
+            elif gap.events:
+                log.info(
+                    "Matrix: fetched %d events the sync left out in %s", len(gap.events), room_id
+                )
+            events = in_order_once(gap.events, events)
+        return self._after_own_join(events)[0]
 
     def _after_own_join(self, events: list[Any]) -> tuple[list[Any], bool]:
         """A room joined in this batch comes with some of its history: that is history,
