@@ -94,6 +94,7 @@ class FakeSlack:
         self.envelopes: dict[str, Envelope] = {}
         self.connections_opened = 0
         self._failures: dict[str, list[tuple[int, str, int]]] = {}  # method -> (status, err, after)
+        self._latency: dict[str, float] = {}  # method -> seconds every call takes
         self._sockets: list[web.WebSocketResponse] = []
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -197,6 +198,11 @@ class FakeSlack:
         """The next `times` calls to `method` answer `{"ok": false, "error": error}`."""
         with self._lock:
             self._failures.setdefault(method, []).extend([(200, error, 0)] * times)
+
+    def slow_down(self, method: str, seconds: float) -> None:
+        """Every later call to `method` takes `seconds` before it is answered (0: none)."""
+        with self._lock:
+            self._latency[method] = seconds
 
     def rate_limit_next(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
         """The next `times` calls to `method` answer HTTP 429 with Retry-After."""
@@ -338,6 +344,9 @@ class FakeSlack:
             self.calls.append(Call(method, params, token, time.time()))
             failures = self._failures.get(method)
             failure = failures.pop(0) if failures else None
+            latency = self._latency.get(method, 0.0)
+        if latency:
+            await asyncio.sleep(latency)
         if failure is not None:
             status, error, retry_after = failure
             headers = {"Retry-After": str(retry_after)} if status == 429 else {}
