@@ -26,6 +26,11 @@ class ConcurrentChange(Exception):
     """
 
 
+class StorageUnavailable(Exception):
+    """The database cannot be reached right now (down, restarting, network). Nothing was
+    stored; the same work can be done again once it is back."""
+
+
 class IncidentRepository(abc.ABC):
     @abc.abstractmethod
     def add(self, incident: Incident) -> None: ...

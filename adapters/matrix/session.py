@@ -39,7 +39,7 @@ from bot.events import (
     MessageUntagged,
 )
 from bot.mentions import users_in
-from bot.ports import ChannelRef
+from bot.ports import ChannelRef, StorageUnavailable
 from bot.replies import FileUpload, Message, Reaction, ReactionRemoved, Reply
 from bot.service import IncidentBot
 
@@ -53,6 +53,7 @@ SYNC_FILTER: dict[str, Any] = {
     "presence": {"not_types": ["*"]},
 }
 MAX_BACKOFF = 300.0
+DATABASE_RETRY = 3.0
 ATTEMPTS_PER_EVENT = 3
 REMEMBERED_MESSAGES = 5000
 
@@ -63,6 +64,10 @@ class HomeserverError(Exception):
 
 class RetryLater(Exception):
     """Handling an event failed; the batch is synced again after a pause."""
+
+
+class DatabaseAway(Exception):
+    """The bot's database cannot be reached; the batch is synced again once it is back."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,12 @@ class MatrixSession:
                 log.error("Matrix: %s; retrying in %.0f s", problem, backoff)
             except RetryLater:
                 log.error("Matrix: an event failed; syncing it again in %.0f s", backoff)
+            except DatabaseAway as problem:
+                # Checked often: the bot should carry on as soon as the database is back.
+                log.warning("Matrix: %s; sync paused, trying again in %.0f s", problem,
+                            DATABASE_RETRY)
+                await self._pause(DATABASE_RETRY)
+                continue
             except (aiohttp.ClientError, OSError, TimeoutError) as problem:
                 log.error(
                     "Matrix: cannot reach %s (%s: %s); retrying in %.0f s",
@@ -604,6 +615,10 @@ class MatrixSession:
             replies = await loop.run_in_executor(
                 None, functools.partial(self._bot.handle, event, platform=self.platform)
             )
+        except StorageUnavailable as problem:
+            # Not the event's fault: the sync pauses, its token stays where it was, and
+            # the same events come again once the database is back.
+            raise DatabaseAway(str(problem)) from None
         except Exception:
             key = event.event_id or ""
             failures = self._failures.get(key, 0) + 1

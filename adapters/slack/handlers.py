@@ -36,7 +36,7 @@ from bot.events import (
     MessageUntagged,
 )
 from bot.mentions import users_in
-from bot.ports import Inbox, InboxItem
+from bot.ports import Inbox, InboxItem, StorageUnavailable
 from bot.replies import Message
 from bot.service import IncidentBot
 
@@ -112,6 +112,10 @@ class SlackHandlers:
     def on_command(self, ack: Ack, body: Body) -> None:
         try:
             item = self._store("command", _key("command", body.get("trigger_id")), body)
+        except StorageUnavailable as problem:
+            log.warning("%s: a slash command was answered that nothing was recorded", problem)
+            ack(text=NOT_RECORDED)
+            return
         except Exception:
             log.exception("a slash command could not be stored; told its sender to try again")
             ack(text=NOT_RECORDED)
@@ -163,7 +167,12 @@ class SlackHandlers:
     def _store_event(self, body: Body, request: BoltRequest) -> None:
         """Stores the event and queues it; raises when it cannot be stored, so Bolt
         answers 500 (or sends no Socket Mode ack) and Slack delivers it again later."""
-        item = self._store("event", _key("event", body.get("event_id")), body)
+        try:
+            item = self._store("event", _key("event", body.get("event_id")), body)
+        except StorageUnavailable as problem:
+            log.warning("%s: event %s not acked; Slack sends it again", problem,
+                        body.get("event_id"))
+            raise
         if item is None:
             retry = (request.headers.get("x-slack-retry-num") or ["?"])[0]
             log.info("dropped Slack retry %s of event %s", retry, body.get("event_id"))
@@ -375,6 +384,10 @@ class SlackHandlers:
             log.warning("%s (while handling %s)", problem, type(event).__name__)
             self._delivery.tell(origin, f"{problem} Nothing was recorded; try again.")
             return True
+        except StorageUnavailable as problem:
+            # Not the request's fault: it waits in the inbox until the database is back.
+            log.warning("%s; %s waits for it", problem, type(event).__name__)
+            raise TryAgainLater() from None
         except Exception:
             log.exception("the core failed on %s", type(event).__name__)
             if not final:
