@@ -248,16 +248,23 @@ class FakeSlack:
         return sum(1 for ws in self._sockets if not ws.closed)
 
     def push(
-        self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        retry_attempt: int = 0,
+        connection: int | None = None,
     ) -> Envelope:
         """Sends an envelope (`events_api`, `slash_commands`, `interactive`) on the newest
-        connection; unacked envelopes are sent again when a new connection opens."""
+        connection, or on the open connection number `connection` (0 the oldest: Slack
+        may use any of an app's connections); unacked envelopes are sent again when a
+        new connection opens."""
         envelope = Envelope(
             envelope_id=str(uuid.uuid4()), type=kind, payload=payload, retry_attempt=retry_attempt
         )
         with self._lock:
             self.envelopes[envelope.envelope_id] = envelope
-        self._run(self._send(envelope))
+        self._run(self._send(envelope, connection))
         return envelope
 
     def disconnect(self, reason: str = "refresh_requested") -> None:
@@ -275,8 +282,11 @@ class FakeSlack:
             raise AssertionError("no Socket Mode connection is open")
         return live[-1]
 
-    async def _send(self, envelope: Envelope) -> None:
-        ws = self._newest_socket()
+    async def _send(self, envelope: Envelope, connection: int | None = None) -> None:
+        if connection is None:
+            ws = self._newest_socket()
+        else:
+            ws = [socket for socket in self._sockets if not socket.closed][connection]
         envelope.sent_at = time.monotonic()
         envelope.deliveries += 1
         await ws.send_json(

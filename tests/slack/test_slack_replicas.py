@@ -16,11 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from fake_slack import BOT_TOKEN, BOT_USER, FakeSlack
+from fake_slack import APP_TOKEN, BOT_TOKEN, BOT_USER, FakeSlack
 from slack_bot import (
     SIGNING_SECRET,
     BotProcess,
     SlackSender,
+    command_payload,
     event_callback,
     free_port,
     port_open,
@@ -169,3 +170,74 @@ def test_two_replicas_ack_every_request_and_apply_each_once(
     assert not [text for text in told if "went wrong" in text], told
     # Both replicas did part of the work.
     assert all("Slack HTTP mode listening" in bot.log() for bot in bots)
+
+
+def test_two_socket_mode_connections_apply_each_event_once(
+    postgres_url: str, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """Slack may deliver an event on either connection, and a retry on the other."""
+    fake = fake_slack
+    before = fake.open_sockets
+    bots = []
+    try:
+        for n in range(2):
+            workdir = tmp_path / f"replica-{n}"
+            workdir.mkdir()
+            bots.append(BotProcess(workdir=workdir, env={
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_APP_TOKEN": APP_TOKEN,
+                "INCIDENT_BOT_SLACK_API_URL": fake.api_url,
+                "INCIDENT_BOT_DATABASE_URL": postgres_url,
+                "INCIDENT_BOT_INBOX_RETRY_AFTER": "2s",
+            }))
+            bots[-1].wait_until(lambda n=n: fake.open_sockets >= before + n + 1)  # type: ignore[misc]
+        first, second = before, before + 1  # this test's two connections
+        ws = f"T{uuid.uuid4().hex[:8].upper()}"
+        general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
+        title = f"Two sockets {uuid.uuid4().hex[:6]}"
+        fake.push("slash_commands", command_payload(
+            team=ws, channel=general, user="UADA", text=f"start {title}",
+            response_url=fake.response_url()), connection=first)
+        channel = fake.wait_for(
+            lambda: next((c.id for c in fake.channels.values() if c.topic.endswith(title)), None)
+        )
+        fake.wait_for(lambda: fake.bot_messages(channel), message="the summary")
+        pinned = [fake.post_user_message(channel, user="UBOB", text=f"line {n}")
+                  for n in range(PINS)]
+        envelopes = []
+        for n, ts in enumerate(pinned):
+            event = event_callback(ws, reaction("reaction_added", user="UADA", channel=channel,
+                                                ts=ts, author="UBOB"))
+            # Once on one connection, and Slack's retry of it on the other.
+            envelopes.append(fake.push("events_api", event,
+                                       connection=first if n % 2 else second))
+            envelopes.append(fake.push("events_api", event, retry_attempt=1,
+                                       connection=second if n % 2 else first))
+        fake.wait_for(lambda: all(e.acked_at for e in envelopes), timeout=60, message="acks")
+        engine = make_engine(postgres_url)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with engine.connect() as connection:
+                    tagged = Counter(
+                        row.source_ref for row in connection.execute(
+                            select(timeline_entries.c.source_ref)
+                            .join(incidents, incidents.c.id == timeline_entries.c.incident_id)
+                            .where(incidents.c.workspace == ws,
+                                   timeline_entries.c.kind == "tagged")
+                        )
+                    )
+                    waiting = connection.scalar(select(func.count()).select_from(inbox))
+                if all(tagged[ts] for ts in pinned) and not waiting:
+                    break
+                assert time.monotonic() < deadline, (len(tagged), waiting)
+                time.sleep(0.2)
+        finally:
+            engine.dispose()
+        assert all(tagged[ts] == 1 for ts in pinned), tagged
+        assert all(reactions == 1 for reactions in (
+            sum(1 for call in fake.calls_to("reactions.add")
+                if call.params.get("timestamp") == ts) for ts in pinned))
+    finally:
+        codes = [bot.stop() for bot in bots]
+    assert codes == [0] * len(bots), [bot.log_tail() for bot in bots]
