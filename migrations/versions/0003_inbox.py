@@ -4,7 +4,7 @@ Platform requests stored before they are acknowledged, until they have been hand
 (bot.ports.Inbox).
 
 Revision ID: 0003_inbox
-Revises: 0003_people
+Revises: 0003_milestones
 Create Date: 2026-11-29
 """
 
