@@ -12,6 +12,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
+
+from bot.timeline import ListTimelineEntries, TimelineEntries
 
 
 class IncidentError(Exception):
@@ -329,7 +332,10 @@ class Incident:
         return {role: user for role in Role if (user := self.holder(role)) is not None}
 
     def visible_timeline(self) -> list[TimelineEntry]:
-        """The timeline as the postmortem shows it: by when things happened."""
+        """The timeline as the postmortem shows it: by when things happened.
+
+        Reads every entry: for drafts and listings, not for handling one event.
+        """
         return sorted(
             (entry for entry in self.timeline if entry.visible),
             key=lambda entry: (entry.occurred_at, entry.seq),
@@ -342,19 +348,54 @@ class Incident:
         return None
 
     def entry(self, seq: int) -> TimelineEntry:
-        for entry in self.timeline:
-            if entry.seq == seq and entry.visible:
-                return entry
+        entry = self._entries().by_seq(seq)
+        if entry is not None and entry.visible:
+            return entry
         raise IncidentError(
             f"There is no timeline entry #{seq} in incident {self.number}. "
             "`timeline` lists the entries with their numbers."
         )
 
     def entry_for_message(self, source_ref: str) -> TimelineEntry | None:
-        for entry in self.timeline:
-            if entry.source_ref == source_ref:
-                return entry
-        return None
+        return self._entries().for_message(source_ref)
+
+    def timeline_count(self) -> int:
+        """How many entries the timeline has, removed ones included (a cheap look-up)."""
+        return self._entries().count()
+
+    # -- how the timeline is reached -----------------------------------------------------
+
+    def use_timeline_entries(self, entries: TimelineEntries) -> None:
+        """Storage hands a stored incident look-ups that answer from the database, so an
+        event reads the one or two entries it touches, never the whole timeline.
+
+        Without them, the look-ups go through `timeline`, the entries in memory.
+        """
+        self._extras()["timeline_entries"] = entries
+
+    @property
+    def timeline_changes(self) -> int:
+        """How many times this object's timeline changed since it was declared or loaded:
+        an entry added, edited, removed or shown again. A change restarts the
+        status-update reminder's clock."""
+        changes: int = self._extras().get("timeline_changes", 0)
+        return changes
+
+    def _entries(self) -> TimelineEntries:
+        entries: TimelineEntries | None = self._extras().get("timeline_entries")
+        return entries if entries is not None else ListTimelineEntries(self.timeline)
+
+    def _timeline_changed(self) -> None:
+        self._extras()["timeline_changes"] = self.timeline_changes + 1
+
+    def _extras(self) -> dict[str, Any]:
+        # Kept beside the fields rather than as fields: they are not part of the
+        # incident's value (not compared, not stored), and an object that storage
+        # loads is made without __init__, so they are created on first use.
+        extras: dict[str, Any] | None = self.__dict__.get("_incident_extras")
+        if extras is None:
+            extras = self.__dict__["_incident_extras"] = {}
+        return extras
 
     def ended_at(self) -> datetime | None:
         return self.resolved_at or self.closed_at
@@ -480,6 +521,8 @@ class Incident:
             if tagger not in existing.tagged_by:
                 existing.tagged_by = [*existing.tagged_by, tagger]
             existing.removed_at = None
+            if not was_visible:
+                self._timeline_changed()
             return TagOutcome(existing, created=not was_visible)
         entry = TimelineEntry(
             self._next_entry_seq(),
@@ -502,6 +545,7 @@ class Incident:
         if entry.tagged_by:
             return False
         entry.removed_at = now
+        self._timeline_changed()
         return True
 
     def message_edited(self, *, source_ref: str, text: str, now: datetime) -> bool:
@@ -510,6 +554,7 @@ class Incident:
             return False
         entry.text = text
         entry.edited_at = now
+        self._timeline_changed()
         return True
 
     def message_deleted(self, *, source_ref: str, now: datetime) -> bool:
@@ -517,18 +562,21 @@ class Incident:
         if entry is None or entry.kind is not EntryKind.TAGGED or not entry.visible:
             return False
         entry.removed_at = now
+        self._timeline_changed()
         return True
 
     def remove_entry(self, seq: int, *, now: datetime) -> TimelineEntry:
         entry = self.entry(seq)
         entry.removed_at = now
         entry.tagged_by = []
+        self._timeline_changed()
         return entry
 
     def edit_entry(self, seq: int, text: str, *, now: datetime) -> TimelineEntry:
         entry = self.entry(seq)
         entry.text = text
         entry.edited_at = now
+        self._timeline_changed()
         return entry
 
     def _automatic(self, at: datetime, now: datetime, author: str, text: str) -> TimelineEntry:
@@ -537,11 +585,12 @@ class Incident:
         )
 
     def _add_entry(self, entry: TimelineEntry) -> TimelineEntry:
-        self.timeline.append(entry)
+        self._entries().add(entry)
+        self._timeline_changed()
         return entry
 
     def _next_entry_seq(self) -> int:
-        return max((entry.seq for entry in self.timeline), default=0) + 1
+        return self._entries().next_seq()
 
     # -- postmortem sections -------------------------------------------------------------
 

@@ -14,8 +14,24 @@ from types import TracebackType
 from typing import Protocol
 
 from bot.domain import Incident
-from bot.reminders import Reminder, ReminderControl
+from bot.reminders import Reminder, ReminderControl, ReminderState
 from bot.replies import Reply
+from bot.timeline import ListTimelineEntries, TimelineEntries
+
+__all__ = [
+    "ChannelRef",
+    "ChatPlatform",
+    "Clock",
+    "ConcurrentChange",
+    "IncidentRepository",
+    "ListTimelineEntries",
+    "ProcessedEvents",
+    "ReminderOutlet",
+    "ReminderRepository",
+    "TimelineEntries",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+]
 
 
 class ConcurrentChange(Exception):
@@ -36,10 +52,19 @@ class IncidentRepository(abc.ABC):
     def add(self, incident: Incident) -> None: ...
 
     @abc.abstractmethod
-    def get(self, workspace: str, number: int) -> Incident | None: ...
+    def get(self, workspace: str, number: int) -> Incident | None:
+        """The whole incident, its timeline loaded: readable after the unit of work."""
 
     @abc.abstractmethod
-    def get_by_channel(self, platform: str, channel_id: str) -> Incident | None: ...
+    def get_by_channel(self, platform: str, channel_id: str) -> Incident | None:
+        """The incident whose channel this is, taken for a change.
+
+        Its timeline entries are looked up one by one as the event needs them
+        (`Incident.use_timeline_entries`); `incident.timeline` reads them all, and only
+        inside the unit of work. Other writers to this incident wait until this unit of
+        work ends (PostgreSQL: the incident's row is locked), so entry numbers and
+        the one-entry-per-message rule never race.
+        """
 
     @abc.abstractmethod
     def entry_count(self, incident: Incident) -> int:
@@ -64,6 +89,12 @@ class ProcessedEvents(abc.ABC):
         exactly when its effects are committed.
         """
 
+    @abc.abstractmethod
+    def prune(self, *, before: datetime, limit: int) -> int:
+        """Forgets up to `limit` of the oldest events recorded before `before`; returns
+        how many. A platform never re-delivers an event that old, so forgetting it
+        cannot make it run twice."""
+
 
 class ReminderRepository(abc.ABC):
     @abc.abstractmethod
@@ -72,6 +103,20 @@ class ReminderRepository(abc.ABC):
     @abc.abstractmethod
     def for_incident(self, workspace: str, number: int) -> list[Reminder]:
         """Every reminder of the incident, in every state, oldest first."""
+
+    def in_force(self, workspace: str, number: int) -> list[Reminder]:
+        """The incident's reminders the rules look at: every one but the cancelled
+        (pending, claimed, sent, unknown), oldest first. Cancelled ones pile up as the
+        status-update clock restarts with every entry; the rules never need them."""
+        return [
+            reminder
+            for reminder in self.for_incident(workspace, number)
+            if reminder.state is not ReminderState.CANCELLED
+        ]
+
+    @abc.abstractmethod
+    def next_due(self, platforms: Collection[str]) -> datetime | None:
+        """When the earliest pending reminder on these platforms is due; None if none is."""
 
     @abc.abstractmethod
     def control(self, workspace: str, number: int) -> ReminderControl:

@@ -40,13 +40,15 @@ class DeliveryReport:
     cancelled: int = 0  # due, but no longer applicable
     unknown: int = 0  # stale claims given up (a process died while delivering)
     delivered_ids: list[int] = field(default_factory=list)
+    # When the earliest reminder still pending is due, once the sweep is done.
+    next_due: datetime | None = None
 
 
 def schedule_of(uow: UnitOfWork, incident: Incident) -> IncidentReminders:
-    """The incident's reminders and their controls (off, snoozed), as stored."""
+    """The incident's reminders in force and their controls (off, snoozed), as stored."""
     return IncidentReminders(
         incident=incident,
-        reminders=uow.reminders.for_incident(incident.workspace, incident.number),
+        reminders=uow.reminders.in_force(incident.workspace, incident.number),
         control=uow.reminders.control(incident.workspace, incident.number),
     )
 
@@ -138,6 +140,8 @@ class ReminderDelivery:
             self._delivered(reminder_id)
             report.delivered += 1
             report.delivered_ids.append(reminder_id)
+        with self._uow() as uow:
+            report.next_due = uow.reminders.next_due(platforms)
         return report
 
     def _claim_one(

@@ -5,7 +5,10 @@ platform-neutral replies out. Every adapter drives the bot through `IncidentBot.
 from __future__ import annotations
 
 import logging
+import random
 import re
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -110,11 +113,19 @@ class IncidentBot:
         clock: Clock,
         settings: CoreSettings,
         templates: TemplateRegistry,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._settings = settings
         self._templates = templates
+        self._sleep = sleep
+        # When the earliest pending reminder is due, as far as this process knows: the
+        # last sweep's answer, moved earlier by every reminder armed since. `_UNKNOWN`
+        # until the first sweep. Lets a driver that sweeps as its clock moves (the
+        # console) skip the sweep's queries while nothing can be due.
+        self._next_due: datetime | None | object = _UNKNOWN
+        self._next_due_lock = threading.Lock()
 
     @property
     def settings(self) -> CoreSettings:
@@ -135,9 +146,12 @@ class IncidentBot:
                 return [_with_names(reply, platform.display_name) for reply in replies]
             except ConcurrentChange:
                 # Another process stored a conflicting change (two `start`s took the
-                # same number); nothing of ours was kept, so handle it again afresh.
+                # same number, a deadlock between two writers); nothing of ours was
+                # kept, so handle it again afresh, after a pause that grows and is
+                # spread at random so that the racers do not meet again.
                 if attempt == _ATTEMPTS:
                     raise
+                self._sleep(_backoff(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _handle_once(self, event: InboundEvent, platform: ChatPlatform) -> list[Reply]:
@@ -181,9 +195,9 @@ class IncidentBot:
             limits.check_timeline_room(
                 uow.incidents.entry_count(incident), incident.number, automatic=False
             )
-        before = _timeline_state(incident)
+        before = incident.timeline_changes
         replies = self._message_event(incident, event, now)
-        if _timeline_state(incident) != before:
+        if incident.timeline_changes != before:
             self._reminders_follow(uow, incident, now, activity=True)
         return replies
 
@@ -254,11 +268,14 @@ class IncidentBot:
             )
         if isinstance(command, c.RemindCommand):
             return self._remind(ctx, incident, command)
-        before = _timeline_state(incident)
+        changes_before = incident.timeline_changes
+        inputs_before = self._reminder_inputs(incident)
         replies = self._incident_command(ctx, incident, command)
-        self._reminders_follow(
-            ctx.uow, incident, ctx.now, activity=_timeline_state(incident) != before
-        )
+        activity = incident.timeline_changes != changes_before
+        # The schedule is rebuilt only when what it depends on changed: a listing, an
+        # action item or a section nobody requires leaves it as it is.
+        if activity or self._reminder_inputs(incident) != inputs_before:
+            self._reminders_follow(ctx.uow, incident, ctx.now, activity=activity)
         return replies
 
     def _incident_command(
@@ -486,6 +503,16 @@ class IncidentBot:
     def _empty_required(self, incident: Incident) -> list[TemplateSection]:
         return empty_required(self._templates, incident)
 
+    def _reminder_inputs(self, incident: Incident) -> tuple[object, ...]:
+        """What `reconcile` reads of the incident besides the timeline's activity."""
+        return (
+            incident.status,
+            incident.closed_at,
+            incident.holder(Role.COMMANDER),
+            incident.template,
+            tuple(section.id for section in self._empty_required(incident)),
+        )
+
     def _reminders_follow(
         self, uow: UnitOfWork, incident: Incident, now: datetime, *, activity: bool
     ) -> IncidentReminders:
@@ -502,9 +529,35 @@ class IncidentBot:
         self._add_new(uow, schedule)
         return schedule
 
-    @staticmethod
-    def _add_new(uow: UnitOfWork, schedule: IncidentReminders) -> None:
+    def _add_new(self, uow: UnitOfWork, schedule: IncidentReminders) -> None:
+        armed = [reminder.due_at for reminder in schedule.new if reminder.is_pending]
         add_new(uow, schedule)
+        if armed:
+            self._armed_due(min(armed))
+
+    # -- when reminders may be due -------------------------------------------------------
+
+    def _armed_due(self, due: datetime) -> None:
+        with self._next_due_lock:
+            known = self._next_due
+            if known is _UNKNOWN:
+                return
+            if known is None or (isinstance(known, datetime) and due < known):
+                self._next_due = due
+
+    def reminders_may_be_due(self, now: datetime) -> bool:
+        """False when no reminder can be due by `now`: none was due at the last sweep's
+        end, none armed since is. True before the first sweep.
+
+        For a single process that sweeps as its clock moves (the console); several
+        processes on one database arm reminders the others do not hear of, so
+        `incident-bot run` sweeps on a timer instead.
+        """
+        with self._next_due_lock:
+            known = self._next_due
+        if known is _UNKNOWN:
+            return True
+        return isinstance(known, datetime) and known <= now
 
     def _remind(self, ctx: _Context, incident: Incident, command: c.RemindCommand) -> list[Reply]:
         prefix = ctx.platform.command_prefix
@@ -569,7 +622,18 @@ class IncidentBot:
             rules=self._settings.reminders,
             templates=self._templates,
         )
-        return sweep.deliver_due(outlets, claimant=claimant, limit=limit)
+        with self._next_due_lock:
+            # Whatever is armed while the sweep runs moves this earlier again.
+            self._next_due = None
+        try:
+            report = sweep.deliver_due(outlets, claimant=claimant, limit=limit)
+        except BaseException:
+            with self._next_due_lock:
+                self._next_due = _UNKNOWN
+            raise
+        if report.next_due is not None:
+            self._armed_due(report.next_due)
+        return report
 
     # -- people ------------------------------------------------------------------------
 
@@ -756,7 +820,12 @@ class IncidentBot:
     # -- listings ----------------------------------------------------------------------
 
 
-_ATTEMPTS = 3
+# A lost race is tried again up to this many times in all, pausing 10 ms, 20 ms, 40 ms …
+# (at most 1 s, each spread at random by ±50 %): about 3 s before giving up.
+_ATTEMPTS = 10
+_BACKOFF_FIRST = 0.01
+_BACKOFF_LONGEST = 1.0
+_UNKNOWN = object()
 _log = logging.getLogger(__name__)
 
 # Commands that add a timeline entry: True for the bot's own (automatic) entries.
@@ -784,11 +853,9 @@ def _check_room(uow: UnitOfWork, incident: Incident, command: c.Command) -> None
         limits.check_action_room(len(incident.actions), incident.number)
 
 
-def _timeline_state(incident: Incident) -> tuple[object, ...]:
-    """Enough of the timeline to tell whether a change touched it (status-update clock)."""
-    return tuple(
-        (entry.seq, entry.text, entry.removed_at, entry.edited_at) for entry in incident.timeline
-    )
+def _backoff(attempt: int) -> float:
+    pause = min(_BACKOFF_FIRST * (2 ** (attempt - 1)), _BACKOFF_LONGEST)
+    return pause * random.uniform(0.5, 1.5)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -2,8 +2,10 @@
 
 The domain (`bot.domain`) knows nothing of SQLAlchemy: `start_mappers()` instruments
 its dataclasses from the outside (Architecture Patterns with Python, chapter 2).
-The incident is an aggregate and is always loaded whole, so every collection is
-eager-loaded with SELECT ... IN.
+Roles, sections and action items are few and eager-loaded with SELECT ... IN. The
+timeline can hold thousands of entries: it is loaded only when `incident.timeline` is
+read (drafts, listings) or asked for (`storage.uow`); handling an event looks entries up
+one by one (`storage.timeline`).
 """
 
 from __future__ import annotations
@@ -165,6 +167,7 @@ processed_events = Table(
     Column("event_id", String(MESSAGE_REF), nullable=False),
     Column("processed_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("platform", "event_id"),
+    Index(None, "processed_at"),  # pruning deletes the oldest
 )
 
 # One row per delivery: a reminder is sent at most once, the next occurrence is a new
@@ -196,6 +199,9 @@ reminders = Table(
     # The sweep's query: pending rows by due time.
     Index(None, "state", "due_at"),
     Index(None, "workspace", "incident_number"),
+    # The rules read an incident's reminders in force (not cancelled) after a change;
+    # the cancelled ones, one per timeline change, stay out of that read.
+    Index(None, "workspace", "incident_number", "state"),
     # At most one pending reminder of each kind per incident: two processes changing
     # one incident at once cannot both arm one; the second gets ConcurrentChange and
     # handles its event again with fresh data.
@@ -309,7 +315,7 @@ def start_mappers() -> None:
                     TimelineEntry,
                     order_by=timeline_entries.c.seq,
                     cascade="all, delete-orphan",
-                    lazy="selectin",
+                    lazy="select",
                 ),
                 "actions": relationship(
                     ActionItem,

@@ -7,11 +7,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, event, func, inspect, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, CursorResult
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.engine import URL, CursorResult, ExceptionContext
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.domain import Incident
 from bot.ports import (
@@ -23,6 +23,8 @@ from bot.ports import (
     UnitOfWork,
 )
 from bot.reminders import Reminder, ReminderControl, ReminderState
+from storage.conflicts import flush as _flush
+from storage.conflicts import is_retryable, is_unique_violation
 from storage.database import make_engine
 from storage.orm import (
     incidents,
@@ -33,6 +35,7 @@ from storage.orm import (
     start_mappers,
     timeline_entries,
 )
+from storage.timeline import SqlTimelineEntries
 
 
 class SqlAlchemyIncidentRepository(IncidentRepository):
@@ -40,19 +43,32 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         self.session = session
 
     def add(self, incident: Incident) -> None:
+        # A new incident's few entries are in memory; the relationship inserts them.
         self.session.add(incident)
 
     def get(self, workspace: str, number: int) -> Incident | None:
-        return self.session.scalars(
-            select(Incident).where(incidents.c.workspace == workspace, incidents.c.number == number)
+        found = self.session.scalars(
+            select(Incident)
+            .where(incidents.c.workspace == workspace, incidents.c.number == number)
+            .options(selectinload(_TIMELINE))
         ).one_or_none()
+        return self._attached(found)
 
     def get_by_channel(self, platform: str, channel_id: str) -> Incident | None:
-        return self.session.scalars(
-            select(Incident).where(
-                incidents.c.platform == platform, incidents.c.channel_id == channel_id
-            )
+        # FOR UPDATE: writers to one incident take turns (PostgreSQL; SQLite's BEGIN
+        # IMMEDIATE already does), so each reads what the one before it committed: the
+        # next entry number, the entry of a message tagged twice at once.
+        found = self.session.scalars(
+            select(Incident)
+            .where(incidents.c.platform == platform, incidents.c.channel_id == channel_id)
+            .with_for_update(of=incidents)
         ).one_or_none()
+        return self._attached(found)
+
+    def _attached(self, incident: Incident | None) -> Incident | None:
+        if incident is not None:
+            incident.use_timeline_entries(SqlTimelineEntries(self.session, incident))
+        return incident
 
     def entry_count(self, incident: Incident) -> int:
         # Autoflush writes this unit of work's new entries first; the count uses the
@@ -78,10 +94,17 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         return (highest or 0) + 1
 
     def list(self, workspace: str | None = None) -> Sequence[Incident]:
-        query = select(Incident).order_by(incidents.c.workspace, incidents.c.number)
+        query = (
+            select(Incident)
+            .order_by(incidents.c.workspace, incidents.c.number)
+            .options(selectinload(_TIMELINE))
+        )
         if workspace is not None:
             query = query.where(incidents.c.workspace == workspace)
-        return self.session.scalars(query).all()
+        found = self.session.scalars(query).all()
+        for incident in found:
+            self._attached(incident)
+        return found
 
 
 class SqlAlchemyProcessedEvents(ProcessedEvents):
@@ -106,6 +129,29 @@ class SqlAlchemyProcessedEvents(ProcessedEvents):
         result = self.session.execute(statement, execution_options={"preserve_rowcount": True})
         assert isinstance(result, CursorResult)
         return result.rowcount == 1
+
+    def prune(self, *, before: datetime, limit: int) -> int:
+        oldest = (
+            select(processed_events.c.platform, processed_events.c.event_id)
+            .where(processed_events.c.processed_at < before)
+            .order_by(processed_events.c.processed_at)
+            .limit(limit)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            # Replicas pruning at once pass each other's rows by instead of queueing.
+            oldest = oldest.with_for_update(skip_locked=True)
+        keys = self.session.execute(oldest).all()
+        if not keys:
+            return 0
+        result = self.session.execute(
+            processed_events.delete().where(
+                tuple_(processed_events.c.platform, processed_events.c.event_id).in_(
+                    [tuple(key) for key in keys]
+                )
+            )
+        )
+        assert isinstance(result, CursorResult)
+        return result.rowcount
 
 
 class SqlAlchemyPeopleRepository(PeopleRepository):
@@ -209,6 +255,28 @@ class SqlAlchemyReminderRepository(ReminderRepository):
                 select(Reminder)
                 .where(reminders.c.workspace == workspace, reminders.c.incident_number == number)
                 .order_by(reminders.c.id)
+            )
+        )
+
+    def in_force(self, workspace: str, number: int) -> list[Reminder]:
+        _flush(self.session)
+        return list(
+            self.session.scalars(
+                select(Reminder)
+                .where(
+                    reminders.c.workspace == workspace,
+                    reminders.c.incident_number == number,
+                    reminders.c.state.in_(_IN_FORCE),
+                )
+                .order_by(reminders.c.id)
+            )
+        )
+
+    def next_due(self, platforms: Collection[str]) -> datetime | None:
+        return self.session.scalar(
+            select(func.min(reminders.c.due_at)).where(
+                reminders.c.state == ReminderState.PENDING,
+                reminders.c.platform.in_(list(platforms)),
             )
         )
 
@@ -321,7 +389,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
             self.session.commit()
         except IntegrityError as problem:
             self.session.rollback()
-            if _is_unique_violation(problem):
+            if is_unique_violation(problem):
                 raise ConcurrentChange(str(problem.orig)) from problem
             raise
 
@@ -329,23 +397,29 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.session.rollback()
 
 
-def _flush(session: Session) -> None:
-    """Flushes, turning a lost race (a unique key taken meanwhile) into ConcurrentChange
-    as `commit()` does."""
-    try:
-        session.flush()
-    except IntegrityError as problem:
-        session.rollback()
-        if _is_unique_violation(problem):
+_IN_FORCE = [state for state in ReminderState if state is not ReminderState.CANCELLED]
+
+
+def _timeline_relationship() -> Any:
+    start_mappers()
+    return inspect(Incident).relationships["timeline"].class_attribute
+
+
+_TIMELINE = _timeline_relationship()
+
+
+def _retry_lost_races(engine: Engine) -> None:
+    """A PostgreSQL deadlock or serialization failure, wherever in a unit of work it
+    happens, is a lost race: the core handles the event again (ConcurrentChange)."""
+    if getattr(engine, "_incident_bot_races", False):
+        return
+    engine._incident_bot_races = True  # type: ignore[attr-defined]
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        problem = context.sqlalchemy_exception
+        if problem is not None and isinstance(problem, DBAPIError) and is_retryable(problem):
             raise ConcurrentChange(str(problem.orig)) from problem
-        raise
-
-
-def _is_unique_violation(problem: IntegrityError) -> bool:
-    # PostgreSQL names it by SQLSTATE; SQLite only in the message.
-    if getattr(problem.orig, "sqlstate", None) == "23505":
-        return True
-    return "UNIQUE constraint failed" in str(problem.orig)
 
 
 class SqlAlchemyUnitOfWorkFactory:
@@ -367,6 +441,7 @@ def unit_of_work_factory(url_or_engine: str | URL | Engine) -> SqlAlchemyUnitOfW
     """Maps the domain (once) and returns a factory of units of work on the database."""
     start_mappers()
     engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
+    _retry_lost_races(engine)
     return SqlAlchemyUnitOfWorkFactory(engine)
 
 

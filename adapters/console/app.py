@@ -141,8 +141,10 @@ class Console:
         elif not self._started:
             self._clock.advance_to(SystemClock().now())
         # Whatever fell due by the new clock time goes out first, in order: a bare
-        # stamp delivers it, and so does any later line before it is handled.
-        self.deliver_due_reminders()
+        # stamp delivers it, and so does any later line before it is handled. The bot
+        # knows when the next reminder is due, so a line before then costs no sweep.
+        if self._bot.reminders_may_be_due(self._clock.now()):
+            self.deliver_due_reminders()
         if line.action is None:
             return
         channel = line.channel or self._current

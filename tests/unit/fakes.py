@@ -75,6 +75,9 @@ class FakeEvents(ProcessedEvents):
         self.seen.add((platform, event_id))
         return True
 
+    def prune(self, *, before: datetime, limit: int) -> int:
+        return 0  # the fake keeps no times; pruning is tested on the databases
+
 
 class FakePeople(PeopleRepository):
     def __init__(self, people: dict[tuple[str, str, str], str]) -> None:
@@ -134,6 +137,13 @@ class FakeReminders(ReminderRepository):
 
     def get(self, reminder_id: int) -> Reminder | None:
         return next((r for r in self.reminders if r.id == reminder_id), None)
+
+    def next_due(self, platforms: Collection[str]) -> datetime | None:
+        return min(
+            (r.due_at for r in self.reminders
+             if r.state is ReminderState.PENDING and r.platform in platforms),
+            default=None,
+        )
 
     def claim_due(
         self, *, now: datetime, platforms: Collection[str], limit: int, claimant: str

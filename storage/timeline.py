@@ -1,0 +1,87 @@
+"""Timeline look-ups answered by indexed queries (the core's `TimelineEntries` port).
+
+Handling one chat event reads the entries it touches and nothing else, so a note costs
+the same on a 10,000-entry incident as on a 10-entry one: the next number comes from
+`max(seq)` on the UNIQUE (incident_id, seq) index, a tagged message's entry from the
+(incident_id, source_ref) index.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import Session
+
+from bot.domain import Incident, TimelineEntry
+from bot.timeline import ListTimelineEntries, TimelineEntries
+from storage.conflicts import flush
+from storage.orm import timeline_entries
+
+
+class SqlTimelineEntries(TimelineEntries):
+    """One stored incident's entries, looked up in the session's transaction.
+
+    Once the unit of work is over (the incident detached from its session), look-ups
+    answer from the timeline loaded with it, as an incident read whole is used after
+    its unit of work (`get`, `list`): the session is never used again from here.
+    """
+
+    def __init__(self, session: Session, incident: Incident) -> None:
+        self._session = session
+        self._incident = incident
+
+    @property
+    def _incident_id(self) -> int:
+        incident_id = inspect(self._incident).identity
+        assert incident_id is not None, "the incident is stored before its entries"
+        return int(incident_id[0])
+
+    def _loaded(self) -> ListTimelineEntries | None:
+        if inspect(self._incident).detached:
+            return ListTimelineEntries(self._incident.timeline)
+        return None
+
+    def next_seq(self) -> int:
+        if (loaded := self._loaded()) is not None:
+            return loaded.next_seq()
+        flush(self._session)  # entries added before count, and a lost race says so
+        highest = self._session.scalar(
+            select(func.max(timeline_entries.c.seq)).where(
+                timeline_entries.c.incident_id == self._incident_id
+            )
+        )
+        return (highest or 0) + 1
+
+    def by_seq(self, seq: int) -> TimelineEntry | None:
+        if (loaded := self._loaded()) is not None:
+            return loaded.by_seq(seq)
+        return self._session.scalars(
+            select(TimelineEntry).where(
+                timeline_entries.c.incident_id == self._incident_id,
+                timeline_entries.c.seq == seq,
+            )
+        ).one_or_none()
+
+    def for_message(self, source_ref: str) -> TimelineEntry | None:
+        if (loaded := self._loaded()) is not None:
+            return loaded.for_message(source_ref)
+        return self._session.scalars(
+            select(TimelineEntry)
+            .where(
+                timeline_entries.c.incident_id == self._incident_id,
+                timeline_entries.c.source_ref == source_ref,
+            )
+            .order_by(timeline_entries.c.seq)
+            .limit(1)
+        ).first()
+
+    def add(self, entry: TimelineEntry) -> None:
+        state = inspect(self._incident)
+        if state.detached or "timeline" in state.dict:
+            # The whole timeline was read in this unit of work (a draft, `timeline`):
+            # keep that list whole; the relationship inserts the entry.
+            self._incident.timeline.append(entry)
+            return
+        # Otherwise insert the entry alone, without reading the others. A later read of
+        # `incident.timeline` in this unit of work flushes it first and finds it.
+        entry.incident_id = self._incident_id  # type: ignore[attr-defined]
+        self._session.add(entry)
