@@ -64,15 +64,15 @@ class SqlTimelineEntries(TimelineEntries):
     def for_message(self, source_ref: str) -> TimelineEntry | None:
         if (loaded := self._loaded()) is not None:
             return loaded.for_message(source_ref)
-        return self._session.scalars(
-            select(TimelineEntry)
-            .where(
+        # No ORDER BY in SQL: with one, SQLite walks the (incident_id, seq) index in
+        # order and filters, reading the whole timeline; a message has one entry or two.
+        found = self._session.scalars(
+            select(TimelineEntry).where(
                 timeline_entries.c.incident_id == self._incident_id,
                 timeline_entries.c.source_ref == source_ref,
             )
-            .order_by(timeline_entries.c.seq)
-            .limit(1)
-        ).first()
+        ).all()
+        return min(found, key=lambda entry: entry.seq, default=None)
 
     def add(self, entry: TimelineEntry) -> None:
         state = inspect(self._incident)

@@ -260,17 +260,16 @@ class SqlAlchemyReminderRepository(ReminderRepository):
 
     def in_force(self, workspace: str, number: int) -> list[Reminder]:
         _flush(self.session)
-        return list(
-            self.session.scalars(
-                select(Reminder)
-                .where(
-                    reminders.c.workspace == workspace,
-                    reminders.c.incident_number == number,
-                    reminders.c.state.in_(_IN_FORCE),
-                )
-                .order_by(reminders.c.id)
+        # Sorted here, not by ORDER BY id: with one, SQLite walks the table by id and
+        # reads the cancelled rows too.
+        found = self.session.scalars(
+            select(Reminder).where(
+                reminders.c.workspace == workspace,
+                reminders.c.incident_number == number,
+                reminders.c.state.in_(_IN_FORCE),
             )
-        )
+        ).all()
+        return sorted(found, key=lambda reminder: reminder.id or 0)
 
     def next_due(self, platforms: Collection[str]) -> datetime | None:
         return self.session.scalar(
