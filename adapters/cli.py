@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
-import logging
 import os
 import re
 import sys
@@ -16,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from adapters.bootstrap import DatabaseNotReady, build_bot, prepare_database
 from adapters.config import ConfigError, Settings, load_settings, mask_url
 from adapters.console.app import Console, new_console_clock
+from adapters.logs import configure_logging
 from adapters.matrix.render import room_link
 from adapters.runner import run_adapters
 from adapters.slack.links import channel_link
@@ -131,9 +131,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     from adapters.scheduling import reminder_jobs  # the APScheduler sweep, only when running
 
     if run_adapters(settings, os.environ, background_jobs=reminder_jobs):

@@ -50,6 +50,11 @@ class Settings:
     # A stored request (the inbox) whose handling has not finished this long after it
     # was taken is taken up again, by this process or another replica.
     inbox_retry_after: timedelta = timedelta(seconds=30)
+    # Housekeeping: how long a platform event id is kept to drop a re-delivery of it.
+    processed_events_retention: timedelta = timedelta(days=30)
+    # The level of the libraries' loggers (Slack, Matrix, APScheduler, alembic …); the
+    # bot's own lines are at INFO unless this is lower.
+    log_level: str = "WARNING"
 
     def reminder_rules(self) -> ReminderRules:
         return ReminderRules(
@@ -88,6 +93,8 @@ class Settings:
                 for key, value in sorted(values.items())
             ),
             ("inbox_retry_after", format_duration(self.inbox_retry_after)),
+            ("processed_events_retention", format_duration(self.processed_events_retention)),
+            ("log_level", self.log_level),
         ]
 
 
@@ -171,6 +178,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         links=_links(env, file_values, value("ticket_url", "")),
         template_options=_template_options(file_values.get("template_options", {})),
         inbox_retry_after=_duration("inbox_retry_after", value("inbox_retry_after", "30s")),
+        processed_events_retention=_duration(
+            "processed_events_retention", value("processed_events_retention", "30d")
+        ),
+        log_level=_log_level(value("log_level", "WARNING")),
     )
 
 
@@ -216,6 +227,19 @@ def _links(env: Mapping[str, str], file_values: Mapping[str, object], url: str) 
             "https://tickets.example.org/view/{id}"
         )
     return LinkRules(ticket_patterns=patterns, ticket_url=url or None)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(
+            f"log_level: `{text}` is not a log level; write one of "
+            f"{', '.join(name.lower() for name in LOG_LEVELS)}"
+        )
+    return level
 
 
 def _duration(key: str, text: str) -> timedelta:

@@ -13,7 +13,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 
@@ -51,6 +51,22 @@ def sweep_once(
         )
 
 
+# Forgetting old event ids is housekeeping: once an hour, first a minute after start-up.
+PRUNE_EVERY = timedelta(hours=1)
+PRUNE_FIRST_AFTER = timedelta(minutes=1)
+
+
+def prune_once(bot: IncidentBot, *, retention: timedelta) -> None:
+    """Forgets platform event ids older than `retention`; a failure waits for the next."""
+    try:
+        forgotten = bot.forget_processed_events(older_than=retention)
+    except Exception:  # the database may be restarting: the next run catches up
+        log.exception("forgetting old processed event ids failed")
+        return
+    if forgotten:
+        log.info("forgot %d processed event ids older than %s", forgotten, retention)
+
+
 def reminder_jobs(
     bot: IncidentBot, adapters: Mapping[str, Adapter], settings: Settings
 ) -> Callable[[], None]:
@@ -70,6 +86,16 @@ def reminder_jobs(
         max_instances=1,
         coalesce=True,
         next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        prune_once,
+        "interval",
+        seconds=PRUNE_EVERY.total_seconds(),
+        kwargs={"bot": bot, "retention": settings.processed_events_retention},
+        id="processed-events-prune",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC) + PRUNE_FIRST_AFTER,
     )
     scheduler.start()
     log.info(

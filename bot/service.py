@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import commands as c
@@ -124,7 +124,7 @@ class IncidentBot:
         # last sweep's answer, moved earlier by every reminder armed since. `_UNKNOWN`
         # until the first sweep. Lets a driver that sweeps as its clock moves (the
         # console) skip the sweep's queries while nothing can be due.
-        self._next_due: datetime | None | object = _UNKNOWN
+        self._next_due: datetime | object | None = _UNKNOWN
         self._next_due_lock = threading.Lock()
 
     @property
@@ -667,6 +667,25 @@ class IncidentBot:
         with self._uow() as uow:
             return uow.people.names(incident.platform, incident.workspace, people_of(incident))
 
+    # -- housekeeping ------------------------------------------------------------------
+
+    def forget_processed_events(self, *, older_than: timedelta, batch: int = 1000) -> int:
+        """Forgets the platform event ids recorded more than `older_than` ago, `batch`
+        at a time, each batch in its own short transaction; returns how many.
+
+        Several processes may run it at once: on PostgreSQL each takes rows the others
+        have not locked (SKIP LOCKED), on SQLite they take turns.
+        """
+        before = self._clock.now() - older_than
+        forgotten = 0
+        while True:
+            with self._uow() as uow:
+                count = uow.events.prune(before=before, limit=batch)
+                uow.commit()
+            forgotten += count
+            if count < batch:
+                return forgotten
+
     # -- reading, for the command line ----------------------------------------------
 
     def find(self, number: int, workspace: str | None = None) -> Incident:
@@ -854,7 +873,7 @@ def _check_room(uow: UnitOfWork, incident: Incident, command: c.Command) -> None
 
 
 def _backoff(attempt: int) -> float:
-    pause = min(_BACKOFF_FIRST * (2 ** (attempt - 1)), _BACKOFF_LONGEST)
+    pause: float = min(_BACKOFF_FIRST * 2.0 ** (attempt - 1), _BACKOFF_LONGEST)
     return pause * random.uniform(0.5, 1.5)
 
 

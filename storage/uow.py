@@ -272,12 +272,13 @@ class SqlAlchemyReminderRepository(ReminderRepository):
         return sorted(found, key=lambda reminder: reminder.id or 0)
 
     def next_due(self, platforms: Collection[str]) -> datetime | None:
-        return self.session.scalar(
+        due: datetime | None = self.session.scalar(
             select(func.min(reminders.c.due_at)).where(
                 reminders.c.state == ReminderState.PENDING,
                 reminders.c.platform.in_(list(platforms)),
             )
         )
+        return due
 
     def control(self, workspace: str, number: int) -> ReminderControl:
         found = self.session.scalars(

@@ -1,0 +1,43 @@
+"""The benchmarks run end to end with tiny sizes (no timing is asserted: bench/ measures)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def bench(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ingest_bench_runs_on_sqlite() -> None:
+    rows = bench("ingest").main(["--sizes", "3,30", "--events", "8", "--warmup", "4",
+                                 "--no-postgres"])
+    assert [(row.backend, row.entries) for row in rows] == [("SQLite", 3), ("SQLite", 30)]
+    assert all(row.service_per_s > 0 and row.plain_per_s > 0 for row in rows)
+
+
+@pytest.mark.postgres
+def test_ingest_bench_runs_on_postgres(postgres_url: str) -> None:
+    # postgres_url only makes sure a server answers (else the test is skipped).
+    rows = bench("ingest").main(["--sizes", "3", "--events", "8", "--warmup", "4"])
+    assert [(row.backend, row.entries) for row in rows] == [("SQLite", 3), ("PostgreSQL", 3)]
+
+
+def test_export_bench_runs() -> None:
+    rows = bench("export").main(["--entries", "40", "--repeat", "1",
+                                 "--templates", "standard,report"])
+    assert {(row.template, row.format) for row in rows} == {
+        (template, fmt) for template in ("standard", "report") for fmt in ("md", "html", "docx")
+    }
