@@ -41,6 +41,9 @@ class OfflinePlatform:
     def open_incident_channel(self, *, name: str, topic: str, invite: Sequence[str]) -> ChannelRef:
         raise IncidentError("The command line cannot open channels.")
 
+    def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
+        raise IncidentError("The command line cannot invite anyone.")
+
     def display_name(self, user: str) -> str:
         return self._names.get(user) or fallback_name(user)
 

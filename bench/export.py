@@ -47,6 +47,9 @@ class Names:
     def open_incident_channel(self, *, name: str, topic: str, invite: Sequence[str]) -> object:
         raise AssertionError("the bench opens no channel")
 
+    def invite_to_channel(self, channel: object, users: Sequence[str]) -> None:
+        raise AssertionError("the bench invites nobody")
+
     def display_name(self, user: str) -> str:
         return user.capitalize()
 

@@ -16,7 +16,8 @@ user=postgres) and each size N, one run, side by side:
 - the same timeline rows are inserted with the plain driver (sqlite3 / psycopg), one
   transaction each, into the same table of the same database.
 
-It prints events/s, ms per event, the plain rate, the service's share of the plain
+It prints events/s, ms per event (wall clock, and CPU time of this process: steadier on a
+shared machine), the plain rate, the service's share of the plain
 rate (target: at least 1/20) and each size's cost per event against the smallest size
 (target: at most 1.2× at 10,000 entries).
 """
@@ -76,6 +77,9 @@ class BenchChat:
     ) -> ChannelRef:
         return ChannelRef(id=f"C-{name}", name=name)
 
+    def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
+        pass
+
     def display_name(self, user: str) -> str:
         return user
 
@@ -93,6 +97,7 @@ class Row:
     events: int
     service_per_s: float
     plain_per_s: float
+    cpu_ms_per_event: float
 
     @property
     def ms_per_event(self) -> float:
@@ -194,18 +199,19 @@ def events(channel: str, first: int, count: int, start: datetime) -> Iterator[In
 
 def through_service(
     bot: IncidentBot, clock: ManualClock, channel: str, first: int, count: int
-) -> float:
+) -> tuple[float, float]:
+    """Events per second (wall clock) and CPU milliseconds per event of this process."""
     chat = BenchChat()
     start = clock.now() + timedelta(minutes=1)
     batch = list(events(channel, first, count, start))
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for event in batch:
         clock.advance_to(event.posted_at)
         replies = bot.handle(event, platform=chat)
         errors = [r for r in replies if isinstance(r, Message) and r.is_error]
         if errors:
             raise RuntimeError(f"the bench's event was refused: {errors[0].text}")
-    return count / (time.perf_counter() - began)
+    return count / (time.perf_counter() - began), (time.process_time() - cpu) * 1000 / count
 
 
 def plain_rows(first_seq: int, count: int) -> list[tuple[int, datetime, str]]:
@@ -266,7 +272,7 @@ def measure(backend: str, url: str, entries: int, count: int, warmup: int) -> Ro
         clock.advance_to(T0 + timedelta(seconds=entries + 1))
         # Connections, caches, statements; then the run, carrying on the turns.
         through_service(bot, clock, channel, 0, warmup)
-        service = through_service(bot, clock, channel, warmup, count)
+        service, cpu_ms = through_service(bot, clock, channel, warmup, count)
         with factory.engine.connect() as connection:
             incident_id = int(connection.scalar(select(incidents.c.id)) or 0)
             highest = int(connection.scalar(select(func.max(timeline_entries.c.seq))) or 0)
@@ -282,7 +288,7 @@ def measure(backend: str, url: str, entries: int, count: int, warmup: int) -> Ro
             f"dbname={parsed.database}"
         )
         plain = plain_postgres(conninfo, incident_id, highest + 1, count)
-    return Row(backend, entries, count, service, plain)
+    return Row(backend, entries, count, service, plain, cpu_ms)
 
 
 @contextmanager
@@ -311,16 +317,18 @@ def postgres_url() -> Iterator[str]:
 
 def report(rows: list[Row]) -> str:
     lines = [
-        "| backend | entries | service events/s | ms/event | plain inserts/s | service/plain "
-        "| cost vs smallest |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| backend | entries | service events/s | ms/event | CPU ms/event | plain inserts/s "
+        "| service/plain | cost vs smallest | CPU vs smallest |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         smallest = min((r for r in rows if r.backend == row.backend), key=lambda r: r.entries)
         lines.append(
             f"| {row.backend} | {row.entries:,} | {row.service_per_s:,.0f} | "
-            f"{row.ms_per_event:.2f} | {row.plain_per_s:,.0f} | 1/{1 / row.share_of_plain:.1f} "
-            f"| {smallest.service_per_s / row.service_per_s:.2f}× |"
+            f"{row.ms_per_event:.2f} | {row.cpu_ms_per_event:.2f} | {row.plain_per_s:,.0f} "
+            f"| 1/{1 / row.share_of_plain:.1f} "
+            f"| {smallest.service_per_s / row.service_per_s:.2f}× "
+            f"| {row.cpu_ms_per_event / smallest.cpu_ms_per_event:.2f}× |"
         )
     return "\n".join(lines)
 

@@ -52,6 +52,11 @@ class IncidentRepository(abc.ABC):
     def add(self, incident: Incident) -> None: ...
 
     @abc.abstractmethod
+    def remove(self, incident: Incident) -> None:
+        """Deletes a stored incident with everything it holds (a `start` whose channel
+        could not be opened)."""
+
+    @abc.abstractmethod
     def get(self, workspace: str, number: int) -> Incident | None:
         """The whole incident, its timeline loaded: readable after the unit of work."""
 
@@ -88,6 +93,10 @@ class ProcessedEvents(abc.ABC):
         Recorded in the unit of work's transaction, so an event counts as processed
         exactly when its effects are committed.
         """
+
+    @abc.abstractmethod
+    def forget(self, platform: str, event_id: str) -> None:
+        """Un-records one event, so that a redelivery of it is handled again."""
 
     @abc.abstractmethod
     def prune(self, *, before: datetime, limit: int) -> int:
@@ -273,7 +282,16 @@ class ChatPlatform(Protocol):
     def open_incident_channel(
         self, *, name: str, topic: str, invite: Sequence[str]
     ) -> ChannelRef:
-        """Creates the incident's channel (or room) and invites people into it."""
+        """Creates the incident's channel (or room) and invites people into it.
+
+        The core opens it with nobody to invite and calls `invite_to_channel` once the
+        channel is recorded as the incident's, so that nobody can type a command in a
+        channel the bot does not yet know as an incident's.
+        """
+
+    def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
+        """Invites people into an incident's channel; one who cannot be invited is
+        reported by the platform's own means (log, a note), not raised."""
 
     def display_name(self, user: str) -> str:
         """A person's name as a postmortem shows it (never a raw platform id)."""

@@ -42,6 +42,7 @@ from bot.events import (
 from bot.mentions import parse_reference, resolve
 from bot.people import clean_name, people_of
 from bot.ports import (
+    ChannelRef,
     ChatPlatform,
     Clock,
     ConcurrentChange,
@@ -86,6 +87,8 @@ class _Context:
     event: CommandReceived
     platform: ChatPlatform
     now: datetime
+    # What to do once the unit of work is committed (invite people into a new channel).
+    after_commit: list[Callable[[], list[Reply]]] = field(default_factory=list)
 
     @property
     def user(self) -> str:
@@ -157,12 +160,15 @@ class IncidentBot:
     def _handle_once(self, event: InboundEvent, platform: ChatPlatform) -> list[Reply]:
         now = self._clock.now()
         try:
+            after_commit: list[Callable[[], list[Reply]]] = []
             with self._uow() as uow:
                 if not self._first_delivery(uow, event, platform, now):
                     return []
-                replies = self._dispatch(uow, event, platform, now)
+                replies = self._dispatch(uow, event, platform, now, after_commit)
                 uow.commit()
-                return replies
+            for action in after_commit:
+                replies += action()
+            return replies
         except IncidentError as problem:
             # Nothing of the failed command is kept, but the event still counts as
             # handled, so a redelivery does not repeat the error.
@@ -180,11 +186,16 @@ class IncidentBot:
         return uow.events.record(platform.name, event.event_id, now)
 
     def _dispatch(
-        self, uow: UnitOfWork, event: InboundEvent, platform: ChatPlatform, now: datetime
+        self,
+        uow: UnitOfWork,
+        event: InboundEvent,
+        platform: ChatPlatform,
+        now: datetime,
+        after_commit: list[Callable[[], list[Reply]]],
     ) -> list[Reply]:
         limits.check_person(event.user)
         if isinstance(event, CommandReceived):
-            return self._command(_Context(uow, event, platform, now))
+            return self._command(_Context(uow, event, platform, now, after_commit))
         incident = uow.incidents.get_by_channel(platform.name, event.channel)
         if incident is None:
             return []  # reactions and edits outside incident channels are ordinary chat
@@ -443,23 +454,32 @@ class IncidentBot:
         raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
     def _start(self, ctx: _Context, command: c.Start) -> list[Reply]:
+        """Declares an incident in three steps, so that a lost race opens no channel and
+        nobody is in a channel the bot does not know as the incident's:
+
+        1. the incident is stored (committed) with its number and no channel yet; a
+           `start` elsewhere that took the number first makes this commit fail, and the
+           event is handled again with the next number, before any channel exists;
+        2. the channel is opened, with nobody invited; if that fails, the incident is
+           deleted again (and the event un-recorded, so a redelivery starts afresh);
+        3. the channel is recorded as the incident's (the event's own commit), and only
+           then are the declarer and the invitees invited.
+        """
         # The title names the channel and its topic on the platform, so people named in
         # it are written by name once, now.
         title = " ".join(resolve(command.title, ctx.platform.display_name).split())
         limits.check_title(title, c.usage_of("start"))  # names may have made it longer
-        number = ctx.uow.incidents.next_number(ctx.event.workspace)
-        channel = ctx.platform.open_incident_channel(
-            name=f"inc-{number}-{slugify(title)}",
-            topic=f"Incident {number}: {title}",
-            invite=list(dict.fromkeys([ctx.user, *command.invite])),
-        )
+        workspace = ctx.event.workspace
+        number = ctx.uow.incidents.next_number(workspace)
+        name = f"inc-{number}-{slugify(title)}"
         incident = Incident.declare(
-            workspace=ctx.event.workspace,
+            workspace=workspace,
             number=number,
             title=title,
             platform=ctx.platform.name,
-            channel_id=channel.id,
-            channel_name=channel.name,
+            # Unique like a channel id, and never one: (workspace, number) is unique.
+            channel_id=f"(opening) {workspace} {number}",
+            channel_name=name,
             declared_by=ctx.user,
             declared_at=ctx.at,
             captured_at=ctx.now,
@@ -470,6 +490,18 @@ class IncidentBot:
             incident.assign_role(Role.COMMANDER, ctx.user, by=ctx.user, at=ctx.at, now=ctx.now)
         ctx.uow.incidents.add(incident)
         self._reminders_follow(ctx.uow, incident, ctx.now, activity=True)
+        ctx.uow.commit()
+        try:
+            channel = ctx.platform.open_incident_channel(
+                name=name, topic=f"Incident {number}: {title}", invite=[]
+            )
+        except BaseException:
+            self._abandon_start(ctx, incident)
+            raise
+        incident.channel_id = channel.id
+        incident.channel_name = channel.name
+        people = list(dict.fromkeys([ctx.user, *command.invite]))
+        ctx.after_commit.append(lambda: self._invite(ctx, channel, people))
         prefix = ctx.platform.command_prefix
         commander = incident.holder(Role.COMMANDER)
         lines = [
@@ -493,6 +525,29 @@ class IncidentBot:
                 ),
             )
         return replies
+
+    @staticmethod
+    def _abandon_start(ctx: _Context, incident: Incident) -> None:
+        """Takes back step 1 of `_start` when its channel could not be opened."""
+        ctx.uow.incidents.remove(incident)
+        if ctx.event.event_id is not None:
+            ctx.uow.events.forget(ctx.platform.name, ctx.event.event_id)
+        ctx.uow.commit()
+
+    @staticmethod
+    def _invite(ctx: _Context, channel: ChannelRef, people: list[str]) -> list[Reply]:
+        try:
+            ctx.platform.invite_to_channel(channel, people)
+        except Exception as problem:  # the incident and its channel stand; say who is missing
+            _log.warning("inviting people into %s failed: %s", channel.name, problem)
+            who = ", ".join(ctx.who(person) for person in people)
+            return [
+                ctx.say(
+                    f"Could not invite {who} into #{channel.name}; join it, or invite them "
+                    "there yourself.",
+                )
+            ]
+        return []
 
     # -- reminders ---------------------------------------------------------------------
 

@@ -46,6 +46,10 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         # A new incident's few entries are in memory; the relationship inserts them.
         self.session.add(incident)
 
+    def remove(self, incident: Incident) -> None:
+        # Its entries, roles … go with it (ORM cascade), its reminders by ON DELETE CASCADE.
+        self.session.delete(incident)
+
     def get(self, workspace: str, number: int) -> Incident | None:
         found = self.session.scalars(
             select(Incident)
@@ -129,6 +133,13 @@ class SqlAlchemyProcessedEvents(ProcessedEvents):
         result = self.session.execute(statement, execution_options={"preserve_rowcount": True})
         assert isinstance(result, CursorResult)
         return result.rowcount == 1
+
+    def forget(self, platform: str, event_id: str) -> None:
+        self.session.execute(
+            processed_events.delete().where(
+                processed_events.c.platform == platform, processed_events.c.event_id == event_id
+            )
+        )
 
     def prune(self, *, before: datetime, limit: int) -> int:
         oldest = (

@@ -13,6 +13,7 @@ from adapters.matrix.render import parse_mention as parse_matrix_mention
 from bot.ports import ChannelLink, ChannelRef
 
 RoomOpener = Callable[[str, str, Sequence[str]], ChannelRef]
+Inviter = Callable[[ChannelRef, Sequence[str]], None]
 NameLookup = Callable[[str], str | None]
 
 
@@ -20,14 +21,20 @@ class MatrixPlatform:
     name = "matrix"
     command_prefix = COMMAND_PREFIX
 
-    def __init__(self, *, open_room: RoomOpener, known_name: NameLookup) -> None:
+    def __init__(
+        self, *, open_room: RoomOpener, invite: Inviter, known_name: NameLookup
+    ) -> None:
         self._open_room = open_room
+        self._invite = invite
         self._known_name = known_name
 
     def open_incident_channel(
         self, *, name: str, topic: str, invite: Sequence[str]
     ) -> ChannelRef:
         return self._open_room(name, topic, invite)
+
+    def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
+        self._invite(channel, users)
 
     def display_name(self, user: str) -> str:
         """The name the person chose in Matrix, else the localpart of their id."""

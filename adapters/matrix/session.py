@@ -96,7 +96,9 @@ class MatrixSession:
     def __init__(self, *, bot: IncidentBot, settings: MatrixSettings) -> None:
         self._bot = bot
         self._settings = settings
-        self.platform = MatrixPlatform(open_room=self._open_room, known_name=self._known_name)
+        self.platform = MatrixPlatform(
+            open_room=self._open_room, invite=self._invite_people, known_name=self._known_name
+        )
         self.client: nio.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -646,6 +648,14 @@ class MatrixSession:
         future = asyncio.run_coroutine_threadsafe(self._create_room(name, topic, invite), loop)
         return future.result(timeout=120)
 
+    def _invite_people(self, channel: ChannelRef, invite: Sequence[str]) -> None:
+        loop = self._loop
+        assert loop is not None
+        future = asyncio.run_coroutine_threadsafe(
+            self._invite_into(channel.id, channel.name, invite), loop
+        )
+        future.result(timeout=120)
+
     def _known_name(self, user: str) -> str | None:
         client = self.client
         if client is None:
@@ -700,15 +710,22 @@ class MatrixSession:
         if encrypted:
             client.encrypted_rooms.add(room_id)
         room.add_member(client.user_id, None, None)
+        await self._invite_into(room_id, name, invite)
+        self._room_links[name] = room_id
+        return ChannelRef(id=room_id, name=name)
+
+    async def _invite_into(self, room_id: str, name: str, invite: Sequence[str]) -> None:
+        client = self.client
+        assert client is not None
+        room = client.rooms.get(room_id)
         for person in invite:
             invited = await client.room_invite(room_id, person)
             if isinstance(invited, nio.RoomInviteResponse):
-                room.add_member(person, None, None, invited=True)
+                if room is not None:
+                    room.add_member(person, None, None, invited=True)
             else:
                 log.error("Matrix: inviting %s to %s failed (%s)", person, name, _describe(invited))
                 self._notes.append(f"Could not invite {person} to #{name}: {_describe(invited)}")
-        self._room_links[name] = room_id
-        return ChannelRef(id=room_id, name=name)
 
     # -- neutral replies to Matrix events ---------------------------------------------------
 

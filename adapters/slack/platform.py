@@ -132,14 +132,13 @@ class SlackPlatform:
     ) -> ChannelRef:
         channel = self._create_channel(name[:CHANNEL_NAME_LIMIT])
         self._client.conversations_setTopic(channel=channel.id, topic=topic[:TOPIC_LIMIT])
-        people = [
-            user
-            for user in dict.fromkeys(invite)
-            if user != self._bot_user
-        ]
-        self._invite(channel.id, people)
+        self.invite_to_channel(channel, invite)
         self.opened.append(channel)
         return channel
+
+    def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
+        people = [user for user in dict.fromkeys(users) if user != self._bot_user]
+        self._invite(channel.id, people)
 
     def _create_channel(self, name: str) -> ChannelRef:
         for attempt in range(1, NAME_ATTEMPTS + 1):

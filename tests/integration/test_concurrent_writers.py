@@ -36,6 +36,9 @@ class Chat:
     def open_incident_channel(self, *, name: str, topic: str, invite: Sequence[str]) -> ChannelRef:
         return ChannelRef(id=f"C-{name}", name=name)
 
+    def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
+        pass
+
     def display_name(self, user: str) -> str:
         return user
 

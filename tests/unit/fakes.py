@@ -41,6 +41,9 @@ class FakeRepository(IncidentRepository):
     def add(self, incident: Incident) -> None:
         self.incidents.append(incident)
 
+    def remove(self, incident: Incident) -> None:
+        self.incidents.remove(incident)
+
     def get(self, workspace: str, number: int) -> Incident | None:
         return next(
             (i for i in self.incidents if i.workspace == workspace and i.number == number), None
@@ -74,6 +77,9 @@ class FakeEvents(ProcessedEvents):
             return False
         self.seen.add((platform, event_id))
         return True
+
+    def forget(self, platform: str, event_id: str) -> None:
+        self.seen.discard((platform, event_id))
 
     def prune(self, *, before: datetime, limit: int) -> int:
         return 0  # the fake keeps no times; pruning is tested on the databases
@@ -218,6 +224,11 @@ class FakePlatform:
     def open_incident_channel(self, *, name: str, topic: str, invite: Sequence[str]) -> ChannelRef:
         self.opened.append((name, topic, list(invite)))
         return ChannelRef(id=f"C-{name}", name=name)
+
+    def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
+        for index, (name, topic, invited) in enumerate(self.opened):
+            if f"C-{name}" == channel.id:
+                self.opened[index] = (name, topic, [*invited, *users])
 
     def display_name(self, user: str) -> str:
         return user.capitalize()

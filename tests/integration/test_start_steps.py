@@ -1,0 +1,130 @@
+"""`start` stores the incident before it opens the channel, and invites people only once
+the channel is recorded: on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.commands import default_mention
+from bot.drafts.templates import builtin_registry
+from bot.events import CommandReceived
+from bot.ports import ChannelRef
+from bot.replies import Message, Reply
+from bot.service import CoreSettings, IncidentBot
+from storage.uow import SqlAlchemyUnitOfWorkFactory
+
+T0 = datetime(2025, 3, 4, 14, 2, tzinfo=UTC)
+
+
+def start_event(event_id: str = "Ev1") -> CommandReceived:
+    return CommandReceived(
+        workspace="w", channel="general", user="maria",
+        text="start Checkout down --invite @li", posted_at=T0, event_id=event_id,
+    )
+
+
+class Chat:
+    name = "fake"
+    command_prefix = "/incident"
+
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+        self.invited: list[tuple[str, list[str]]] = []
+
+    def open_incident_channel(self, *, name: str, topic: str, invite: Sequence[str]) -> ChannelRef:
+        self.opened.append(name)
+        return ChannelRef(id=f"C-{name}", name=name)
+
+    def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
+        self.invited.append((channel.id, list(users)))
+
+    def display_name(self, user: str) -> str:
+        return user
+
+    def mention(self, user: str) -> str:
+        return f"@{user}"
+
+    def parse_mention(self, token: str) -> str | None:
+        return default_mention(token)
+
+
+def bot_on(factory: SqlAlchemyUnitOfWorkFactory) -> IncidentBot:
+    return IncidentBot(
+        uow=factory, clock=ManualClock(T0), settings=CoreSettings(), templates=builtin_registry()
+    )
+
+
+def test_someone_typing_in_the_channel_at_once_finds_the_incident(
+    uow_factory: SqlAlchemyUnitOfWorkFactory,
+) -> None:
+    bot = bot_on(uow_factory)
+    answers: list[list[Reply]] = []
+
+    class EagerInvitee(Chat):
+        """Li types `roles` in the new channel the moment the invitation arrives, from
+        another process (thread), and the invitation waits for the answer."""
+
+        def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
+            super().invite_to_channel(channel, users)
+
+            def type_roles() -> None:
+                answers.append(bot.handle(
+                    CommandReceived(
+                        workspace="w", channel=channel.id, user="li", text="roles",
+                        posted_at=T0,
+                    ),
+                    platform=Chat(),
+                ))
+
+            typing = threading.Thread(target=type_roles)
+            typing.start()
+            typing.join(timeout=30)
+
+    chat = EagerInvitee()
+    bot.handle(start_event(), platform=chat)
+
+    assert chat.invited == [("C-inc-1-checkout-down", ["maria", "li"])]
+    [[answer]] = answers
+    assert isinstance(answer, Message)
+    assert not answer.is_error, answer.text
+    assert "@maria" in answer.text and "no incident" not in answer.text
+
+
+def test_a_channel_that_cannot_be_opened_leaves_nothing_behind(
+    uow_factory: SqlAlchemyUnitOfWorkFactory,
+) -> None:
+    bot = bot_on(uow_factory)
+
+    class Down(Chat):
+        def open_incident_channel(
+            self, *, name: str, topic: str, invite: Sequence[str]
+        ) -> ChannelRef:
+            raise ConnectionError("the platform is down")
+
+    down = Down()
+    with pytest.raises(ConnectionError):
+        bot.handle(start_event(), platform=down)
+    assert bot.list_incidents() == []
+    assert down.invited == []
+
+    # The platform re-delivers the same event; it is handled afresh, with number 1.
+    chat = Chat()
+    replies = bot.handle(start_event(), platform=chat)
+    assert chat.opened == ["inc-1-checkout-down"]
+    [incident] = bot.list_incidents()
+    assert (incident.number, incident.channel_id) == (1, "C-inc-1-checkout-down")
+    assert any(isinstance(r, Message) and r.channel == "C-inc-1-checkout-down" for r in replies)
+
+
+def test_nobody_is_invited_while_the_channel_is_opened(
+    uow_factory: SqlAlchemyUnitOfWorkFactory,
+) -> None:
+    chat = Chat()
+    bot_on(uow_factory).handle(start_event(), platform=chat)
+    assert chat.opened == ["inc-1-checkout-down"]
+    assert chat.invited == [("C-inc-1-checkout-down", ["maria", "li"])]
