@@ -21,7 +21,9 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 def escape_inline(text: str) -> str:
     """Escapes text that must stay on one line: a table cell, a list item, a heading."""
-    return escape_block(" ".join(text.split()))
+    # Joined on spaces it has no line break left: one line, escaped as `escape_block`
+    # would escape it, without splitting it into lines (a draft escapes thousands).
+    return _escape_line(" ".join(text.split()))
 
 
 def escape_block(text: str) -> str:
