@@ -355,7 +355,8 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
     Leaving the block without `commit()` discards the work. The session does not
     expire objects on commit, so the aggregate stays readable after `commit()` and
-    after the block ends (its collections are always loaded whole).
+    after the block ends: whole for `get` and `list`, which load the timeline; an
+    incident from `get_by_channel` has its timeline only if it was read in the block.
     """
 
     incidents: SqlAlchemyIncidentRepository
