@@ -50,6 +50,9 @@ class Names:
     def invite_to_channel(self, channel: object, users: Sequence[str]) -> None:
         raise AssertionError("the bench invites nobody")
 
+    def channel_link(self, *, workspace: str, channel_id: str) -> None:
+        return None
+
     def display_name(self, user: str) -> str:
         return user.capitalize()
 

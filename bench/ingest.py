@@ -80,6 +80,9 @@ class BenchChat:
     def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
         pass
 
+    def channel_link(self, *, workspace: str, channel_id: str) -> None:
+        return None
+
     def display_name(self, user: str) -> str:
         return user
 

@@ -43,6 +43,9 @@ class Chat:
     def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
         self.invited.append((channel.id, list(users)))
 
+    def channel_link(self, *, workspace: str, channel_id: str) -> None:
+        return None
+
     def display_name(self, user: str) -> str:
         return user
 
