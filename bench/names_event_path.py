@@ -49,6 +49,9 @@ class BenchPlatform:
     def open_incident_channel(self, *, name: str, topic: str, invite: object) -> ChannelRef:
         return ChannelRef(id=name, name=name)
 
+    def invite_to_channel(self, channel: ChannelRef, users: object) -> None:
+        pass
+
     def display_name(self, user: str) -> str:
         return f"Person {user}"
 
