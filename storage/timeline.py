@@ -29,6 +29,11 @@ class SqlTimelineEntries(TimelineEntries):
         self._session = session
         self._incident = incident
 
+    def __deepcopy__(self, memo: dict[int, object]) -> None:
+        # A copy of the incident is no longer in this session: it answers from the
+        # entries it holds (Incident._entries falls back to them).
+        return None
+
     @property
     def _incident_id(self) -> int:
         incident_id = inspect(self._incident).identity
