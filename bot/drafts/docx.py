@@ -20,7 +20,7 @@ from docx.shared import Pt, RGBColor
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from bot.drafts.render import DocumentText, paragraphs
+from bot.drafts.document import DocumentText, paragraphs
 from bot.drafts.templates import DocumentLayout
 from bot.drafts.view import DraftView, SectionView
 from bot.drafts.word import (

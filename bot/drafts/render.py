@@ -20,6 +20,7 @@ from jinja2 import DictLoader, StrictUndefined
 from jinja2.exceptions import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
+from bot.drafts.document import DocumentText, document_text, paragraphs
 from bot.drafts.jekyll import liquid_literal
 from bot.drafts.links import safe_url
 from bot.drafts.markdown import escape_block, escape_inline
@@ -27,7 +28,6 @@ from bot.drafts.templates import (
     HTML_FILE,
     MD_FILE,
     MEDIA_TYPES,
-    DocumentLayout,
     Template,
     TemplateError,
     TemplateRegistry,
@@ -47,15 +47,6 @@ class Draft:
     content: bytes
     media_type: str
     format: str
-
-
-@dataclass(frozen=True)
-class DocumentText:
-    """The layout's title lines, rendered to plain text (each format escapes them)."""
-
-    title: str
-    title_block: tuple[str, ...]
-    overline: str = ""  # the line above the title on a report's cover
 
 
 def _md_finalize(value: object) -> object:
@@ -115,33 +106,6 @@ def _md_body(section: SectionView) -> Safe:
     return _md_todo(section)
 
 
-def paragraphs(text: str | None) -> list[list[str]]:
-    """Text as paragraphs of lines, for formats that lay lines out themselves."""
-    found: list[list[str]] = [[]]
-    for line in (text or "").replace("\r\n", "\n").split("\n"):
-        if line.strip():
-            found[-1].append(line.strip())
-        elif found[-1]:
-            found.append([])
-    return [paragraph for paragraph in found if paragraph]
-
-
-def document_text(view: DraftView, layout: DocumentLayout, location: str) -> DocumentText:
-    environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-
-    def text(source: str) -> str:
-        try:
-            return " ".join(environment.from_string(source).render(draft=view).split())
-        except JinjaError as problem:
-            raise TemplateError(f"{location}/template.toml ([document])", str(problem)) from None
-
-    return DocumentText(
-        title=text(layout.title),
-        title_block=tuple(line for line in map(text, layout.title_block) if line),
-        overline=text(layout.overline),
-    )
-
-
 def render(view: DraftView, template: Template, registry: TemplateRegistry, fmt: str) -> Draft:
     if fmt not in template.formats:
         raise TemplateError(
@@ -149,7 +113,8 @@ def render(view: DraftView, template: Template, registry: TemplateRegistry, fmt:
         )
     doc = document_text(view, template.layout, template.location or template.name)
     if fmt == "docx":
-        from bot.drafts.docx import render_docx  # python-docx loads only when asked for
+        # python-docx loads only when a Word file is asked for; no import cycle either way.
+        from bot.drafts.docx import render_docx
 
         content = render_docx(view, template.layout, doc)
     elif fmt == "html":

@@ -1,0 +1,53 @@
+"""What every format of a draft shares before it is written out: the layout's title
+lines rendered to plain text, and section text cut into paragraphs.
+
+Both the renderer (`bot/drafts/render.py`) and the Word writer (`bot/drafts/docx.py`)
+use these, so they live here and neither of those modules imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jinja2 import StrictUndefined
+from jinja2.exceptions import TemplateError as JinjaError
+from jinja2.sandbox import SandboxedEnvironment
+
+from bot.drafts.templates import DocumentLayout, TemplateError
+from bot.drafts.view import DraftView
+
+
+@dataclass(frozen=True)
+class DocumentText:
+    """The layout's title lines, rendered to plain text (each format escapes them)."""
+
+    title: str
+    title_block: tuple[str, ...]
+    overline: str = ""  # the line above the title on a report's cover
+
+
+def paragraphs(text: str | None) -> list[list[str]]:
+    """Text as paragraphs of lines, for formats that lay lines out themselves."""
+    found: list[list[str]] = [[]]
+    for line in (text or "").replace("\r\n", "\n").split("\n"):
+        if line.strip():
+            found[-1].append(line.strip())
+        elif found[-1]:
+            found.append([])
+    return [paragraph for paragraph in found if paragraph]
+
+
+def document_text(view: DraftView, layout: DocumentLayout, location: str) -> DocumentText:
+    environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+    def text(source: str) -> str:
+        try:
+            return " ".join(environment.from_string(source).render(draft=view).split())
+        except JinjaError as problem:
+            raise TemplateError(f"{location}/template.toml ([document])", str(problem)) from None
+
+    return DocumentText(
+        title=text(layout.title),
+        title_block=tuple(line for line in map(text, layout.title_block) if line),
+        overline=text(layout.overline),
+    )
