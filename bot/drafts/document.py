@@ -1,5 +1,5 @@
 """What every format of a draft shares before it is written out: the layout's title
-lines rendered to plain text, and section text cut into paragraphs.
+lines rendered to plain text.
 
 Both the renderer (`bot/drafts/render.py`) and the Word writer (`bot/drafts/docx.py`)
 use these, so they live here and neither of those modules imports the other.
@@ -24,17 +24,6 @@ class DocumentText:
     title: str
     title_block: tuple[str, ...]
     overline: str = ""  # the line above the title on a report's cover
-
-
-def paragraphs(text: str | None) -> list[list[str]]:
-    """Text as paragraphs of lines, for formats that lay lines out themselves."""
-    found: list[list[str]] = [[]]
-    for line in (text or "").replace("\r\n", "\n").split("\n"):
-        if line.strip():
-            found[-1].append(line.strip())
-        elif found[-1]:
-            found.append([])
-    return [paragraph for paragraph in found if paragraph]
 
 
 def document_text(view: DraftView, layout: DocumentLayout, location: str) -> DocumentText:

@@ -151,3 +151,10 @@ def test_times_of_day_are_accepted_exactly_when_they_exist(line: str) -> None:
     real = parts[0] <= 23 and all(part <= 59 for part in parts[1:])
     result = c.parse(line)
     assert isinstance(result, c.AddBackdated) == real
+
+
+def test_multi_line_set_and_append_keep_their_lines() -> None:
+    assert c.parse("set impact - `api` down\n- web slow\n\n| a | b |") == c.SetSection(
+        "impact", "- `api` down\n- web slow\n\n| a | b |"
+    )
+    assert c.parse("append impact\n- one more") == c.AppendSection("impact", "- one more")
