@@ -174,13 +174,17 @@ def _timeline(document: WordDocument, view: DraftView, layout: DocumentLayout) -
         return
     if layout.timeline == "table":
         header = ("Time", "Who", "What happened") if view.names_shown else ("Time", "What happened")
-        table = _table(document, header, [])
-        for entry in view.timeline:
-            cells = table.add_row().cells  # type: ignore[no-untyped-call]
-            cells[0].text = _clean(entry.when)
-            if view.names_shown:
-                cells[1].text = _clean(entry.who or "")
-            add_inline(cells[-1].paragraphs[0], user_markdown.inline(entry.text))
+        rows = [
+            (entry.when, entry.who or "", entry.text) if view.names_shown
+            else (entry.when, entry.text)
+            for entry in view.timeline
+        ]
+        # Sized to the text as written, then the text cell is redone as Markdown runs.
+        table = _table(document, header, rows)
+        for row, entry in zip(table.rows[1:], view.timeline, strict=True):
+            cell = row.cells[-1]
+            cell.text = ""
+            add_inline(cell.paragraphs[0], user_markdown.inline(entry.text))
         return
     day = None
     for entry in view.timeline:

@@ -64,3 +64,13 @@ def test_a_timeline_line_keeps_inline_markdown_only() -> None:
     assert inline("# not a heading - `code` and [PR-7](https://x.example/7)\n| no row |") == (
         "# not a heading - `code` and [PR-7](https://x.example/7) \\| no row \\|"
     )
+
+
+def test_in_a_jekyll_post_braces_in_code_show_without_a_backslash() -> None:
+    from drafting import MD, draft, incident_with, liquid_pass
+
+    sections = "Run `{{ site.title }}` and {{ x }}\n\n```\n{% endraw %} {{ y }}\n```"
+    markdown = draft(incident_with("words", "T", sections=sections), "blog", "md").decode()
+    html = MD.render(liquid_pass(markdown.split("\n---\n", 1)[1]))
+    assert "<p>Run <code>{{ site.title }}</code> and {{ x }}</p>" in html
+    assert "<pre><code>{% endraw %} {{ y }}\n</code></pre>" in html
