@@ -72,11 +72,19 @@ def message_text(content: Mapping[str, Any]) -> str:
     formatted = content.get("formatted_body")
     if content.get("format") != "org.matrix.custom.html" or not isinstance(formatted, str):
         return with_references(body)
+    shown = _HtmlText.text_of(formatted).strip()
+    if not _typed_in(body, _HtmlText.plain_of(formatted)):
+        return shown  # a body that is not what the formatted one shows: trust the latter
     pills = _HtmlText.pills_of(formatted)
-    if not pills and body.strip():
-        return with_references(body)
-    written = _with_pills(body, pills)
-    return written if written is not None else _HtmlText.text_of(formatted).strip()
+    written = _with_pills(body, pills) if pills else with_references(body)
+    return written if written is not None else shown
+
+
+def _typed_in(body: str, shown: str) -> bool:
+    """Whether `body` could be what was typed to show `shown`: its letters and digits
+    hold the shown ones in order (Markdown adds syntax, and link targets, never text)."""
+    letters = iter(char for char in body if char.isalnum())
+    return all(char in letters for char in shown if char.isalnum())
 
 
 def _with_pills(body: str, pills: list[tuple[str, str]]) -> str | None:
@@ -132,6 +140,7 @@ class _HtmlText(HTMLParser):
         self._skip = 0  # inside <mx-reply>: the quoted message we are replying to
         self._pill: list[bool] = []
         self.pills: list[tuple[str, str]] = []  # (user id, the name shown), outside replies
+        self.shown: list[str] = []  # all the text shown, pills' names included
 
     @classmethod
     def text_of(cls, formatted: str) -> str:
@@ -150,6 +159,14 @@ class _HtmlText(HTMLParser):
                 typed += part
         out.append(with_references(typed))
         return "".join(out)
+
+    @classmethod
+    def plain_of(cls, formatted: str) -> str:
+        """The formatted body's text as shown, pills by their names, replies left out."""
+        parser = cls()
+        parser.feed(formatted)
+        parser.close()
+        return "".join(parser.shown)
 
     @classmethod
     def pills_of(cls, formatted: str) -> list[tuple[str, str]]:
@@ -181,6 +198,8 @@ class _HtmlText(HTMLParser):
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.shown.append(data)
         if self._pill and self._pill[-1] and not self._skip and self.pills:
             user, shown = self.pills[-1]
             self.pills[-1] = (user, shown + data)

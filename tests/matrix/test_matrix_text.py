@@ -81,7 +81,7 @@ def test_markdown_and_lines_typed_in_element_reach_the_core_as_typed() -> None:
         "formatted_body": "!incident action <strong>Fix</strong> the <code>cert</code> job<br>"
         'soon <a href="https://matrix.to/#/@per:example.org">Per Olsen</a>',
     }
-    assert command_text(with_pill) == "action **Fix** the `cert` job\nsoon @per:example.org"
+    assert command_text(with_pill) == "action **Fix** the `cert` job\nsoon {@@per:example.org}"
 
 
 def test_a_reply_quotes_no_command_and_plain_bodies_work() -> None:

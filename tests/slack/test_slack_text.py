@@ -144,6 +144,6 @@ def test_the_parser_reads_slack_mentions_only() -> None:
 
 def test_a_multi_line_command_keeps_its_lines_and_markdown() -> None:
     typed = "set impact - `api` down, see [PR-7](&lt;https://x.example/7&gt;)\n- web slow"
-    assert command_text(typed, lambda user: user) == (
+    assert command_text(typed) == (
         "set impact - `api` down, see [PR-7](<https://x.example/7>)\n- web slow"
     )
