@@ -114,7 +114,10 @@ def test_a_renamed_person_shows_their_current_name_in_the_draft_and_offline(
     exported = cli(bot, "export", "1", "--workspace", ws)
     assert "@Daniel Okafor promoted the replica" in exported
     assert "Handing the DB failover to @Daniel Okafor now" in exported
-    assert "Ada Lovelace" in exported  # the commander, stored when she declared it
+    # The commander, stored when she declared it, in the team section of the report
+    # (the standard template, like its seed, has none).
+    report = cli(bot, "export", "1", "--template", "report", "--workspace", ws)
+    assert "| Incident commander | Ada Lovelace |" in report
     for raw in (dan, erin, "UADA", "{@", "<@"):
         assert raw not in exported, f"{raw} in the export:\n{exported}"
     shown = cli(bot, "show", "1", "--workspace", ws)
