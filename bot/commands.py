@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 
 from bot.domain import (
     GENERATED_SECTION_IDS,
+    MILESTONE_ALIASES,
     ROLE_ALIASES,
     SECTION_IDS,
     WRITTEN_SECTION_IDS,
+    MilestoneKind,
     Role,
     Status,
 )
@@ -120,6 +122,35 @@ class ListSections:
 
 
 @dataclass(frozen=True)
+class SetField:
+    """`set customers-impacted All`: one cell of the template's fields table."""
+
+    field_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ClearField:
+    field_id: str
+
+
+@dataclass(frozen=True)
+class SetMilestone:
+    kind: MilestoneKind
+    when: When | None  # None: the message's own time
+
+
+@dataclass(frozen=True)
+class ClearMilestone:
+    kind: MilestoneKind
+
+
+@dataclass(frozen=True)
+class ListMilestones:
+    pass
+
+
+@dataclass(frozen=True)
 class AddAction:
     text: str
     owner: UserRef | None
@@ -209,6 +240,11 @@ Command = (
     | AppendSection
     | ClearSection
     | ListSections
+    | SetField
+    | ClearField
+    | SetMilestone
+    | ClearMilestone
+    | ListMilestones
     | AddAction
     | ListActions
     | CompleteAction
@@ -244,6 +280,8 @@ class Usage:
 FORMATS = ("md", "html", "docx")
 WHEN_FORMS = "HH:MM, HH:MM:SS, YYYY-MM-DD HH:MM or YYYY-MM-DD HH:MM:SS"
 
+MILESTONE_USAGE = "milestone KIND [WHEN]"
+
 USAGES: dict[str, Usage] = {
     "start": Usage(
         ("start TITLE [--invite @user …]",),
@@ -265,10 +303,24 @@ USAGES: dict[str, Usage] = {
         f"show or correct the timeline; WHEN is {WHEN_FORMS}, in the workspace timezone "
         "unless followed by Z, UTC or ±HH:MM",
     ),
-    "set": Usage(("set SECTION TEXT",), "write a postmortem section"),
+    "set": Usage(
+        ("set SECTION TEXT", "set FIELD TEXT"),
+        "write a postmortem section, or a field of the template's table (customers-impacted)",
+    ),
     "append": Usage(("append SECTION TEXT",), "add a paragraph to a postmortem section"),
-    "clear": Usage(("clear SECTION",), "empty a postmortem section"),
-    "sections": Usage(("sections",), "list the template's sections, filled or empty"),
+    "clear": Usage(("clear SECTION", "clear FIELD"), "empty a postmortem section or field"),
+    "sections": Usage(
+        ("sections",), "list the template's sections and fields, filled or empty"
+    ),
+    "milestone": Usage(
+        ("milestone KIND [WHEN]", "milestone clear KIND", "milestone"),
+        "record when the impact started, was detected, identified, mitigated or resolved "
+        "(KIND: started, detected, identified, mitigated, resolved); WHEN as in "
+        "`timeline add`, now if left out",
+    ),
+    "milestones": Usage(
+        ("milestones",), "list the milestones and the durations they give"
+    ),
     "action": Usage(
         ("action TEXT [@owner]", "action done N"), "add an action item, or mark one done"
     ),
@@ -310,8 +362,14 @@ def default_mention(token: str) -> str | None:
     return match.group(1) if match else None
 
 
-def parse(line: str, *, mention: MentionParser = default_mention) -> Command | ParseError:
-    """Parses a command line without its prefix (`role comms @jonas`)."""
+def parse(
+    line: str, *, mention: MentionParser = default_mention, fields: Collection[str] = ()
+) -> Command | ParseError:
+    """Parses a command line without its prefix (`role comms @jonas`).
+
+    `fields` are the field ids the templates declare (`customers-impacted`): `set`
+    and `clear` take them besides the section ids.
+    """
     text = line.strip()
     if not text:
         return ParseError("No command given.", "help [COMMAND]")
@@ -321,9 +379,16 @@ def parse(line: str, *, mention: MentionParser = default_mention) -> Command | P
     if handler is None:
         return _unknown_command(name)
     try:
+        if name in _FIELD_COMMANDS:
+            field_command = _parse_field(name, rest, fields)
+            if field_command is not None:
+                return field_command
         return handler(rest, mention)
     except _Invalid as problem:
-        return ParseError(problem.message, problem.usage or usage_of(name))
+        message = problem.message
+        if fields and name in _FIELD_COMMANDS and message.startswith("Unknown section"):
+            message += f" Fields: {', '.join(sorted(fields))}."
+        return ParseError(message, problem.usage or usage_of(name))
 
 
 class _Invalid(Exception):
@@ -480,9 +545,8 @@ _WHEN = re.compile(
 )
 
 
-def parse_when(args: str) -> tuple[When, str]:
+def parse_when(args: str, usage: str = "timeline add WHEN TEXT") -> tuple[When, str]:
     """Splits `2025-03-04 13:40 UTC text` into the time as written and the text."""
-    usage = "timeline add WHEN TEXT"
     match = _WHEN.match(args)
     if not args:
         raise _Invalid(f"Missing the time: WHEN is {WHEN_FORMS}.", usage)
@@ -533,6 +597,9 @@ def _parse_section_id(word: str, usage: str) -> str:
             "action-items": "`action`",
             "metadata": "`severity`, `status` and the incident's title",
             "links": "links and ticket numbers in notes, sections and 📌 messages",
+            "fields": "`set FIELD TEXT`, one field at a time",
+            "milestones": "`milestone KIND [WHEN]`",
+            "durations": "`milestone KIND [WHEN]`",
         }[section_id]
         raise _Invalid(f"The `{section_id}` section is generated; change it with {how}.", usage)
     if section_id not in WRITTEN_SECTION_IDS:
@@ -575,6 +642,81 @@ def _parse_clear(rest: str, mention: MentionParser) -> Command:
     if extra:
         raise _Invalid("`clear` takes only the section; use `set` to write one.")
     return ClearSection(_parse_section_id(word, "clear SECTION"))
+
+
+_FIELD_COMMANDS = ("set", "append", "clear")
+
+
+def _parse_field(name: str, rest: str, fields: Collection[str]) -> Command | None:
+    """`set FIELD TEXT` / `clear FIELD`; None when the word names no field."""
+    word, text = _split_first(rest)
+    field_id = normalize_section(word)
+    if not word or field_id not in fields:
+        return None
+    if name == "append":
+        raise _Invalid(
+            f"`{field_id}` is a field, one cell of a table; write it whole with "
+            f"`set {field_id} TEXT`.",
+            "set FIELD TEXT",
+        )
+    if name == "clear":
+        if text:
+            raise _Invalid("`clear` takes only the field; use `set` to write one.", "clear FIELD")
+        return ClearField(field_id)
+    if not text:
+        raise _Invalid(
+            f"Missing the text for `{field_id}` (`clear {field_id}` empties it).",
+            "set FIELD TEXT",
+        )
+    return SetField(field_id, text)
+
+
+def _parse_milestone(rest: str, mention: MentionParser) -> Command:
+    if not rest:
+        return ListMilestones()
+    word, args = _split_first(rest)
+    if word.lower() == "clear":
+        kind_word, extra = _split_first(args)
+        if not kind_word:
+            raise _Invalid("Missing the milestone to clear.", "milestone clear KIND")
+        if extra:
+            raise _Invalid("`milestone clear` takes only the milestone.", "milestone clear KIND")
+        return ClearMilestone(_parse_milestone_kind(kind_word, "milestone clear KIND"))
+    kind = _parse_milestone_kind(word, MILESTONE_USAGE)
+    if not args:
+        return SetMilestone(kind, None)
+    when, text = parse_when(args, usage=MILESTONE_USAGE)
+    if text:
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise _Invalid(
+            f"`milestone` takes the kind and a time, not `{shown}`; put words on the "
+            "timeline with `note TEXT`.",
+            MILESTONE_USAGE,
+        )
+    return SetMilestone(kind, when)
+
+
+_MILESTONE_KINDS = (
+    "started (impact), detected (noticed, alerted), identified (diagnosed), "
+    "mitigated (restored, recovered), resolved (fixed)"
+)
+
+
+def _parse_milestone_kind(word: str, usage: str) -> MilestoneKind:
+    lowered = word.lower()
+    kind = MILESTONE_ALIASES.get(lowered)
+    if kind is not None:
+        return kind
+    if lowered in ("declared", "declare", "declaration"):
+        raise _Invalid(
+            "Declared is recorded by `start` itself, at the moment the incident was "
+            f"declared, and does not move. Milestones: {_MILESTONE_KINDS}.",
+            usage,
+        )
+    close = difflib.get_close_matches(lowered, list(MILESTONE_ALIASES), n=1)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    shown = word if len(word) <= 40 else word[:40] + "…"
+    raise _Invalid(f"Unknown milestone `{shown}`.{hint} Milestones: {_MILESTONE_KINDS}.", usage)
 
 
 def _parse_action(rest: str, mention: MentionParser) -> Command:
@@ -679,4 +821,6 @@ _HANDLERS: dict[str, Callable[[str, MentionParser], Command]] = {
     "export": _parse_export,
     "help": _parse_help,
     "remind": _parse_remind,
+    "milestone": _parse_milestone,
+    "milestones": _no_arguments(ListMilestones(), "milestones"),
 }

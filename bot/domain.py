@@ -11,7 +11,7 @@ import enum
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 class IncidentError(Exception):
@@ -96,6 +96,72 @@ _AUTOMATIC_FORMS: tuple[tuple[re.Pattern[str], AutomaticEvent], ...] = (
 )
 
 
+class MilestoneKind(enum.StrEnum):
+    """The moments a postmortem's durations are measured between (declared is the
+    incident's own `declared_at`, recorded by `start`)."""
+
+    STARTED = "started"  # impact started
+    DETECTED = "detected"
+    IDENTIFIED = "identified"
+    MITIGATED = "mitigated"  # impact ended; `status monitoring` sets it
+    RESOLVED = "resolved"
+
+    @property
+    def label(self) -> str:
+        return MILESTONE_LABELS[self]
+
+
+MILESTONE_LABELS: dict[MilestoneKind, str] = {
+    MilestoneKind.STARTED: "Impact started",
+    MilestoneKind.DETECTED: "Detected",
+    MilestoneKind.IDENTIFIED: "Identified",
+    MilestoneKind.MITIGATED: "Mitigated",
+    MilestoneKind.RESOLVED: "Resolved",
+}
+
+MILESTONE_ALIASES: dict[str, MilestoneKind] = {
+    "started": MilestoneKind.STARTED,
+    "start": MilestoneKind.STARTED,
+    "impact": MilestoneKind.STARTED,
+    "began": MilestoneKind.STARTED,
+    "detected": MilestoneKind.DETECTED,
+    "detect": MilestoneKind.DETECTED,
+    "noticed": MilestoneKind.DETECTED,
+    "alerted": MilestoneKind.DETECTED,
+    "alert": MilestoneKind.DETECTED,
+    "identified": MilestoneKind.IDENTIFIED,
+    "identify": MilestoneKind.IDENTIFIED,
+    "diagnosed": MilestoneKind.IDENTIFIED,
+    "cause": MilestoneKind.IDENTIFIED,
+    "mitigated": MilestoneKind.MITIGATED,
+    "mitigate": MilestoneKind.MITIGATED,
+    "restored": MilestoneKind.MITIGATED,
+    "recovered": MilestoneKind.MITIGATED,
+    "resolved": MilestoneKind.RESOLVED,
+    "resolve": MilestoneKind.RESOLVED,
+    "fixed": MilestoneKind.RESOLVED,
+    "ended": MilestoneKind.RESOLVED,
+}
+
+# The status a `status` change sets, when that milestone is not set yet.
+STATUS_MILESTONES: dict[Status, MilestoneKind] = {
+    Status.IDENTIFIED: MilestoneKind.IDENTIFIED,
+    Status.MONITORING: MilestoneKind.MITIGATED,
+    Status.RESOLVED: MilestoneKind.RESOLVED,
+}
+
+# (earlier, later): impact starts before anything else is known about it, and is
+# mitigated before (or when) it is resolved. Anything else may come in any order
+# (an incident can be detected after its impact was mitigated).
+MILESTONE_ORDER: tuple[tuple[MilestoneKind, MilestoneKind], ...] = (
+    (MilestoneKind.STARTED, MilestoneKind.DETECTED),
+    (MilestoneKind.STARTED, MilestoneKind.IDENTIFIED),
+    (MilestoneKind.STARTED, MilestoneKind.MITIGATED),
+    (MilestoneKind.STARTED, MilestoneKind.RESOLVED),
+    (MilestoneKind.MITIGATED, MilestoneKind.RESOLVED),
+)
+
+
 SEVERITIES = (1, 2, 3, 4)
 
 # The shared section vocabulary: templates pick from these so they can share data.
@@ -117,7 +183,16 @@ WRITTEN_SECTION_IDS: tuple[str, ...] = (
     "references",
 )
 GENERATED_SECTION_IDS: tuple[str, ...] = (
-    "timeline", "team", "action-items", "metadata", "links"
+    "timeline",
+    "team",
+    "action-items",
+    "metadata",
+    "links",
+    # The template's [[fields]] as a table, the milestones as a list, the durations
+    # they give as a line.
+    "fields",
+    "milestones",
+    "durations",
 )
 SECTION_IDS: tuple[str, ...] = WRITTEN_SECTION_IDS + GENERATED_SECTION_IDS
 
@@ -199,6 +274,30 @@ class ActionItem:
     done_by: str | None = None
 
 
+@dataclass(eq=False)
+class Milestone:
+    kind: MilestoneKind
+    at: datetime  # UTC: when it happened
+    set_at: datetime  # UTC: when it was recorded (or last moved)
+    set_by: str | None  # who set it; the person whose `status` change set it
+
+
+@dataclass(frozen=True)
+class MilestoneChange:
+    kind: MilestoneKind
+    at: datetime
+    previous: datetime | None  # where it was before it moved; None: newly set
+
+
+@dataclass(frozen=True)
+class Durations:
+    """What the milestones say about how long things took; None where unknown."""
+
+    impact: timedelta | None  # impact started -> mitigated, else -> resolved
+    to_detect: timedelta | None  # impact started -> detected
+    to_mitigate: timedelta | None  # impact started -> mitigated
+
+
 @dataclass(frozen=True)
 class TagOutcome:
     entry: TimelineEntry
@@ -225,6 +324,7 @@ class Incident:
     sections: list[SectionText] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
     actions: list[ActionItem] = field(default_factory=list)
+    milestones: list[Milestone] = field(default_factory=list)
 
     # -- declaring ---------------------------------------------------------------------
 
@@ -355,6 +455,7 @@ class Incident:
         self.status = status
         self.resolved_at = None
         self._automatic(at, now, by, f"Status: {status.value}")
+        self._milestone_from_status(status, by=by, at=at, now=now)
 
     def resolve(self, *, by: str, at: datetime, now: datetime) -> None:
         self._require_open("resolve it")
@@ -363,6 +464,7 @@ class Incident:
         self.status = Status.RESOLVED
         self.resolved_at = at
         self._automatic(at, now, by, "Incident resolved")
+        self._milestone_from_status(Status.RESOLVED, by=by, at=at, now=now)
 
     def close(self, *, by: str, at: datetime, now: datetime) -> None:
         if self.is_closed:
@@ -370,6 +472,7 @@ class Incident:
         if self.status is not Status.RESOLVED:
             self.status = Status.RESOLVED
             self.resolved_at = at
+            self._milestone_from_status(Status.RESOLVED, by=by, at=at, now=now)
         self.closed_at = at
         self._automatic(at, now, by, "Incident closed")
 
@@ -379,6 +482,8 @@ class Incident:
         self.closed_at = None
         self.resolved_at = None
         self.status = Status.INVESTIGATING
+        # Not over after all: the next resolution sets the resolved milestone afresh.
+        self.milestones = [m for m in self.milestones if m.kind is not MilestoneKind.RESOLVED]
         self._automatic(at, now, by, "Incident reopened")
 
     def _require_open(self, doing: str) -> None:
@@ -530,3 +635,78 @@ class Incident:
             f"There is no action item #{seq} in incident {self.number}. "
             "`actions` lists them with their numbers."
         )
+
+    # -- milestones ----------------------------------------------------------------------
+
+    def milestone(self, kind: MilestoneKind) -> datetime | None:
+        found = self._milestone_record(kind)
+        return found.at if found is not None else None
+
+    def milestone_conflict(self, kind: MilestoneKind, at: datetime) -> Milestone | None:
+        """A milestone that `kind` at `at` would contradict (impact ending before it
+        started), if any."""
+        for earlier, later in MILESTONE_ORDER:
+            if kind is later and (other := self._milestone_record(earlier)) and other.at > at:
+                return other
+            if kind is earlier and (other := self._milestone_record(later)) and other.at < at:
+                return other
+        return None
+
+    def set_milestone(
+        self, kind: MilestoneKind, at: datetime, *, by: str | None, now: datetime
+    ) -> MilestoneChange:
+        """Sets a milestone, or moves it when it is set already."""
+        conflict = self.milestone_conflict(kind, at)
+        if conflict is not None:
+            raise IncidentError(
+                f"{kind.label} at {at:%Y-%m-%d %H:%M} UTC contradicts "
+                f"{conflict.kind.label.lower()} at {conflict.at:%Y-%m-%d %H:%M} UTC."
+            )
+        current = self._milestone_record(kind)
+        if current is None:
+            self.milestones.append(Milestone(kind, at, now, by))
+            return MilestoneChange(kind, at, None)
+        previous = current.at
+        current.at = at
+        current.set_at = now
+        current.set_by = by
+        return MilestoneChange(kind, at, previous)
+
+    def clear_milestone(self, kind: MilestoneKind) -> datetime:
+        current = self._milestone_record(kind)
+        if current is None:
+            raise IncidentError(f"{kind.label} is not set; there is nothing to clear.")
+        self.milestones = [m for m in self.milestones if m is not current]
+        return current.at
+
+    def durations(self) -> Durations:
+        """Only what the milestones tell: without the impact's start, nothing is known
+        (the declaration is when people started talking, not when customers hurt)."""
+        started = self.milestone(MilestoneKind.STARTED)
+        if started is None:
+            return Durations(None, None, None)
+        detected = self.milestone(MilestoneKind.DETECTED)
+        mitigated = self.milestone(MilestoneKind.MITIGATED)
+        ended = mitigated or self.milestone(MilestoneKind.RESOLVED)
+        return Durations(
+            impact=ended - started if ended else None,
+            to_detect=detected - started if detected else None,
+            to_mitigate=mitigated - started if mitigated else None,
+        )
+
+    def _milestone_record(self, kind: MilestoneKind) -> Milestone | None:
+        for milestone in self.milestones:
+            if milestone.kind is kind:
+                return milestone
+        return None
+
+    def _milestone_from_status(
+        self, status: Status, *, by: str, at: datetime, now: datetime
+    ) -> None:
+        """A status change sets its milestone unless someone already set it (a
+        milestone written with a time is the better record) or it would contradict one."""
+        kind = STATUS_MILESTONES.get(status)
+        if kind is None or self._milestone_record(kind) is not None:
+            return
+        if self.milestone_conflict(kind, at) is None:
+            self.milestones.append(Milestone(kind, at, now, by))

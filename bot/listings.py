@@ -88,7 +88,16 @@ def sections_text(
         else:
             optional = "" if section.required else " (optional)"
             lines.append(f"○ {section.heading}{optional}: `{prefix} set {section.id} TEXT`")
-    kept = [s.section_id for s in incident.sections if template.section(s.section_id) is None]
+    for item in template.fields:
+        if (incident.section_text(item.id) or "").strip():
+            lines.append(f"✓ {item.label} (field {item.id})")
+        else:
+            lines.append(f"○ {item.label} (field): `{prefix} set {item.id} TEXT`")
+    kept = [
+        s.section_id
+        for s in incident.sections
+        if template.section(s.section_id) is None and template.field_named(s.section_id) is None
+    ]
     if kept:
         lines.append(f"Also written, not in this template: {', '.join(kept)}.")
     return "\n".join(lines)
@@ -105,6 +114,17 @@ def section_saved(
             "show it, but it is kept for templates that do."
         )
     return f"Section `{section_id}` ({section.heading}) {what}."
+
+
+def field_saved(templates: TemplateRegistry, incident: Incident, field_id: str) -> str:
+    template = templates.get(incident.template)
+    item = template.field_named(field_id) if template else None
+    if item is None:
+        return (
+            f"Field `{field_id}` saved. The `{incident.template}` template does not show it, "
+            "but it is kept for templates that do."
+        )
+    return f"Field `{field_id}` ({item.label}) saved."
 
 
 def actions_text(platform: ChatPlatform, incident: Incident) -> str:

@@ -12,7 +12,16 @@ from zoneinfo import ZoneInfo
 
 from bot import commands as c
 from bot import listings
-from bot.domain import EntryKind, Incident, IncidentError, Role, slugify
+from bot import milestones as key_times
+from bot.domain import (
+    STATUS_MILESTONES,
+    EntryKind,
+    Incident,
+    IncidentError,
+    MilestoneKind,
+    Role,
+    slugify,
+)
 from bot.drafts.links import NO_TICKET_PATTERNS, LinkRules
 from bot.drafts.render import Draft, render
 from bot.drafts.templates import Template, TemplateError, TemplateRegistry, TemplateSection
@@ -216,7 +225,7 @@ class IncidentBot:
             # every platform, as does the platform's own form.
             return parse_reference(token) or platform_mention(token)
 
-        command = c.parse(ctx.event.text, mention=mention)
+        command = c.parse(ctx.event.text, mention=mention, fields=self._templates.field_ids())
         if isinstance(command, c.ParseError):
             return [_error(ctx.event.channel, command.message, command.usage, ctx.platform)]
         if isinstance(command, c.Start):
@@ -264,8 +273,11 @@ class IncidentBot:
                 incident.set_severity(level, by=ctx.user, at=ctx.at, now=ctx.now)
                 return [ctx.say(f"Severity set to SEV{level}.")]
             case c.SetStatus(status=status):
+                kind = STATUS_MILESTONES.get(status)
+                before = incident.milestone(kind) if kind else None
                 incident.set_status(status, by=ctx.user, at=ctx.at, now=ctx.now)
-                return [ctx.say(f"Status: {status.value}.")]
+                noted = key_times.status_note(incident, status, before)
+                return [ctx.say(f"Status: {status.value}.{noted}")]
             case c.AddNote(text=text):
                 entry = incident.add_note(
                     text, author=ctx.user, at=ctx.at, now=ctx.now, source_ref=ctx.event.message_ref
@@ -340,9 +352,11 @@ class IncidentBot:
                 incident.template = template.name
                 return [ctx.say(f"Incident {incident.number} will use the `{name}` template.")]
             case c.Resolve():
+                before = incident.milestone(MilestoneKind.RESOLVED)
                 incident.resolve(by=ctx.user, at=ctx.at, now=ctx.now)
                 resolved_at = listings.local_time(incident, ctx.at)
-                return [ctx.say(f"Incident {incident.number} resolved at {resolved_at}.")]
+                noted = key_times.status_note(incident, incident.status, before)
+                return [ctx.say(f"Incident {incident.number} resolved at {resolved_at}.{noted}")]
             case c.Close():
                 closed_at = listings.local_time(incident, ctx.at)
                 incident.close(by=ctx.user, at=ctx.at, now=ctx.now)
@@ -353,8 +367,35 @@ class IncidentBot:
                     self._upload(ctx, incident, template, draft),
                 ]
             case c.Reopen():
+                resolved = incident.milestone(MilestoneKind.RESOLVED)
                 incident.reopen(by=ctx.user, at=ctx.at, now=ctx.now)
-                return [ctx.say(f"Incident {incident.number} reopened: status investigating.")]
+                cleared = (
+                    f" The resolved milestone ({listings.local_time(incident, resolved)}) is "
+                    "cleared; resolving again sets it."
+                    if resolved is not None
+                    else ""
+                )
+                return [
+                    ctx.say(
+                        f"Incident {incident.number} reopened: status investigating.{cleared}"
+                    )
+                ]
+            case c.SetMilestone():
+                said = key_times.set_milestone(
+                    incident, command, by=ctx.user, at=ctx.at, now=ctx.now
+                )
+                return [ctx.say(said)]
+            case c.ClearMilestone(kind=kind):
+                return [ctx.say(key_times.clear_milestone(incident, kind))]
+            case c.ListMilestones():
+                return [ctx.say(key_times.milestones_text(ctx.platform, incident))]
+            case c.SetField(field_id=field_id, text=text):
+                incident.set_section(field_id, text, by=ctx.user, now=ctx.now)
+                return [ctx.say(listings.field_saved(self._templates, incident, field_id))]
+            case c.ClearField(field_id=field_id):
+                if not incident.clear_section(field_id):
+                    raise IncidentError(f"Field `{field_id}` is already empty.")
+                return [ctx.say(f"Field `{field_id}` cleared.")]
             case c.Export(template=name, format=fmt):
                 template = self._template(name or incident.template)
                 chosen = fmt or "md"
@@ -590,6 +631,7 @@ class IncidentBot:
         parts = [
             "\n".join(header),
             listings.roles_text(platform, incident),
+            key_times.milestones_text(platform, incident),
             listings.timeline_text(platform, incident),
             listings.sections_text(
                 platform,

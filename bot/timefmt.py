@@ -10,7 +10,9 @@ from bot.commands import When
 from bot.domain import IncidentError
 
 
-def resolve_when(when: When, *, zone: tzinfo, posted_at: datetime) -> datetime:
+def resolve_when(
+    when: When, *, zone: tzinfo, posted_at: datetime, usage: str = "timeline add WHEN TEXT"
+) -> datetime:
     """The UTC moment a `timeline add` time means, seen from a message posted at `posted_at`.
 
     Without a date, the time is the latest one at or before the message: `23:50` written
@@ -20,26 +22,29 @@ def resolve_when(when: When, *, zone: tzinfo, posted_at: datetime) -> datetime:
     offset_zone: tzinfo = zone if when.utc_offset is None else timezone(when.utc_offset)
     local_posted = posted_at.astimezone(offset_zone)
     day = when.on or local_posted.date()
-    moment = _wall_clock(datetime.combine(day, when.at), offset_zone)
+    moment = _wall_clock(datetime.combine(day, when.at), offset_zone, usage)
     if when.on is None and moment > posted_at:
-        moment = _wall_clock(datetime.combine(day - timedelta(days=1), when.at), offset_zone)
+        moment = _wall_clock(
+            datetime.combine(day - timedelta(days=1), when.at), offset_zone, usage
+        )
     if moment > posted_at + timedelta(minutes=1):
+        command = " ".join(word for word in usage.split() if word.islower())
         raise IncidentError(
             f"{format_moment(moment, offset_zone, with_date=True)} is in the future; "
-            "`timeline add` records what already happened.",
-            "timeline add WHEN TEXT",
+            f"`{command}` records what already happened.",
+            usage,
         )
     return moment.astimezone(UTC)
 
 
-def _wall_clock(naive: datetime, zone: tzinfo) -> datetime:
+def _wall_clock(naive: datetime, zone: tzinfo, usage: str) -> datetime:
     aware = naive.replace(tzinfo=zone)
     round_trip = aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
     if round_trip != naive:
         raise IncidentError(
             f"{naive:%Y-%m-%d %H:%M} does not exist in {zone_name(zone)}: the clocks "
             "skipped it for daylight saving. Write the time in UTC, e.g. `13:40Z`.",
-            "timeline add WHEN TEXT",
+            usage,
         )
     return aware
 

@@ -33,6 +33,8 @@ from bot.domain import (
     ActionItem,
     EntryKind,
     Incident,
+    Milestone,
+    MilestoneKind,
     Role,
     RoleAssignment,
     SectionText,
@@ -141,6 +143,19 @@ action_items = Table(
     Column("done_at", UTCDateTime(), nullable=True),
     Column("done_by", String(USER_ID), nullable=True),
     UniqueConstraint("incident_id", "seq"),
+)
+
+# At most one of each kind per incident, in its own small table: reading the
+# milestones (and the durations they give) never needs the timeline.
+milestones = Table(
+    "milestones",
+    metadata,
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", StrEnumType(MilestoneKind, ENUM), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("set_at", UTCDateTime(), nullable=False),
+    Column("set_by", String(USER_ID), nullable=True),
+    PrimaryKeyConstraint("incident_id", "kind"),
 )
 
 processed_events = Table(
@@ -253,6 +268,7 @@ def start_mappers() -> None:
             exclude_properties=["id"],
         )
         mapper_registry.map_imperatively(ActionItem, action_items)
+        mapper_registry.map_imperatively(Milestone, milestones)
         mapper_registry.map_imperatively(Reminder, reminders)
         mapper_registry.map_imperatively(ReminderControl, reminder_controls)
         mapper_registry.map_imperatively(
@@ -280,6 +296,12 @@ def start_mappers() -> None:
                 "actions": relationship(
                     ActionItem,
                     order_by=action_items.c.seq,
+                    cascade="all, delete-orphan",
+                    lazy="selectin",
+                ),
+                "milestones": relationship(
+                    Milestone,
+                    order_by=milestones.c.at,
                     cascade="all, delete-orphan",
                     lazy="selectin",
                 ),

@@ -38,6 +38,8 @@ from bot.drafts.word import (
     text_width,
 )
 
+LEADING_BLOCKS = ("fields", "durations")
+
 
 def render_docx(view: DraftView, layout: DocumentLayout, doc: DocumentText) -> bytes:
     document: WordDocument = Document()
@@ -50,16 +52,22 @@ def render_docx(view: DraftView, layout: DocumentLayout, doc: DocumentText) -> b
     # A section without a heading (a blog's lead) hangs its comments on the title.
     title = next(p for p in document.paragraphs if p.style is not None and p.style.name == "Title")
     for block in layout.preamble:
-        _generated(document, view, layout, block)
+        _generated(document, view, layout, block, anchor=title)
     for section_id in view.section_order:
         section = view.sections[section_id]
         anchor = title if section.lead else document.add_heading(_clean(section.heading), 1)
+        # The fields table and the durations open their section; other included
+        # blocks follow the text.
+        for block in section.include:
+            if block in LEADING_BLOCKS:
+                _generated(document, view, layout, block, anchor=anchor)
         if section.generated:
             _generated(document, view, layout, section.id, section, anchor)
         else:
             _written(document, section, anchor)
         for block in section.include:
-            _generated(document, view, layout, block)
+            if block not in LEADING_BLOCKS:
+                _generated(document, view, layout, block, anchor=anchor)
     if toc is not None:
         fill_toc(toc, document)
     out = io.BytesIO()
@@ -133,9 +141,10 @@ def _generated(
     anchor: Paragraph | None = None,
 ) -> None:
     if block == "metadata":
+        durations = view.durations
         _table(
             document,
-            ("Incident", "Severity", "Status", "Declared", "Resolved", "Duration"),
+            ("Incident", "Severity", "Status", "Declared", "Resolved", *(d[0] for d in durations)),
             [
                 (
                     f"{view.number}: {view.title}",
@@ -143,10 +152,19 @@ def _generated(
                     view.status,
                     view.declared,
                     view.ended or "not yet",
-                    view.duration or "ongoing",
+                    *(d[1] for d in durations),
                 )
             ],
         )
+    elif block == "fields":
+        _fields(document, view, anchor)
+    elif block == "durations":
+        if view.durations:
+            document.add_paragraph(
+                " ".join(f"{label}: {value}." for label, value in view.durations)
+            )
+    elif block == "milestones":
+        _key_times(document, view, layout, with_findings=False)
     elif block == "team":
         rows = [(role.title, role.holder or "") for role in view.roles]
         _table(document, ("Role", "Held by"), rows)
@@ -167,9 +185,51 @@ def _generated(
                 paragraph.add_run(_clean(f" (owner: {action.owner})"))
 
 
+def _fields(document: WordDocument, view: DraftView, anchor: Paragraph | None) -> None:
+    if not view.fields:
+        return
+    table = _table(
+        document, [item.label for item in view.fields], [[item.cell for item in view.fields]]
+    )
+    for cell, item in zip(table.rows[1].cells, view.fields, strict=True):
+        # Sized to the text as written, then redone as Markdown runs, as timeline cells.
+        cell.text = ""
+        add_inline(cell.paragraphs[0], user_markdown.inline(item.cell))
+    for row in table.rows:
+        for cell in row.cells:
+            cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
+    # An empty field's guidance is a comment on the heading above the table, as an empty
+    # section's is.
+    for item in view.empty_fields:
+        if anchor is not None:
+            _todo(document, anchor, item.todo.guidance, item.fill_command)
+
+
+def _key_times(
+    document: WordDocument, view: DraftView, layout: DocumentLayout, *, with_findings: bool
+) -> None:
+    for milestone in view.milestones:
+        document.add_paragraph(_clean(f"{milestone.label} {milestone.short}."), style="List Bullet")
+    for label, value in view.durations:
+        document.add_paragraph(f"{label} {value}.", style="List Bullet")
+    if not with_findings or not view.timeline:
+        return
+    document.add_paragraph(_clean(layout.findings), style="List Bullet")
+    # The findings are the entries people put on the timeline (the template's
+    # `timeline_includes` already left the bot's bookkeeping out), as Markdown runs.
+    for entry in view.timeline:
+        who = f"{entry.who}: " if entry.who else ""
+        paragraph = document.add_paragraph(style="List Bullet 2")
+        paragraph.add_run(_clean(f"{entry.when} {who}"))
+        add_inline(paragraph, user_markdown.inline(entry.text))
+
+
 def _timeline(document: WordDocument, view: DraftView, layout: DocumentLayout) -> None:
     intro = document.add_paragraph(f"Times are in {view.zone}.")
     intro.runs[0].italic = True
+    if layout.timeline == "milestones":
+        _key_times(document, view, layout, with_findings=True)
+        return
     if not view.timeline:
         return
     if layout.timeline == "table":

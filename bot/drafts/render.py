@@ -216,7 +216,9 @@ def _render_md(
     filters["yaml_plain"] = _md_yaml_plain
     environment.filters.update(filters)
     environment.globals.update(helpers)
-    return _run(environment, f"{template.location}/{MD_FILE}", draft=view, doc=doc)
+    return _run(
+        environment, f"{template.location}/{MD_FILE}", draft=view, doc=doc, layout=template.layout
+    )
 
 
 def _jekyll_finalize(value: object) -> object:

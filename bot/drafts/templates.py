@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from bot.domain import GENERATED_SECTION_IDS, SECTION_IDS, AutomaticEvent
+from bot.domain import GENERATED_SECTION_IDS, SECTION_IDS, AutomaticEvent, MilestoneKind
 
 FORMATS: tuple[str, ...] = ("md", "html", "docx")
 MD_FILE = "draft.md.j2"
@@ -37,7 +37,12 @@ MEDIA_TYPES: Mapping[str, str] = {
     "html": "text/html; charset=utf-8",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
-TIMELINE_STYLES = ("list", "days", "table")
+# milestones: the key times as a list, then the timeline's entries nested under a
+# closing item (seed 004's "Sequence of findings and primary decision:").
+TIMELINE_STYLES = ("list", "days", "table", "milestones")
+# What a template's [milestones] table may name, besides the milestone kinds.
+DERIVED_MILESTONES = ("declared", "team-allocated")
+DEFAULT_FINDINGS = "Sequence of findings and primary decision:"
 TIMELINE_DATES = ("auto", "always")
 PAGE_SIZES = ("A4", "Letter")
 # A draft's file name without its extension, a Jinja expression over the draft.
@@ -71,6 +76,16 @@ class TemplateSection:
 
 
 @dataclass(frozen=True)
+class TemplateField:
+    """One cell of the template's fields table (seed 000's "Customers Impacted"),
+    written with `set FIELD TEXT` like a section."""
+
+    id: str
+    label: str
+    guidance: str = ""
+
+
+@dataclass(frozen=True)
 class DocumentLayout:
     """How the HTML page and the Word document are laid out (the `[document]` table).
 
@@ -84,7 +99,8 @@ class DocumentLayout:
     preamble: tuple[str, ...] = ()  # generated blocks between the title and the sections
     toc: bool = False
     revision_history: bool = False
-    timeline: str = "list"  # list | days (one heading per day) | table
+    timeline: str = "list"  # list | days (one heading per day) | table | milestones
+    findings: str = DEFAULT_FINDINGS  # the `milestones` style's item over the entries
     page_size: str = "A4"  # A4 | Letter: the Word document's paper (and the page's print)
 
 
@@ -124,6 +140,16 @@ class Template:
     link_headings: LinkHeadings = field(default_factory=LinkHeadings)
     origin: str = "built-in"  # "built-in" or the team folder it came from
     location: str = ""
+    fields: tuple[TemplateField, ...] = ()  # [[fields]], in order
+    # [milestones]: which key times the draft lists, in this order, with these words;
+    # empty: every known one, in time order, with the bot's words.
+    milestone_labels: Mapping[str, str] = field(default_factory=dict)
+
+    def field_named(self, field_id: str) -> TemplateField | None:
+        for item in self.fields:
+            if item.id == field_id:
+                return item
+        return None
 
     def section(self, section_id: str) -> TemplateSection | None:
         for section in self.sections:
@@ -167,6 +193,11 @@ class TemplateRegistry:
             for name, template in self._templates.items()
         ]
         return TemplateRegistry(changed, self.shared_sources, self.errors)
+    def field_ids(self) -> frozenset[str]:
+        """Every field id some template declares: what `set FIELD TEXT` accepts."""
+        return frozenset(
+            item.id for template in self._templates.values() for item in template.fields
+        )
 
 
 def builtin_registry() -> TemplateRegistry:
@@ -311,7 +342,11 @@ def load_template(folder: Traversable, location: str, *, origin: str = "built-in
     jekyll = meta.get("jekyll", False)
     if not isinstance(jekyll, bool):
         raise TemplateError(f"{where}:{lines.key('jekyll')}", "`jekyll` is true or false")
+    fields = _fields(meta.get("fields", []), where, lines)
+    milestone_labels = _milestone_labels(meta.get("milestones", {}), where, lines)
     return Template(
+        fields=fields,
+        milestone_labels=milestone_labels,
         name=name,
         title=_text(meta, "title", where),
         description=_text(meta, "description", where),
@@ -362,9 +397,12 @@ class _SectionLines:
         self._lines = raw.splitlines()
 
     def section(self, index: int) -> int:
+        return self.table(index, "sections")
+
+    def table(self, index: int, name: str) -> int:
         count = 0
         for number, line in enumerate(self._lines, start=1):
-            if line.strip().startswith("[[sections]]"):
+            if line.strip().startswith(f"[[{name}]]"):
                 count += 1
                 if count == index:
                     return number
@@ -464,6 +502,7 @@ def _layout(raw: object, where: str, lines: _SectionLines) -> DocumentLayout:
         toc=bool(raw.get("toc", False)),
         revision_history=bool(raw.get("revision_history", False)),
         timeline=timeline,
+        findings=str(raw.get("findings", DEFAULT_FINDINGS)),
         page_size=page_size,
     )
 
@@ -490,3 +529,50 @@ def _page_size(value: object, where: str) -> str:
         where,
         f"[document] `page_size` `{value}` is not a paper size; use {' or '.join(PAGE_SIZES)}",
     )
+
+
+_FIELD_ID = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+
+
+def _fields(raw: object, where: str, lines: _SectionLines) -> tuple[TemplateField, ...]:
+    if not isinstance(raw, list):
+        raise TemplateError(where, "[[fields]] entries are tables with id, label and guidance")
+    fields: list[TemplateField] = []
+    for index, entry in enumerate(raw, start=1):
+        at = f"{where}:{lines.table(index, 'fields')}"
+        if not isinstance(entry, dict):
+            raise TemplateError(at, f"[[fields]] entry {index} must be a table")
+        field_id = _text(entry, "id", at)
+        if not _FIELD_ID.fullmatch(field_id):
+            raise TemplateError(
+                at, f"field id `{field_id}` must be lower-case words joined by `-`"
+            )
+        if field_id in SECTION_IDS:
+            raise TemplateError(at, f"`{field_id}` is a section id; name the field otherwise")
+        if any(known.id == field_id for known in fields):
+            raise TemplateError(at, f"field `{field_id}` appears twice")
+        fields.append(
+            TemplateField(
+                id=field_id,
+                label=_text(entry, "label", at),
+                guidance=str(entry.get("guidance", "")).strip(),
+            )
+        )
+    return tuple(fields)
+
+
+def _milestone_labels(raw: object, where: str, lines: _SectionLines) -> dict[str, str]:
+    known = (*(kind.value for kind in MilestoneKind), *DERIVED_MILESTONES)
+    if not isinstance(raw, dict):
+        raise TemplateError(where, "[milestones] must be a table of milestone = label")
+    labels: dict[str, str] = {}
+    for key, label in raw.items():
+        if key not in known:
+            raise TemplateError(
+                f"{where}:{lines.key(key)}",
+                f"[milestones] `{key}` is not a milestone; use {', '.join(known)}",
+            )
+        if not isinstance(label, str) or not label.strip():
+            raise TemplateError(f"{where}:{lines.key(key)}", f"[milestones] `{key}` needs a label")
+        labels[key] = label.strip()
+    return labels

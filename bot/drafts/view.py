@@ -8,11 +8,20 @@ of each format escapes it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from bot.domain import EntryKind, Incident, Role, RoleAssignment, TimelineEntry, slugify
+from bot.domain import (
+    MILESTONE_LABELS,
+    EntryKind,
+    Incident,
+    MilestoneKind,
+    Role,
+    RoleAssignment,
+    TimelineEntry,
+    slugify,
+)
 from bot.drafts.links import NO_TICKET_PATTERNS, Link, LinkRules, collect_links
 from bot.drafts.templates import Template
 from bot.drafts.user_markdown import escape_text
@@ -113,6 +122,56 @@ class SectionView:
 
 
 @dataclass(frozen=True)
+class MilestoneView:
+    kind: str  # a milestone kind, `declared` or `team-allocated`
+    label: str  # the template's words for it ([milestones]), else the bot's
+    when: str  # as the timeline shows times: time, or date and time
+    date: str
+    time: str  # HH:MM
+    short: str  # 9:30, as seed 004 writes it (with the date when the draft shows dates)
+
+
+@dataclass(frozen=True)
+class FieldView:
+    id: str
+    label: str
+    guidance: str
+    text: str | None
+    fill_command: str
+
+    @property
+    def filled(self) -> bool:
+        return bool(self.text and self.text.strip())
+
+    @property
+    def cell(self) -> str:
+        """The text on one line, as a table cell holds it; empty when not written."""
+        return " ".join((self.text or "").split())
+
+    @property
+    def todo(self) -> SectionView:
+        """What an empty field needs, in the shape every format's "to be written" mark
+        takes, so an empty field is marked the way an empty section is."""
+        guidance = f"{self.label}: {self.guidance}" if self.guidance else self.label
+        return SectionView(
+            id=self.id,
+            heading=self.label,
+            guidance=guidance,
+            required=False,
+            generated=False,
+            text=None,
+            fill_command=self.fill_command,
+        )
+
+
+DURATION_LABELS = {
+    "impact": "Impact duration",
+    "to_detect": "Time to detect",
+    "to_mitigate": "Time to mitigate",
+}
+
+
+@dataclass(frozen=True)
 class DraftView:
     number: int
     title: str
@@ -146,6 +205,27 @@ class DraftView:
     declared_iso: str = ""  # the declared date, YYYY-MM-DD (a Jekyll post's file name)
     # The chat log and the references found in the incident's messages (`links` block).
     links: tuple[LinkGroup, ...] = ()
+    # Key times and the durations they give; a duration nobody can know is None.
+    milestones: tuple[MilestoneView, ...] = ()
+    milestone_by_kind: dict[str, MilestoneView] = field(default_factory=dict)
+    impact_duration: str | None = None  # impact started -> mitigated, else resolved
+    time_to_detect: str | None = None  # impact started -> detected
+    time_to_mitigate: str | None = None  # impact started -> mitigated
+    fields: tuple[FieldView, ...] = ()  # the template's [[fields]], in order
+
+    @property
+    def durations(self) -> tuple[tuple[str, str], ...]:
+        """(label, duration) for each duration the milestones give, in a fixed order."""
+        known = (
+            ("impact", self.impact_duration),
+            ("to_detect", self.time_to_detect),
+            ("to_mitigate", self.time_to_mitigate),
+        )
+        return tuple((DURATION_LABELS[key], value) for key, value in known if value)
+
+    @property
+    def empty_fields(self) -> tuple[FieldView, ...]:
+        return tuple(item for item in self.fields if not item.filled)
 
     @property
     def headings(self) -> tuple[str, ...]:
@@ -177,8 +257,9 @@ def build_view(
     ]
     instants = [entry.occurred_at for entry in entries]
     changes = offset_changes(instants, zone)
+    milestone_moments = [milestone.at for milestone in incident.milestones]
     dates = template.timeline_dates == "always" or needs_dates(
-        [*instants, incident.declared_at], zone
+        [*instants, incident.declared_at, *milestone_moments], zone
     )
 
     def clock(moment: datetime) -> str:
@@ -237,6 +318,8 @@ def build_view(
         key=lambda item: (item[0], item[1]),
     )
     ended_at = incident.ended_at()
+    durations = incident.durations()
+    key_times = _milestone_views(incident, template, zone, dates, when, clock)
     declared_local = incident.declared_at.astimezone(zone)
     holders = {role: incident.holder(role) for role in Role}
     author = holders[Role.REPORTING] or holders[Role.COMMANDER] or incident.declared_by
@@ -248,7 +331,9 @@ def build_view(
         declared_by=name_of(incident.declared_by),
         declared=stamp(incident.declared_at),
         ended=stamp(ended_at) if ended_at else None,
-        duration=format_duration(ended_at - incident.declared_at) if ended_at else None,
+        # Only what the milestones tell: declared -> resolved is how long people talked,
+        # not how long customers were hurt.
+        duration=_duration(durations.impact),
         title_date=incident.declared_at.astimezone(zone).strftime(template.date_format),
         zone=_zone_description(zone, instants or [incident.declared_at], changes, local_stamp),
         dates_shown=dates,
@@ -304,6 +389,21 @@ def build_view(
         slug=slugify(incident.title),
         declared_iso=f"{declared_local:%Y-%m-%d}",
         links=_link_groups(incident, template, link_rules, chat_log),
+        milestones=key_times,
+        milestone_by_kind={view.kind: view for view in key_times},
+        impact_duration=_duration(durations.impact),
+        time_to_detect=_duration(durations.to_detect),
+        time_to_mitigate=_duration(durations.to_mitigate),
+        fields=tuple(
+            FieldView(
+                id=item.id,
+                label=item.label,
+                guidance=item.guidance,
+                text=_section_text(incident, item.id, name_of),
+                fill_command=f"{command_prefix} set {item.id} TEXT",
+            )
+            for item in template.fields
+        ),
     )
 
 
@@ -379,6 +479,79 @@ def _section_text(incident: Incident, section_id: str, name_of: NameOf) -> str |
     text = incident.section_text(section_id)
     # Section text is Markdown the team wrote; a name put into it is data, never markup.
     return None if text is None else with_names(text, name_of, escape_text)
+
+
+def _duration(delta: timedelta | None) -> str | None:
+    return format_duration(delta) if delta is not None else None
+
+
+def team_allocated(incident: Incident) -> datetime | None:
+    """When the response team was complete: the last role to get its first holder.
+    None when nobody was given a role beyond the declarer made commander by `start`."""
+    first: dict[Role, datetime] = {}
+    for assignment in sorted(incident.roles, key=lambda a: a.assigned_at):
+        first.setdefault(assignment.role, assignment.assigned_at)
+    if all(moment <= incident.declared_at for moment in first.values()):
+        return None
+    return max(first.values())
+
+
+def _milestone_views(
+    incident: Incident,
+    template: Template,
+    zone: tzinfo,
+    dates: bool,
+    when: Callable[[datetime], str],
+    clock: Callable[[datetime], str],
+) -> tuple[MilestoneView, ...]:
+    # `when` and `clock` write a time as the timeline does (with its zone abbreviation
+    # when the times shown span an offset change).
+    moments: dict[str, datetime] = {"declared": incident.declared_at}
+    for milestone in incident.milestones:
+        moments[milestone.kind.value] = milestone.at
+    allocated = team_allocated(incident)
+    if allocated is not None:
+        moments["team-allocated"] = allocated
+    default_labels = {
+        **{kind.value: label for kind, label in MILESTONE_LABELS.items()},
+        "declared": "Declared",
+        "team-allocated": "Team allocated",
+    }
+    if template.milestone_labels:
+        chosen = [(kind, label) for kind, label in template.milestone_labels.items()]
+    else:
+        order = sorted(moments, key=lambda kind: (moments[kind], _KIND_ORDER.index(kind)))
+        chosen = [(kind, default_labels[kind]) for kind in order]
+    views = []
+    for kind, label in chosen:
+        moment = moments.get(kind)
+        if moment is None:
+            continue  # not known: left out, never guessed
+        local = moment.astimezone(zone)
+        day = local.strftime(template.date_format)
+        hour_minute = f"{local.hour}:{local:%M}"
+        views.append(
+            MilestoneView(
+                kind=kind,
+                label=label,
+                when=when(moment),
+                date=day,
+                time=clock(moment),
+                short=f"{day} {hour_minute}" if dates else hour_minute,
+            )
+        )
+    return tuple(views)
+
+
+_KIND_ORDER = (
+    MilestoneKind.STARTED.value,
+    MilestoneKind.DETECTED.value,
+    "declared",
+    MilestoneKind.IDENTIFIED.value,
+    "team-allocated",
+    MilestoneKind.MITIGATED.value,
+    MilestoneKind.RESOLVED.value,
+)
 
 
 def _role_view(incident: Incident, role: Role, name_of: NameOf) -> RoleView:

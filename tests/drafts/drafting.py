@@ -41,6 +41,8 @@ def incident_with(text: str, title: str, sections: str | None = None) -> Inciden
         incident.set_section(
             section_id, text if sections is None else sections, by="jonas", now=T0 + 9 * minute
         )
+    for field_id in sorted(REGISTRY.field_ids()):  # the templates' table cells
+        incident.set_section(field_id, text, by="jonas", now=T0 + 9 * minute)
     incident.add_action(text, owner="li", by="li", now=T0 + 10 * minute)
     incident.resolve(by="maria", at=T0 + 30 * minute, now=T0 + 30 * minute)
     return incident

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import docx
 import pytest
@@ -158,12 +159,28 @@ def test_references_list_what_the_messages_linked_as_hyperlinks(
 
 
 def test_columns_are_sized_to_their_content(played: tuple[Path, str], tmp_path: Path) -> None:
-    document = docx.Document(str(_export(played, "report", tmp_path / "report.docx")))
-    page = document.sections[0]
+    # The built-in report lists its timeline as seed 004's milestones; a team's copy
+    # with `timeline = "table"` shows the table whose columns are checked here too.
+    team = tmp_path / "templates"
+    shutil.copytree(REPO / "bot" / "templates" / "report", team / "report")
+    toml = team / "report" / "template.toml"
+    toml.write_text(
+        toml.read_text("utf-8").replace('timeline = "milestones"', 'timeline = "table"')
+    )
+    builtin = docx.Document(str(_export(played, "report", tmp_path / "report.docx")))
+    tabled = docx.Document(
+        str(
+            _export(
+                played, "report", tmp_path / "table.docx",
+                {"INCIDENT_BOT_TEMPLATES_DIR": str(team)},
+            )
+        )
+    )
+    page = builtin.sections[0]
     assert page.page_width and page.left_margin and page.right_margin
     text_width = page.page_width - page.left_margin - page.right_margin
 
-    def widths(first_header: str) -> dict[str, int]:
+    def widths(document: Any, first_header: str) -> dict[str, int]:
         table = next(t for t in document.tables if t.rows[0].cells[0].text == first_header)
         assert not table.autofit  # the widths below are the ones shown
         return {
@@ -171,14 +188,15 @@ def test_columns_are_sized_to_their_content(played: tuple[Path, str], tmp_path: 
             for cell, column in zip(table.rows[0].cells, table.columns, strict=True)
         }
 
-    for header in ("Incident", "Role", "Time", "Modified By"):
-        assert abs(sum(widths(header).values()) - text_width) < Mm(1), header
+    for header in ("Incident", "Role", "Modified By"):
+        assert abs(sum(widths(builtin, header).values()) - text_width) < Mm(1), header
+    assert abs(sum(widths(tabled, "Time").values()) - text_width) < Mm(1)
     # The incident's title has the widest column of the introduction...
-    introduction = widths("Incident")
+    introduction = widths(builtin, "Incident")
     assert introduction["Incident"] == max(introduction.values())
     # ... and what happened most of the timeline's width, the times little (no "Who":
     # the report credits nobody on its timeline).
-    timeline = widths("Time")
+    timeline = widths(tabled, "Time")
     assert "Who" not in timeline
     assert timeline["What happened"] > 2 * timeline["Time"]
 

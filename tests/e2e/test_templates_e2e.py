@@ -189,7 +189,8 @@ EXPECTED = {
              "lost its KMS grants"),
             ("10:20", "Re-enabled the KMS grants for the ASG auto-scaling role"),
         ],
-        timeline_pattern="table",
+        # The findings, nested under seed 004's milestone list.
+        timeline_pattern=r"^  - (\d\d:\d\d) (.*)$",
         filled={
             "Overview": "The KMS key's grants were not available",
             "Related tickets": "- WR#404019\n- WR#403945",
@@ -395,6 +396,71 @@ def test_docx_has_real_headings_and_tables(played: Played) -> None:
             mark = "☒" if line.startswith("- [x]") else "☐"
             action = " ".join(line.split("]", 1)[1].split())
             assert f"{mark} {action}" in text
+
+
+# Seed 004's timeline: its key times in its words and order (the impact's start was
+# never given, so it is left out), then the findings.
+REPORT_MILESTONES = [
+    "- Time of alert/issue being noticed 9:16.",
+    "- Time of identification 9:45.",
+    "- Time of issue being declared an incident 9:16.",
+    "- Incident response team allocated 9:30.",
+    "- Time of mitigation 10:34.",
+    "- Time of resolution 10:50.",
+    "- Sequence of findings and primary decision:",
+]
+# Seed 000's impact table, filled with `set customers-impacted All` and `set support-cases 1`.
+STANDARD_FIELDS = "| Customers Impacted | Support Cases Raised |\n|:---:|:---:|\n| All | 1 |\n"
+# Impact 04:45 -> mitigated 09:15 (moved there from the `status monitoring` at 09:16),
+# detected 08:07.
+STANDARD_DURATIONS = "Impact duration: 4 h 30 min. Time to detect: 3 h 22 min. " \
+    "Time to mitigate: 4 h 30 min."
+
+
+def test_milestones_give_the_durations_and_the_report_timeline(played: Played) -> None:
+    import sys
+
+    sys.path.insert(0, str(sys_path_drafts))
+    from drafting import Page
+
+    name = _name(played)
+    md = _export(played, "md").read_text()
+    page = Page(_export(played, "html").read_text())
+    html_text = " ".join("".join(page.text).split())
+    document = docx.Document(str(_export(played, "docx")))
+    cells = [[c.text for c in row.cells] for t in document.tables for row in t.rows]
+    paragraphs = [(p.style.name if p.style else "", p.text) for p in document.paragraphs]
+    docx_text = " ".join(text for _, text in paragraphs)
+    if name == "standard":
+        impact = _section(md, "Impact")
+        assert impact.lstrip("\n").startswith(STANDARD_FIELDS)
+        assert STANDARD_DURATIONS in impact
+        assert "| Severity |" not in md and "| SEV1 |" not in md  # the bot's columns are gone
+        assert STANDARD_DURATIONS in html_text and STANDARD_DURATIONS in docx_text
+        assert re.search(r"Customers Impacted ?Support Cases Raised ?All ?1", html_text)
+        assert ("table", (("class", "fields"),)) in page.tags
+        assert ["Customers Impacted", "Support Cases Raised"] in cells and ["All", "1"] in cells
+        return
+    # Every other transcript leaves the impact's start unknown: no duration is printed,
+    # in particular not declared -> resolved.
+    for text in (md, html_text, docx_text):
+        for label in ("Impact duration", "Time to detect", "Time to mitigate", "Duration"):
+            assert label not in text, (name, label)
+    if name == "retro":  # declared 15:45, resolved 17:10: no "1 h 25 min" of outage
+        assert "1 h 25 min" not in md and "1 h 25 min" not in html_text
+    if name != "report":
+        return
+    timeline = _section(md, "Timeline")
+    listed = [line for line in timeline.splitlines() if line.startswith("- ")]
+    assert listed == REPORT_MILESTONES
+    findings = timeline[timeline.index(REPORT_MILESTONES[-1]) :]
+    assert "  - 09:45 hugo: Identified: AMIs cannot be decrypted" in findings
+    assert "  - 10:20 hugo: Re-enabled the KMS grants" in findings
+    assert " ".join(line[2:] for line in REPORT_MILESTONES) in html_text
+    bullets = [text for style, text in paragraphs if style == "List Bullet"]
+    assert [line[2:] for line in REPORT_MILESTONES] == bullets[: len(REPORT_MILESTONES)]
+    nested = [text for style, text in paragraphs if style == "List Bullet 2"]
+    assert any(text.startswith("10:20 hugo: Re-enabled the KMS grants") for text in nested)
 
 
 def test_close_posts_the_markdown_draft_into_the_channel(played: Played) -> None:

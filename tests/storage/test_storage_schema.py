@@ -33,6 +33,7 @@ TABLES = {
     "reminders",
     "reminder_controls",
     "people",
+    "milestones",
 }
 
 
@@ -156,7 +157,7 @@ def test_the_script_location_is_the_migrations_package() -> None:
     assert (directory / "env.py").is_file()
     assert (directory / "script.py.mako").is_file()
     assert any(directory.joinpath("versions").glob("0001_*.py"))
-    assert head_revision() == "0003_people"
+    assert head_revision() == "0003_milestones"
 
 
 def test_foreign_keys_are_enforced(engine: Engine) -> None:

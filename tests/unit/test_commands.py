@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import commands as c
-from bot.domain import Role, Status
+from bot.domain import MilestoneKind, Role, Status
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,10 @@ def test_every_command_has_a_usage_and_summary() -> None:
 
 
 words = st.sampled_from(
-    [*c.USAGES, "timeline add", "timeline remove", "timeline edit", "action done", "role comms"]
+    [
+        *c.USAGES, "timeline add", "timeline remove", "timeline edit", "action done",
+        "role comms", "milestone clear", "milestone started",
+    ]
 )
 
 
@@ -158,3 +161,106 @@ def test_multi_line_set_and_append_keep_their_lines() -> None:
         "impact", "- `api` down\n- web slow\n\n| a | b |"
     )
     assert c.parse("append impact\n- one more") == c.AppendSection("impact", "- one more")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("milestone", c.ListMilestones()),
+        ("milestones", c.ListMilestones()),
+        ("milestone started", c.SetMilestone(MilestoneKind.STARTED, None)),
+        (
+            "milestone impact 04:45",
+            c.SetMilestone(MilestoneKind.STARTED, c.When(None, time(4, 45), None)),
+        ),
+        (
+            "milestone Detected 2024-10-24 08:07:30 Z",
+            c.SetMilestone(
+                MilestoneKind.DETECTED, c.When(date(2024, 10, 24), time(8, 7, 30), timedelta(0))
+            ),
+        ),
+        (
+            "milestone restored 09:15+01:00",
+            c.SetMilestone(
+                MilestoneKind.MITIGATED, c.When(None, time(9, 15), timedelta(hours=1))
+            ),
+        ),
+        ("milestone diagnosed", c.SetMilestone(MilestoneKind.IDENTIFIED, None)),
+        ("milestone fixed", c.SetMilestone(MilestoneKind.RESOLVED, None)),
+        ("milestone clear mitigated", c.ClearMilestone(MilestoneKind.MITIGATED)),
+    ],
+)
+def test_milestones_people_write_are_understood(line: str, expected: c.Command) -> None:
+    assert c.parse(line) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "says", "usage"),
+    [
+        ("milestone happened", "Unknown milestone `happened`", "milestone KIND [WHEN]"),
+        ("milestone mitigatd", "Did you mean `mitigated`?", "milestone KIND [WHEN]"),
+        ("milestone declared 10:34", "Declared is recorded by `start`", "milestone KIND"),
+        ("milestone started 24:10", "`24:10` is not a time of day", "milestone KIND [WHEN]"),
+        ("milestone started yesterday", "`yesterday` is not a time", "milestone KIND [WHEN]"),
+        ("milestone started 04:45 metric dropped", "put words on the timeline", "milestone"),
+        ("milestone clear", "Missing the milestone to clear", "milestone clear KIND"),
+        ("milestone clear started now", "takes only the milestone", "milestone clear KIND"),
+        ("milestones all", "takes no arguments", "milestones"),
+    ],
+)
+def test_milestone_mistakes_are_explained(line: str, says: str, usage: str) -> None:
+    result = c.parse(line)
+    assert isinstance(result, c.ParseError), result
+    assert says in result.message
+    assert usage in result.usage
+
+
+FIELDS = frozenset({"customers-impacted", "support-cases"})
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("set customers-impacted All", c.SetField("customers-impacted", "All")),
+        ("set Customers_Impacted one region", c.SetField("customers-impacted", "one region")),
+        ("clear support-cases", c.ClearField("support-cases")),
+        ("set summary Still a section", c.SetSection("summary", "Still a section")),
+    ],
+)
+def test_fields_are_set_like_sections(line: str, expected: c.Command) -> None:
+    assert c.parse(line, fields=FIELDS) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "says", "usage"),
+    [
+        ("append customers-impacted more", "is a field, one cell", "set FIELD TEXT"),
+        ("set support-cases", "Missing the text for `support-cases`", "set FIELD TEXT"),
+        ("clear support-cases now", "takes only the field", "clear FIELD"),
+        ("set customer x", "Fields: customers-impacted, support-cases.", "set SECTION TEXT"),
+    ],
+)
+def test_field_mistakes_are_explained(line: str, says: str, usage: str) -> None:
+    result = c.parse(line, fields=FIELDS)
+    assert isinstance(result, c.ParseError), result
+    assert says in result.message
+    assert usage in result.usage
+
+
+def test_without_fields_a_field_id_is_an_unknown_section() -> None:
+    result = c.parse("set customers-impacted All")
+    assert isinstance(result, c.ParseError) and "Unknown section" in result.message
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(["milestone", "milestone clear", "set", "append", "clear"]),
+    st.sampled_from(["", "started", "detected", "customers-impacted", "declared", "impact"]),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=30),
+)
+def test_any_milestone_or_field_line_never_raises(command: str, word: str, rest: str) -> None:
+    result = c.parse(f"{command} {word} {rest}", fields=FIELDS)
+    if isinstance(result, c.ParseError):
+        assert result.message.strip() and result.usage.strip()
+    else:
+        assert type(result).__name__ in {t.__name__ for t in c.Command.__args__}  # type: ignore[attr-defined]
