@@ -13,18 +13,15 @@ import re
 from dataclasses import dataclass, replace
 
 from docx.document import Document as WordDocument
-from docx.opc.constants import RELATIONSHIP_TYPE
-from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
-from docx.shared import Pt, RGBColor
+from docx.shared import Pt
 from docx.text.paragraph import Paragraph
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 
 from bot.drafts import user_markdown
+from bot.drafts.word import add_hyperlink
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_LINK_BLUE = RGBColor(0x05, 0x63, 0xC1)
 CODE_FONT = "Consolas"
 
 
@@ -173,34 +170,12 @@ def _run(paragraph: Paragraph, text: str, look: _Look, links: list[str | None]) 
         if look.code:
             run.font.name = CODE_FONT
         return
-    _hyperlink(paragraph, href, text, look)
-
-
-def _hyperlink(paragraph: Paragraph, href: str, text: str, look: _Look) -> None:
-    """A real Word hyperlink (`w:hyperlink` with an external relationship)."""
-    relationship = paragraph.part.relate_to(href, RELATIONSHIP_TYPE.HYPERLINK, is_external=True)
-    link = OxmlElement("w:hyperlink")
-    link.set(qn("r:id"), relationship)
-    run = OxmlElement("w:r")
-    properties = OxmlElement("w:rPr")  # children in the order the schema requires
-    if look.code:
-        fonts = OxmlElement("w:rFonts")
-        for attribute in ("w:ascii", "w:hAnsi", "w:cs"):
-            fonts.set(qn(attribute), CODE_FONT)
-        properties.append(fonts)
-    for flag, tag in ((look.bold, "w:b"), (look.italic, "w:i"), (look.strike, "w:strike")):
-        if flag:
-            properties.append(OxmlElement(tag))
-    color = OxmlElement("w:color")
-    color.set(qn("w:val"), str(_LINK_BLUE))
-    properties.append(color)
-    underline = OxmlElement("w:u")
-    underline.set(qn("w:val"), "single")
-    properties.append(underline)
-    run.append(properties)
-    text_element = OxmlElement("w:t")
-    text_element.text = clean(text)
-    text_element.set(qn("xml:space"), "preserve")
-    run.append(text_element)
-    link.append(run)
-    paragraph._p.append(link)
+    add_hyperlink(
+        paragraph,
+        clean(text),
+        href,
+        bold=look.bold,
+        italic=look.italic,
+        strike=look.strike,
+        font=CODE_FONT if look.code else None,
+    )
