@@ -454,13 +454,25 @@ def test_milestones_give_the_durations_and_the_report_timeline(played: Played) -
     listed = [line for line in timeline.splitlines() if line.startswith("- ")]
     assert listed == REPORT_MILESTONES
     findings = timeline[timeline.index(REPORT_MILESTONES[-1]) :]
-    assert "  - 09:45 hugo: Identified: AMIs cannot be decrypted" in findings
-    assert "  - 10:20 hugo: Re-enabled the KMS grants" in findings
+    # Only what people put on the timeline, credited to nobody (seed 004's findings);
+    # the bot's bookkeeping (declared, roles, status, severity) stays out.
+    assert [line for line in findings.splitlines()[1:] if line.strip()] == [
+        "  - 09:45 Identified: AMIs cannot be decrypted, the ASG auto-scaling role lost its"
+        " KMS grants",
+        "  - 10:20 Re-enabled the KMS grants for the ASG auto-scaling role",
+    ]
     assert " ".join(line[2:] for line in REPORT_MILESTONES) in html_text
     bullets = [text for style, text in paragraphs if style == "List Bullet"]
-    assert [line[2:] for line in REPORT_MILESTONES] == bullets[: len(REPORT_MILESTONES)]
+    # (The bullets before them are the related tickets, a Markdown list people wrote.)
+    first = bullets.index(REPORT_MILESTONES[0][2:])
+    listed_in_word = bullets[first : first + len(REPORT_MILESTONES)]
+    assert [line[2:] for line in REPORT_MILESTONES] == listed_in_word
     nested = [text for style, text in paragraphs if style == "List Bullet 2"]
-    assert any(text.startswith("10:20 hugo: Re-enabled the KMS grants") for text in nested)
+    assert nested == [
+        "09:45 Identified: AMIs cannot be decrypted, the ASG auto-scaling role lost its KMS"
+        " grants",
+        "10:20 Re-enabled the KMS grants for the ASG auto-scaling role",
+    ]
 
 
 def test_close_posts_the_markdown_draft_into_the_channel(played: Played) -> None:
