@@ -6,9 +6,10 @@ import sys
 
 from adapters.config import Settings, mask_url
 from bot.drafts.templates import TemplateRegistry, load_registry
-from bot.ports import Clock, UnitOfWorkFactory
+from bot.ports import Clock, Inbox, UnitOfWorkFactory
 from bot.service import CoreSettings, IncidentBot
 from storage.database import database_revision, head_revision, upgrade_database
+from storage.inbox import inbox_for
 from storage.uow import unit_of_work_factory
 
 
@@ -66,3 +67,9 @@ def build_bot(settings: Settings, *, clock: Clock) -> IncidentBot:
         ),
         templates=load_templates(settings),
     )
+
+
+def build_inbox(settings: Settings) -> Inbox:
+    """The inbox beside the bot's data, with its own connections: storing a request
+    before its ack never waits behind the core's work for a pooled connection."""
+    return inbox_for(settings.database_url)

@@ -47,6 +47,9 @@ class Settings:
     # Values for the templates' [options] (a report's organisation, a blog's category):
     # under "" for every template, under a template's name for that one.
     template_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # A stored request (the inbox) whose handling has not finished this long after it
+    # was taken is taken up again, by this process or another replica.
+    inbox_retry_after: timedelta = timedelta(seconds=30)
 
     def reminder_rules(self) -> ReminderRules:
         return ReminderRules(
@@ -84,6 +87,7 @@ class Settings:
                 for name, values in sorted(self.template_options.items())
                 for key, value in sorted(values.items())
             ),
+            ("inbox_retry_after", format_duration(self.inbox_retry_after)),
         ]
 
 
@@ -166,6 +170,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         links=_links(env, file_values, value("ticket_url", "")),
         template_options=_template_options(file_values.get("template_options", {})),
+        inbox_retry_after=_duration("inbox_retry_after", value("inbox_retry_after", "30s")),
     )
 
 

@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Protocol
 
-from adapters.bootstrap import build_bot, prepare_database
+from adapters.bootstrap import build_bot, build_inbox, prepare_database
 from adapters.config import Settings
 from bot.clock import SystemClock
+from bot.ports import Inbox
 from bot.replies import Reply
 from bot.service import IncidentBot
 
@@ -48,12 +49,13 @@ class Adapter(Protocol):
 
 class AdapterFactory(Protocol):
     def __call__(
-        self, *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str]
+        self, *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str], inbox: Inbox
     ) -> Adapter | None:
-        """The adapter, or None when its credentials are not set."""
+        """The adapter, or None when its credentials are not set. `inbox` is where it
+        stores what it acknowledges before handling it."""
 
 
-# Each module offers `from_environment(*, bot, settings, environ) -> Adapter | None`.
+# Each module offers `from_environment(*, bot, settings, environ, inbox) -> Adapter | None`.
 ADAPTER_MODULES: tuple[str, ...] = (
     "adapters.slack.adapter",
     "adapters.matrix.adapter",
@@ -63,12 +65,12 @@ BackgroundJobs = Callable[[IncidentBot, Mapping[str, Adapter], Settings], Callab
 
 
 def configured_adapters(
-    bot: IncidentBot, settings: Settings, environ: Mapping[str, str]
+    bot: IncidentBot, settings: Settings, environ: Mapping[str, str], inbox: Inbox
 ) -> list[Adapter]:
     adapters: list[Adapter] = []
     for module_name in ADAPTER_MODULES:
         factory: AdapterFactory = importlib.import_module(module_name).from_environment
-        adapter = factory(bot=bot, settings=settings, environ=environ)
+        adapter = factory(bot=bot, settings=settings, environ=environ, inbox=inbox)
         if adapter is not None:
             adapters.append(adapter)
     return adapters
@@ -89,7 +91,7 @@ def run_adapters(
     """Runs the configured adapters until SIGINT or SIGTERM; False when none is configured."""
     prepare_database(settings.database_url)
     bot = build_bot(settings, clock=SystemClock())
-    adapters = configured_adapters(bot, settings, environ)
+    adapters = configured_adapters(bot, settings, environ, build_inbox(settings))
     if not adapters:
         return False
     stopping = threading.Event()

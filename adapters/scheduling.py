@@ -19,7 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler  # type: ignor
 
 from adapters.config import Settings
 from adapters.runner import Adapter
-from bot.ports import ReminderOutlet
+from bot.ports import ReminderOutlet, StorageUnavailable
 from bot.service import IncidentBot
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,10 @@ def sweep_once(
     """One sweep; a failure is logged and the next sweep tries again."""
     try:
         report = bot.deliver_due_reminders(outlets, claimant=claimant)
-    except Exception:  # the database may be restarting: the next sweep retries
+    except StorageUnavailable as problem:
+        log.warning("reminder sweep skipped: %s", problem)
+        return
+    except Exception:  # the next sweep retries
         log.exception("reminder sweep failed")
         return
     if report.delivered or report.failed or report.unknown:

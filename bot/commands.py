@@ -12,12 +12,14 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 
+from bot import limits
 from bot.domain import (
     GENERATED_SECTION_IDS,
     MILESTONE_ALIASES,
     ROLE_ALIASES,
     SECTION_IDS,
     WRITTEN_SECTION_IDS,
+    IncidentError,
     MilestoneKind,
     Role,
     Status,
@@ -384,7 +386,7 @@ def parse(
             if field_command is not None:
                 return field_command
         return handler(rest, mention)
-    except _Invalid as problem:
+    except (_Invalid, IncidentError) as problem:  # IncidentError: a limit (bot.limits)
         message = problem.message
         if fields and name in _FIELD_COMMANDS and message.startswith("Unknown section"):
             message += f" Fields: {', '.join(sorted(fields))}."
@@ -435,17 +437,24 @@ _INVITE_OPTION = re.compile(r"(?:^|\s)--invite(?:\s+(?P<who>.*))?$", re.DOTALL)
 def _parse_start(rest: str, mention: MentionParser) -> Command:
     option = _INVITE_OPTION.search(rest)
     if option is None:
-        return Start(_require_text(rest, "the incident title"))
+        return Start(_title(rest))
     people: list[str] = []
     for token in (option.group("who") or "").split():
         user = mention(token.rstrip(","))
         if user is None:
             raise _Invalid(f"`--invite` takes mentions, and `{token}` is not one.")
+        limits.check_person(user)
         people.append(user)
     if not people:
         raise _Invalid("Name someone after `--invite`, or leave it out.")
-    title = _require_text(rest[: option.start()].strip(), "the incident title")
+    title = _title(rest[: option.start()].strip())
     return Start(title, tuple(dict.fromkeys(people)))
+
+
+def _title(rest: str) -> str:
+    title = _require_text(rest, "the incident title")
+    limits.check_title(" ".join(title.split()))
+    return title
 
 
 def _parse_role(rest: str, mention: MentionParser) -> Command:
@@ -476,6 +485,7 @@ def _parse_user(token: str, mention: MentionParser) -> UserRef:
     user = mention(token)
     if user is None:
         raise _Invalid(f"`{token}` is not a mention; write `@user` or `me`.")
+    limits.check_person(user)
     return user
 
 
@@ -498,7 +508,9 @@ def _parse_status(rest: str, mention: MentionParser) -> Command:
 
 
 def _parse_note(rest: str, mention: MentionParser) -> Command:
-    return AddNote(_require_text(rest, "the note's text"))
+    text = _require_text(rest, "the note's text")
+    limits.check_entry_text(text)
+    return AddNote(text)
 
 
 def _parse_timeline(rest: str, mention: MentionParser) -> Command:
@@ -510,6 +522,7 @@ def _parse_timeline(rest: str, mention: MentionParser) -> Command:
         when, text = parse_when(args)
         if not text:
             raise _Invalid("Missing the entry's text after the time.", "timeline add WHEN TEXT")
+        limits.check_entry_text(text, "timeline add WHEN TEXT")
         return AddBackdated(when, text)
     if sub in ("remove", "rm", "delete"):
         number, extra = _split_first(args)
@@ -521,6 +534,7 @@ def _parse_timeline(rest: str, mention: MentionParser) -> Command:
         seq = _parse_number(number, "entry", "timeline edit N TEXT")
         if not text:
             raise _Invalid("Missing the entry's new text.", "timeline edit N TEXT")
+        limits.check_entry_text(text, "timeline edit N TEXT")
         return EditEntry(seq, text)
     raise _Invalid(f"Unknown `timeline` subcommand `{sub}`; use add, remove or edit.")
 
@@ -622,6 +636,7 @@ def _parse_set(rest: str, mention: MentionParser) -> Command:
         raise _Invalid(
             f"Missing the text for `{section_id}` (`clear {section_id}` empties it).",
         )
+    limits.check_section_text(section_id, text)
     return SetSection(section_id, text)
 
 
@@ -632,6 +647,7 @@ def _parse_append(rest: str, mention: MentionParser) -> Command:
     section_id = _parse_section_id(word, "append SECTION TEXT")
     if not text:
         raise _Invalid(f"Missing the text to add to `{section_id}`.")
+    limits.check_section_text(section_id, text)
     return AppendSection(section_id, text)
 
 
@@ -733,8 +749,10 @@ def _parse_action(rest: str, mention: MentionParser) -> Command:
         last = words[-1]
         owner_id = mention(last)
         if owner_id is not None:
+            limits.check_person(owner_id)
             owner = owner_id
             rest = rest[: rest.rstrip().rfind(last)].strip()
+    limits.check_action_text(rest)
     return AddAction(rest, owner)
 
 

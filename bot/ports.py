@@ -26,6 +26,11 @@ class ConcurrentChange(Exception):
     """
 
 
+class StorageUnavailable(Exception):
+    """The database cannot be reached right now (down, restarting, network). Nothing was
+    stored; the same work can be done again once it is back."""
+
+
 class IncidentRepository(abc.ABC):
     @abc.abstractmethod
     def add(self, incident: Incident) -> None: ...
@@ -35,6 +40,11 @@ class IncidentRepository(abc.ABC):
 
     @abc.abstractmethod
     def get_by_channel(self, platform: str, channel_id: str) -> Incident | None: ...
+
+    @abc.abstractmethod
+    def entry_count(self, incident: Incident) -> int:
+        """How many timeline entries the incident has stored, removed ones included: a
+        COUNT over an index, without loading them (the timeline limit, bot/limits.py)."""
 
     @abc.abstractmethod
     def next_number(self, workspace: str) -> int:
@@ -106,6 +116,53 @@ class PeopleRepository(abc.ABC):
     @abc.abstractmethod
     def names(self, platform: str, workspace: str, users: Collection[str]) -> dict[str, str]:
         """The stored names of these people (by key, never a scan); unknown ones are left out."""
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """A platform request stored before it was acknowledged, not yet fully handled."""
+
+    id: int
+    platform: str
+    key: str  # the platform's id for it: a redelivery has the same key
+    payload: str  # the adapter's own record of the request (its JSON)
+    received_at: datetime
+    attempts: int  # how many times handling it has been started
+
+
+class Inbox(abc.ABC):
+    """Where an adapter puts what a platform sent before it says "got it".
+
+    A platform that was told "got it" never sends the request again, so it is stored
+    first (one insert, committed) and handled from here. Whatever a process stored and
+    did not finish (it died, or the database went away mid-way) is taken up again by a
+    later sweep, by that process after a restart or by another replica. Handling one
+    twice is harmless: the core applies each event id once (`ProcessedEvents`).
+    """
+
+    @abc.abstractmethod
+    def put(
+        self, *, platform: str, key: str, payload: str, received_at: datetime, claimant: str
+    ) -> InboxItem | None:
+        """Stores the request, claimed by `claimant`, and commits; None when one with the
+        same key is stored already (a redelivery). Raises when it cannot be stored."""
+
+    @abc.abstractmethod
+    def claim_abandoned(
+        self, *, platform: str, claimant: str, now: datetime, claimed_before: datetime, limit: int
+    ) -> list[InboxItem]:
+        """Takes over up to `limit` items whose claim is older than `claimed_before`
+        (oldest first), counting an attempt on each, and commits. Items another process
+        is claiming at this moment are skipped (`FOR UPDATE SKIP LOCKED`)."""
+
+    @abc.abstractmethod
+    def renew(self, item_ids: Collection[int], *, claimant: str, now: datetime) -> None:
+        """Marks these items, still claimed by `claimant`, as claimed `now`: they are in
+        hand (queued or being handled), not abandoned."""
+
+    @abc.abstractmethod
+    def done(self, item_id: int) -> None:
+        """Removes a handled item."""
 
 
 class UnitOfWork(abc.ABC):

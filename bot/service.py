@@ -4,6 +4,7 @@ platform-neutral replies out. Every adapter drives the bot through `IncidentBot.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -11,7 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot import commands as c
-from bot import listings
+from bot import limits, listings
 from bot import milestones as key_times
 from bot.domain import (
     STATUS_MILESTONES,
@@ -167,11 +168,19 @@ class IncidentBot:
     def _dispatch(
         self, uow: UnitOfWork, event: InboundEvent, platform: ChatPlatform, now: datetime
     ) -> list[Reply]:
+        limits.check_person(event.user)
         if isinstance(event, CommandReceived):
             return self._command(_Context(uow, event, platform, now))
         incident = uow.incidents.get_by_channel(platform.name, event.channel)
         if incident is None:
             return []  # reactions and edits outside incident channels are ordinary chat
+        if isinstance(event, MessageTagged) and (
+            incident.entry_for_message(event.message_ref) is None
+        ):  # a new entry, not another 📌 on one already there
+            limits.check_person(event.author)
+            limits.check_timeline_room(
+                uow.incidents.entry_count(incident), incident.number, automatic=False
+            )
         before = _timeline_state(incident)
         replies = self._message_event(incident, event, now)
         if _timeline_state(incident) != before:
@@ -255,6 +264,7 @@ class IncidentBot:
     def _incident_command(
         self, ctx: _Context, incident: Incident, command: c.Command
     ) -> list[Reply]:
+        _check_room(ctx.uow, incident, command)
         match command:
             case c.AssignRole(role=role, user=ref):
                 user = ctx.resolve_user(ref)
@@ -316,6 +326,10 @@ class IncidentBot:
                     ctx.say(listings.section_saved(self._templates, incident, section_id, "saved"))
                 ]
             case c.AppendSection(section_id=section_id, text=text):
+                current = incident.section_text(section_id)
+                limits.check_section_text(
+                    section_id, f"{current}\n\n{text}" if current else text, c.usage_of("append")
+                )
                 incident.append_section(section_id, text, by=ctx.user, now=ctx.now)
                 return [
                     ctx.say(
@@ -360,12 +374,14 @@ class IncidentBot:
             case c.Close():
                 closed_at = listings.local_time(incident, ctx.at)
                 incident.close(by=ctx.user, at=ctx.at, now=ctx.now)
-                template = self._template(incident.template)
-                draft = self.draft(incident, template, "md", ctx.platform, ctx.now)
-                return [
-                    ctx.say(f"Incident {incident.number} closed at {closed_at}."),
-                    self._upload(ctx, incident, template, draft),
-                ]
+                closed = ctx.say(f"Incident {incident.number} closed at {closed_at}.")
+                try:
+                    template = self._template(incident.template)
+                    draft = self.draft(incident, template, "md", ctx.platform, ctx.now)
+                except IncidentError as problem:
+                    # The incident closes all the same; only its draft is missing.
+                    return [closed, ctx.say(problem.message)]
+                return [closed, self._upload(ctx, incident, template, draft)]
             case c.Reopen():
                 resolved = incident.milestone(MilestoneKind.RESOLVED)
                 incident.reopen(by=ctx.user, at=ctx.at, now=ctx.now)
@@ -413,6 +429,7 @@ class IncidentBot:
         # The title names the channel and its topic on the platform, so people named in
         # it are written by name once, now.
         title = " ".join(resolve(command.title, ctx.platform.display_name).split())
+        limits.check_title(title, c.usage_of("start"))  # names may have made it longer
         number = ctx.uow.incidents.next_number(ctx.event.workspace)
         channel = ctx.platform.open_incident_channel(
             name=f"inc-{number}-{slugify(title)}",
@@ -684,6 +701,24 @@ class IncidentBot:
             raise IncidentError(
                 f"The `{template.name}` template cannot be rendered as {fmt}: {problem}"
             ) from None
+        except Exception as problem:
+            # Nothing recorded should break a draft (the fuzzer in tests/drafts tries
+            # hard); if something does, say which format failed and that the others
+            # work, rather than "something went wrong". The log keeps the traceback.
+            _log.exception(
+                "rendering incident %s/%s as %s (%s) failed",
+                incident.workspace, incident.number, fmt, template.name,
+            )
+            others = ", ".join(
+                f"`{platform.command_prefix} export {other}`"
+                for other in template.formats
+                if other != fmt
+            )
+            raise IncidentError(
+                f"The {fmt} draft of incident {incident.number} could not be made "
+                f"({type(problem).__name__}); the bot's log says why. "
+                + (f"The other formats still work: {others}." if others else "")
+            ) from None
 
     def _upload(
         self, ctx: _Context, incident: Incident, template: Template, draft: Draft
@@ -722,6 +757,31 @@ class IncidentBot:
 
 
 _ATTEMPTS = 3
+_log = logging.getLogger(__name__)
+
+# Commands that add a timeline entry: True for the bot's own (automatic) entries.
+_ADDS_ENTRY: dict[type, bool] = {
+    c.AddNote: False,
+    c.AddBackdated: False,
+    c.AssignRole: True,
+    c.SetSeverity: True,
+    c.SetStatus: True,
+    c.Resolve: True,
+    c.Close: True,
+    c.Reopen: True,
+}
+
+
+def _check_room(uow: UnitOfWork, incident: Incident, command: c.Command) -> None:
+    """Refuses a command that would add to a full timeline or action list. The entries
+    are counted by the repository (an indexed COUNT), never by loading them."""
+    automatic = _ADDS_ENTRY.get(type(command))
+    if automatic is not None:
+        limits.check_timeline_room(
+            uow.incidents.entry_count(incident), incident.number, automatic=automatic
+        )
+    if isinstance(command, c.AddAction):
+        limits.check_action_room(len(incident.actions), incident.number)
 
 
 def _timeline_state(incident: Incident) -> tuple[object, ...]:
@@ -732,13 +792,20 @@ def _timeline_state(incident: Incident) -> tuple[object, ...]:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A lone UTF-16 surrogate (JSON may carry "\ud800") can be encoded by no codec, so no
+# database, file or platform could take it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _without_control_characters(event: InboundEvent) -> InboundEvent:
     """Chat text may carry NULs and other control bytes that no document (and no
-    PostgreSQL text column) can hold; they carry no meaning, so they go."""
+    PostgreSQL text column) can hold; they carry no meaning, so they go. A 📌 message
+    longer than a timeline entry may be is shortened, with a visible mark."""
     if isinstance(event, CommandReceived | MessageTagged | MessageEdited):
-        return replace(event, text=_CONTROL.sub("", event.text))
+        text = _SURROGATE.sub("\ufffd", _CONTROL.sub("", event.text))
+        if isinstance(event, MessageTagged | MessageEdited):
+            text = limits.shortened(text)
+        return replace(event, text=text)
     return event
 
 

@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
+from bot import limits
 from bot.commands import When
 from bot.domain import IncidentError
 
@@ -22,13 +23,19 @@ def resolve_when(
     offset_zone: tzinfo = zone if when.utc_offset is None else timezone(when.utc_offset)
     local_posted = posted_at.astimezone(offset_zone)
     day = when.on or local_posted.date()
+    command = " ".join(word for word in usage.split() if word.islower())
+    limits.check_backdate(day, local_posted.date(), usage, command)
+    if day > local_posted.date() + timedelta(days=1):  # before any sum could overflow
+        raise IncidentError(
+            f"{day.isoformat()} is in the future; `{command}` records what already happened.",
+            usage,
+        )
     moment = _wall_clock(datetime.combine(day, when.at), offset_zone, usage)
     if when.on is None and moment > posted_at:
         moment = _wall_clock(
             datetime.combine(day - timedelta(days=1), when.at), offset_zone, usage
         )
     if moment > posted_at + timedelta(minutes=1):
-        command = " ".join(word for word in usage.split() if word.islower())
         raise IncidentError(
             f"{format_moment(moment, offset_zone, with_date=True)} is in the future; "
             f"`{command}` records what already happened.",

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, make_url
 
 import migrations
+from bot.ports import StorageUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -47,7 +48,32 @@ def make_engine(url: str | URL, *, sqlite_foreign_keys: bool = True) -> Engine:
         engine = create_engine(parsed)
         _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_pre_ping=True)
+    event.listen(engine, "handle_error", _unavailable_server)
+    return engine
+
+
+# SQLSTATE classes of a server that cannot be reached or is going away: connection
+# exceptions (08), operator intervention such as a shutdown (57P).
+_UNAVAILABLE_SQLSTATES = ("08", "57P")
+
+
+def _unavailable_server(context: Any) -> BaseException | None:
+    """Turns "the PostgreSQL server is not there" into the core's StorageUnavailable,
+    so callers can wait for it instead of treating the work as failed."""
+    original = context.original_exception
+    sqlstate = getattr(original, "sqlstate", None)
+    connection_failed = original.__class__.__name__ == "OperationalError" and sqlstate is None
+    if context.is_disconnect or connection_failed or (
+        isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    ):
+        return StorageUnavailable(f"the database is not answering ({_first_line(original)})")
+    return None
+
+
+def _first_line(problem: BaseException) -> str:
+    text = str(problem).strip()
+    return text.splitlines()[0] if text else type(problem).__name__
 
 
 def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
@@ -56,6 +82,10 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
         # Take transaction control away from the sqlite3 module (which would not begin
         # one before SELECT or DDL); SQLAlchemy emits BEGIN below instead.
         dbapi_connection.isolation_level = None
+        # SQLite stores whatever bytes it is given as TEXT; a row written by another tool
+        # may hold invalid UTF-8, which the sqlite3 module refuses to read at all. Read it
+        # with U+FFFD in place of the bad bytes, so the incident still loads and exports.
+        dbapi_connection.text_factory = _decode_text
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
@@ -70,6 +100,10 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
         # and then writes it, and a deferred transaction could not upgrade its lock if
         # someone else wrote in between. Waiting writers honour busy_timeout.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
 
 
 # -- migrations ------------------------------------------------------------------------

@@ -238,6 +238,24 @@ people = Table(
     PrimaryKeyConstraint("platform", "workspace", "user_id"),
 )
 
+# Platform requests stored before they were acknowledged (bot.ports.Inbox); a row lives
+# until its request has been handled. Read and written with SQLAlchemy Core, unmapped.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(PLATFORM), nullable=False),
+    Column("delivery_key", String(MESSAGE_REF), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("claimed_at", UTCDateTime(), nullable=False),
+    Column("claimed_by", String(255), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    UniqueConstraint("platform", "delivery_key"),
+    # The sweep's query: the oldest claims of a platform.
+    Index(None, "platform", "claimed_at"),
+)
+
 mapper_registry = registry(metadata=metadata)
 _lock = threading.Lock()
 

@@ -31,6 +31,7 @@ from storage.orm import (
     reminder_controls,
     reminders,
     start_mappers,
+    timeline_entries,
 )
 
 
@@ -52,6 +53,23 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
                 incidents.c.platform == platform, incidents.c.channel_id == channel_id
             )
         ).one_or_none()
+
+    def entry_count(self, incident: Incident) -> int:
+        # Autoflush writes this unit of work's new entries first; the count uses the
+        # (incident_id, seq) unique index.
+        incident_id = (
+            select(incidents.c.id)
+            .where(
+                incidents.c.workspace == incident.workspace,
+                incidents.c.number == incident.number,
+            )
+            .scalar_subquery()
+        )
+        return self.session.scalar(
+            select(func.count())
+            .select_from(timeline_entries)
+            .where(timeline_entries.c.incident_id == incident_id)
+        ) or 0
 
     def next_number(self, workspace: str) -> int:
         highest = self.session.scalar(

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.console.lines import HANDLE, LineError, Post, React, is_comment, parse_line
 from bot.clock import ManualClock, SystemClock
-from bot.events import CommandReceived, MessageTagged, MessageUntagged
+from bot.events import CommandReceived, InboundEvent, MessageTagged, MessageUntagged
 from bot.mentions import literal
 from bot.ports import ChannelLink, ChannelRef
 from bot.replies import FileUpload, Message, Reaction, ReactionRemoved, Reply
@@ -178,7 +178,7 @@ class Console:
         if command is None:
             return
         opened_before = len(self._platform.opened)
-        replies = self._bot.handle(
+        replies = self._handle(
             CommandReceived(
                 workspace=WORKSPACE,
                 channel=channel,
@@ -189,7 +189,7 @@ class Console:
                 posted_at=now,
                 message_ref=message.ref,
             ),
-            platform=self._platform,
+            line_number,
         )
         self._show(replies)
         if len(self._platform.opened) > opened_before:
@@ -231,7 +231,24 @@ class Console:
             event = MessageUntagged(
                 workspace=WORKSPACE, channel=channel, user=react.user, message_ref=message.ref
             )
-        self._show(self._bot.handle(event, platform=self._platform))
+        self._show(self._handle(event, line_number))
+
+    def _handle(self, event: InboundEvent, line_number: int | None) -> list[Reply]:
+        """The core's replies; a failure of the core is one line on stderr and a short
+        reply, never a traceback in the chat."""
+        try:
+            return self._bot.handle(event, platform=self._platform)
+        except Exception as problem:
+            self._problem(
+                line_number, f"the bot failed on this line ({type(problem).__name__}: {problem})"
+            )
+            return [
+                Message(
+                    channel=event.channel,
+                    text="Something went wrong on the bot's side, so nothing was recorded.",
+                    is_error=True,
+                )
+            ]
 
     # -- output --------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from adapters.matrix.render import COMMAND_PREFIX
 from adapters.matrix.session import MatrixSession
 from adapters.matrix.settings import MatrixSettings, matrix_settings
 from adapters.runner import Adapter
+from bot.ports import Inbox
 from bot.replies import Reply
 from bot.service import IncidentBot
 
@@ -101,7 +102,7 @@ class MatrixAdapter:
 
 
 def from_environment(
-    *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str]
+    *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str], inbox: Inbox
 ) -> Adapter | None:
     """The adapter when MATRIX_HOMESERVER is set; a clear ConfigError when it is half set."""
     matrix = matrix_settings(environ)

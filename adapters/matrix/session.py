@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import nio  # type: ignore[import-untyped]  # nio ships no type information
 
+from adapters.matrix.backfill import BackfillFailed, in_order_once, missed_events
 from adapters.matrix.pins import Pin, PinMap
 from adapters.matrix.platform import MatrixPlatform
 from adapters.matrix.render import command_text, message_text, notice
@@ -38,19 +39,21 @@ from bot.events import (
     MessageUntagged,
 )
 from bot.mentions import users_in
-from bot.ports import ChannelRef
+from bot.ports import ChannelRef, StorageUnavailable
 from bot.replies import FileUpload, Message, Reaction, ReactionRemoved, Reply
 from bot.service import IncidentBot
 
 log = logging.getLogger("adapters.matrix")
 
 LONG_POLL_MS = 30_000
-# One sync carries up to this many events per room; a longer gap is logged.
+# One sync carries up to this many events per room (homeservers may cap it lower);
+# a longer gap is fetched with /messages (adapters.matrix.backfill).
 SYNC_FILTER: dict[str, Any] = {
     "room": {"timeline": {"limit": 200}},
     "presence": {"not_types": ["*"]},
 }
 MAX_BACKOFF = 300.0
+DATABASE_RETRY = 3.0
 ATTEMPTS_PER_EVENT = 3
 REMEMBERED_MESSAGES = 5000
 
@@ -61,6 +64,10 @@ class HomeserverError(Exception):
 
 class RetryLater(Exception):
     """Handling an event failed; the batch is synced again after a pause."""
+
+
+class DatabaseAway(Exception):
+    """The bot's database cannot be reached; the batch is synced again once it is back."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,12 @@ class MatrixSession:
                 log.error("Matrix: %s; retrying in %.0f s", problem, backoff)
             except RetryLater:
                 log.error("Matrix: an event failed; syncing it again in %.0f s", backoff)
+            except DatabaseAway as problem:
+                # Checked often: the bot should carry on as soon as the database is back.
+                log.warning("Matrix: %s; sync paused, trying again in %.0f s", problem,
+                            DATABASE_RETRY)
+                await self._pause(DATABASE_RETRY)
+                continue
             except (aiohttp.ClientError, OSError, TimeoutError) as problem:
                 log.error(
                     "Matrix: cannot reach %s (%s: %s); retrying in %.0f s",
@@ -269,13 +282,7 @@ class MatrixSession:
         await self._answer_invites(response)
         if not first_start:
             for room_id, joined in response.rooms.join.items():
-                events, joined_now = self._after_own_join(joined.timeline.events)
-                if joined.timeline.limited and not joined_now:
-                    log.warning(
-                        "Matrix: %s had more new events than one sync carries; the oldest "
-                        "were not seen",
-                        room_id,
-                    )
+                events = await self._new_events(room_id, joined.timeline)
                 for event in events:
                     if self._stopping:
                         return  # the token stays before this batch; the rest comes again
@@ -284,6 +291,41 @@ class MatrixSession:
         self._token = str(response.next_batch)
         if client.store:
             client.store.save_sync_token(self._token)
+
+    async def _new_events(self, room_id: str, timeline: Any) -> list[Any]:
+        """The room's events since the saved token, in order, each once: a `limited`
+        timeline is completed with the events the sync left out (adapters.matrix.backfill)."""
+        events = list(timeline.events)
+        _, joined_now = self._after_own_join(events)
+        if timeline.limited and not joined_now and self._token:
+            client = self.client
+            assert client is not None
+            try:
+                gap = await missed_events(
+                    client,
+                    room_id,
+                    since=self._token,
+                    until=timeline.prev_batch,
+                    limit=self._settings.backfill_limit,
+                )
+            except BackfillFailed as problem:
+                raise HomeserverError(str(problem)) from None
+            if not gap.complete:
+                log.warning(
+                    "Matrix: more than %d events reached %s while the bot was away; the "
+                    "first %d and the latest %d are handled, those between were not seen "
+                    "(INCIDENT_BOT_MATRIX_BACKFILL_LIMIT)",
+                    self._settings.backfill_limit,
+                    room_id,
+                    len(gap.events),
+                    len(events),
+                )
+            elif gap.events:
+                log.info(
+                    "Matrix: fetched %d events the sync left out in %s", len(gap.events), room_id
+                )
+            events = in_order_once(gap.events, events)
+        return self._after_own_join(events)[0]
 
     def _after_own_join(self, events: list[Any]) -> tuple[list[Any], bool]:
         """A room joined in this batch comes with some of its history: that is history,
@@ -573,6 +615,10 @@ class MatrixSession:
             replies = await loop.run_in_executor(
                 None, functools.partial(self._bot.handle, event, platform=self.platform)
             )
+        except StorageUnavailable as problem:
+            # Not the event's fault: the sync pauses, its token stays where it was, and
+            # the same events come again once the database is back.
+            raise DatabaseAway(str(problem)) from None
         except Exception:
             key = event.event_id or ""
             failures = self._failures.get(key, 0) + 1

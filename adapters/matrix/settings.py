@@ -14,6 +14,7 @@ from pathlib import Path
 from adapters.config import ConfigError, parse_boolean, secret_from
 
 DEFAULT_STORE = Path("matrix-store")
+DEFAULT_BACKFILL_LIMIT = 10_000
 _USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
 
 
@@ -27,6 +28,9 @@ class MatrixSettings:
     store: Path = DEFAULT_STORE
     encrypt_rooms: bool = True
     allowed_inviters: tuple[str, ...] = ()
+    # After downtime, at most this many missed events per room are fetched with
+    # /messages; older ones are skipped (and logged).
+    backfill_limit: int = DEFAULT_BACKFILL_LIMIT
 
     @property
     def server_name(self) -> str:
@@ -80,6 +84,17 @@ def matrix_settings(environ: Mapping[str, str]) -> MatrixSettings | None:
                 )
     else:
         inviters = (f":{server_of(user_id)}",)
+    backfill_text = environ.get("INCIDENT_BOT_MATRIX_BACKFILL_LIMIT", "").strip()
+    try:
+        backfill_limit = int(backfill_text) if backfill_text else DEFAULT_BACKFILL_LIMIT
+        if backfill_limit < 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            f"INCIDENT_BOT_MATRIX_BACKFILL_LIMIT must be a whole number of events, 0 or more "
+            f"(0 fetches nothing missed); got `{backfill_text}`. The default is "
+            f"{DEFAULT_BACKFILL_LIMIT}."
+        ) from None
     return MatrixSettings(
         homeserver=homeserver.rstrip("/"),
         user_id=user_id,
@@ -92,5 +107,6 @@ def matrix_settings(environ: Mapping[str, str]) -> MatrixSettings | None:
             environ.get("INCIDENT_BOT_MATRIX_ENCRYPT_ROOMS", "true"),
         ),
         allowed_inviters=inviters,
+        backfill_limit=backfill_limit,
     )
 

@@ -4,9 +4,13 @@ INCIDENT_BOT_SLACK_PORT at /slack/events."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -25,21 +29,33 @@ from slack_sdk.http_retry import (
 from adapters.config import ConfigError, Settings
 from adapters.runner import Adapter
 from adapters.slack.delivery import Delivery
-from adapters.slack.handlers import SlackHandlers
+from adapters.slack.handlers import PLATFORM, SlackHandlers
 from adapters.slack.platform import COMMAND_PREFIX, DisplayNames, api_error
 from adapters.slack.settings import EVENTS_PATH, SlackSettings, slack_settings
-from adapters.slack.workers import Lanes
+from adapters.slack.workers import InboxSweeper, Lanes
+from bot.ports import Inbox
 from bot.replies import Reply
 from bot.service import IncidentBot
 
 log = logging.getLogger(__name__)
 
+DEFAULT_RETRY_AFTER = timedelta(seconds=30)
+
+
+def claimant_name() -> str:
+    """Names this process in the inbox rows it claims."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
 
 def from_environment(
-    *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str]
+    *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str], inbox: Inbox
 ) -> Adapter | None:
     slack = slack_settings(environ)
-    return SlackAdapter(bot=bot, settings=slack) if slack else None
+    if slack is None:
+        return None
+    return SlackAdapter(
+        bot=bot, settings=slack, inbox=inbox, retry_after=settings.inbox_retry_after
+    )
 
 
 def web_client(settings: SlackSettings) -> WebClient:
@@ -63,9 +79,19 @@ class SlackAdapter:
     platform = "slack"
     command_prefix = COMMAND_PREFIX  # for the commands reminders suggest
 
-    def __init__(self, *, bot: IncidentBot, settings: SlackSettings) -> None:
+    def __init__(
+        self,
+        *,
+        bot: IncidentBot,
+        settings: SlackSettings,
+        inbox: Inbox,
+        retry_after: timedelta = DEFAULT_RETRY_AFTER,
+    ) -> None:
         self._bot = bot
         self._settings = settings
+        self._inbox = inbox
+        self._retry_after = retry_after
+        self._claimant = claimant_name()
         self._client = web_client(settings)
         self._names = DisplayNames(self._client)
         self._delivery = Delivery(
@@ -76,6 +102,7 @@ class SlackAdapter:
         self._listener_executor = ThreadPoolExecutor(
             max_workers=16, thread_name_prefix="slack-ack"
         )
+        self._sweeper: InboxSweeper | None = None
         self._socket: SocketModeHandler | None = None
         self._http: ThreadingWSGIServer | None = None
         self._http_thread: threading.Thread | None = None
@@ -86,7 +113,16 @@ class SlackAdapter:
         return self._http.server_address[1] if self._http else None
 
     def start(self) -> None:
-        app = self._app()
+        app, handlers = self._app()
+        self._sweeper = InboxSweeper(
+            inbox=self._inbox,
+            platform=PLATFORM,
+            claimant=self._claimant,
+            retry_after=self._retry_after,
+            take_up=handlers.queue,
+            in_hand=handlers.in_hand,
+        )
+        self._sweeper.start()
         if self._settings.mode == "socket":
             assert self._settings.app_token is not None
             self._socket = SocketModeHandler(
@@ -117,6 +153,8 @@ class SlackAdapter:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+        if self._sweeper is not None:
+            self._sweeper.stop()
         self._listener_executor.shutdown(wait=True)
         self._lanes.shutdown()  # the events already acked are still handled
 
@@ -126,7 +164,7 @@ class SlackAdapter:
     def mention(self, user: str) -> str:
         return f"<@{user}>"
 
-    def _app(self) -> App:
+    def _app(self) -> tuple[App, SlackHandlers]:
         try:
             identity = self._client.auth_test()
         except SlackApiError as error:
@@ -147,16 +185,22 @@ class SlackAdapter:
             request_verification_enabled=http,
             listener_executor=self._listener_executor,
             logger=_bolt_logger(),
+            # The listener stores the request before Bolt answers: what Slack is told
+            # "got it" for is on disk; what cannot be stored gets no 200 (no ack).
+            process_before_response=True,
         )
-        SlackHandlers(
+        handlers = SlackHandlers(
             bot=self._bot,
             client=self._client,
             names=self._names,
             delivery=self._delivery,
             lanes=self._lanes,
             bot_user=identity.get("user_id"),
-        ).register(app)
-        return app
+            inbox=self._inbox,
+            claimant=self._claimant,
+        )
+        handlers.register(app)
+        return app, handlers
 
 
 def _bolt_logger() -> logging.Logger:

@@ -1,12 +1,19 @@
 """Slack payloads in, neutral events to the core, replies back out.
 
-Every listener acks first and queues the work: Slack wants an answer within 3
-seconds, and the database or the Web API may be slow.
+Every listener stores the request in the inbox (one insert), acks, and queues the work:
+Slack wants an answer within 3 seconds and never re-sends what it got an answer for,
+so what is acked must already be on disk. What cannot be stored is not acked (Slack
+sends an event again later); a slash command is answered that nothing was recorded.
+The work runs from the stored copy, and whatever a process did not finish is taken up
+again from the inbox (`InboxSweeper`), by it after a restart or by another replica.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -19,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from adapters.slack.delivery import Delivery, Origin, refusal
 from adapters.slack.platform import USER_ID, DisplayNames, SlackPlatform, name_of_user
 from adapters.slack.text import command_text, link_channels, mentioned_users, plain_text
-from adapters.slack.workers import Lanes, RecentIds
+from adapters.slack.workers import Lanes
 from bot.events import (
     CommandReceived,
     InboundEvent,
@@ -29,6 +36,7 @@ from bot.events import (
     MessageUntagged,
 )
 from bot.mentions import users_in
+from bot.ports import Inbox, InboxItem, StorageUnavailable
 from bot.replies import Message
 from bot.service import IncidentBot
 
@@ -36,7 +44,23 @@ log = logging.getLogger(__name__)
 
 SHORTCUT_CALLBACK = "add_to_incident_timeline"
 NAMES_LANE = "people"  # the lane that stores names changed outside any channel
+PLATFORM = "slack"
 Body = dict[str, Any]
+# A request whose handling failed this many times (the database kept failing, or a bug)
+# is given up, and its sender told so.
+MAX_ATTEMPTS = 5
+NOT_RECORDED = (
+    "The bot could not record this: its database is not answering, so nothing was done. "
+    "Try again in a minute."
+)
+SOMETHING_WENT_WRONG = (
+    "Something went wrong on the bot's side, so nothing was recorded. Try again; "
+    "if it keeps failing, the bot's log says why."
+)
+
+
+class TryAgainLater(Exception):
+    """Handling failed before anything was recorded; the inbox keeps the request."""
 
 
 def message_time(ts: str) -> datetime:
@@ -56,6 +80,8 @@ class SlackHandlers:
         delivery: Delivery,
         lanes: Lanes,
         bot_user: str | None,
+        inbox: Inbox,
+        claimant: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._bot = bot
@@ -64,8 +90,11 @@ class SlackHandlers:
         self._delivery = delivery
         self._lanes = lanes
         self._bot_user = bot_user
+        self._inbox = inbox
+        self._claimant = claimant
         self._clock = clock
-        self._seen = RecentIds()
+        self._in_hand: set[int] = set()  # inbox items queued or being handled here
+        self._in_hand_lock = threading.Lock()
 
     def register(self, app: App) -> None:
         app.command("/incident")(self.on_command)
@@ -78,18 +107,34 @@ class SlackHandlers:
         # Every other message is ordinary chat; answered so Bolt does not report it.
         app.event("message")(self.ignore)
 
-    # -- listeners (on Bolt's threads: ack, queue, return) ---------------------------
+    # -- listeners (on Bolt's threads: store, ack, queue, return) ------------------------
 
     def on_command(self, ack: Ack, body: Body) -> None:
+        try:
+            item = self._store("command", _key("command", body.get("trigger_id")), body)
+        except StorageUnavailable as problem:
+            log.warning("%s: a slash command was answered that nothing was recorded", problem)
+            ack(text=NOT_RECORDED)
+            return
+        except Exception:
+            log.exception("a slash command could not be stored; told its sender to try again")
+            ack(text=NOT_RECORDED)
+            return
         ack()
-        received_at = self._clock()  # a slash command has no timestamp of its own
-        channel = body.get("channel_id", "")
-        self._lanes.submit(channel, lambda: self._command(body, received_at))
+        if item is not None:
+            self.queue(item)
 
     def on_shortcut(self, ack: Ack, body: Body) -> None:
+        try:
+            item = self._store("shortcut", _key("shortcut", body.get("trigger_id")), body)
+        except Exception:
+            log.exception("a shortcut could not be stored; told its sender to try again")
+            ack()
+            self._delivery.tell(_shortcut_origin(body), NOT_RECORDED)
+            return
         ack()
-        channel = (body.get("channel") or {}).get("id", "")
-        self._lanes.submit(channel, lambda: self._shortcut(body))
+        if item is not None:
+            self.queue(item)
 
     def on_reaction(self, body: Body, event: Body, request: BoltRequest) -> None:
         item = event.get("item") or {}
@@ -97,16 +142,13 @@ class SlackHandlers:
         name = str(event.get("reaction") or "").split("::", 1)[0]
         if name != self._bot.settings.tag_emoji.name or item.get("type") != "message":
             return
-        if self._first_delivery(body, request):
-            self._lanes.submit(item.get("channel", ""), lambda: self._reaction(body, event))
+        self._store_event(body, request)
 
     def on_message_changed(self, body: Body, event: Body, request: BoltRequest) -> None:
-        if self._first_delivery(body, request):
-            self._lanes.submit(event.get("channel", ""), lambda: self._changed(body, event))
+        self._store_event(body, request)
 
     def on_message_deleted(self, body: Body, event: Body, request: BoltRequest) -> None:
-        if self._first_delivery(body, request):
-            self._lanes.submit(event.get("channel", ""), lambda: self._deleted(body, event))
+        self._store_event(body, request)
 
     def on_user_change(self, body: Body, event: Body) -> None:
         """Someone changed their profile: their name is current at once in what the bot
@@ -122,22 +164,101 @@ class SlackHandlers:
     def ignore(self) -> None:
         return None
 
-    def _first_delivery(self, body: Body, request: BoltRequest) -> bool:
-        """Drops a Slack retry of an event this process already received (Bolt has acked
-        it). A retry of one that never arrived (the connection broke) is handled; the
-        event id in storage still makes it count once."""
-        event_id = body.get("event_id")
-        if not event_id:
-            return True
-        if self._seen.add(event_id):
-            return True
-        retry = (request.headers.get("x-slack-retry-num") or ["?"])[0]
-        log.info("dropped Slack retry %s of event %s", retry, event_id)
-        return False
+    def _store_event(self, body: Body, request: BoltRequest) -> None:
+        """Stores the event and queues it; raises when it cannot be stored, so Bolt
+        answers 500 (or sends no Socket Mode ack) and Slack delivers it again later."""
+        try:
+            item = self._store("event", _key("event", body.get("event_id")), body)
+        except StorageUnavailable as problem:
+            log.warning("%s: event %s not acked; Slack sends it again", problem,
+                        body.get("event_id"))
+            raise
+        if item is None:
+            retry = (request.headers.get("x-slack-retry-num") or ["?"])[0]
+            log.info("dropped Slack retry %s of event %s", retry, body.get("event_id"))
+            return
+        self.queue(item)
+
+    def _store(self, kind: str, key: str, body: Body) -> InboxItem | None:
+        # A slash command has no timestamp of its own: its time is when it arrived.
+        received_at = self._clock()
+        payload = json.dumps(
+            {"kind": kind, "body": body, "received_at": received_at.isoformat()},
+            separators=(",", ":"),
+        )
+        return self._inbox.put(
+            platform=PLATFORM,
+            key=key,
+            payload=payload,
+            received_at=received_at,
+            claimant=self._claimant,
+        )
+
+    def queue(self, item: InboxItem) -> None:
+        """Hands a stored request to its channel's lane (in the order of arrival),
+        unless this process holds it already."""
+        with self._in_hand_lock:
+            if item.id in self._in_hand:
+                return
+            self._in_hand.add(item.id)
+        record = json.loads(item.payload)
+        body: Body = record.get("body") or {}
+        self._lanes.submit(_channel_of(record.get("kind", ""), body), lambda: self._work(item))
+
+    def in_hand(self) -> set[int]:
+        with self._in_hand_lock:
+            return set(self._in_hand)
+
+    def _work(self, item: InboxItem) -> None:
+        try:
+            self._work_on(item)
+        finally:
+            with self._in_hand_lock:
+                self._in_hand.discard(item.id)
 
     # -- work (on a lane) --------------------------------------------------------------
 
-    def _command(self, body: Body, received_at: datetime) -> None:
+    def _work_on(self, item: InboxItem) -> None:
+        record = json.loads(item.payload)
+        kind, body = record.get("kind"), record.get("body") or {}
+        final = item.attempts >= MAX_ATTEMPTS
+        try:
+            if kind == "command":
+                self._command(body, datetime.fromisoformat(record["received_at"]), final)
+            elif kind == "shortcut":
+                self._shortcut(body, final)
+            else:
+                self._event(body, final)
+        except TryAgainLater:
+            log.warning(
+                "handling %s failed (attempt %d of %d); it is tried again later",
+                item.key,
+                item.attempts,
+                MAX_ATTEMPTS,
+            )
+            return
+        except Exception:
+            if not final:
+                log.exception(
+                    "handling %s failed (attempt %d of %d); it is tried again later",
+                    item.key,
+                    item.attempts,
+                    MAX_ATTEMPTS,
+                )
+                return
+            log.exception("handling %s failed %d times; given up", item.key, item.attempts)
+        self._inbox.done(item.id)
+
+    def _event(self, body: Body, final: bool) -> None:
+        event = body.get("event") or {}
+        if event.get("type") in ("reaction_added", "reaction_removed"):
+            self._reaction(body, event, final)
+        elif event.get("subtype") == "message_changed":
+            self._changed(body, event, final)
+        elif event.get("subtype") == "message_deleted":
+            self._deleted(body, event, final)
+
+    def _command(self, body: Body, received_at: datetime, final: bool) -> None:
         origin = Origin(
             channel=body.get("channel_id", ""),
             user=body.get("user_id", ""),
@@ -153,15 +274,11 @@ class SlackHandlers:
             posted_at=received_at,
             event_id=f"command:{trigger}" if trigger else None,
         )
-        self._handle(event, origin)
+        self._handle(event, origin, final)
 
-    def _shortcut(self, body: Body) -> None:
+    def _shortcut(self, body: Body, final: bool) -> None:
         message = body.get("message") or {}
-        origin = Origin(
-            channel=(body.get("channel") or {}).get("id", ""),
-            user=(body.get("user") or {}).get("id", ""),
-            response_url=body.get("response_url"),
-        )
+        origin = _shortcut_origin(body)
         trigger = body.get("trigger_id")
         event = MessageTagged(
             workspace=(body.get("team") or {}).get("id", ""),
@@ -173,10 +290,10 @@ class SlackHandlers:
             posted_at=message_time(message.get("ts", "0")),
             event_id=f"shortcut:{trigger}" if trigger else None,
         )
-        if not self._handle(event, origin):
+        if not self._handle(event, origin, final):
             self._explain_silent_shortcut(origin)
 
-    def _reaction(self, body: Body, event: Body) -> None:
+    def _reaction(self, body: Body, event: Body, final: bool) -> None:
         item = event.get("item") or {}
         channel, ts = item.get("channel", ""), item.get("ts", "")
         origin = Origin(channel=channel, user=event.get("user", ""))
@@ -187,7 +304,7 @@ class SlackHandlers:
             "event_id": body.get("event_id"),
         }
         if event.get("type") == "reaction_removed":
-            self._handle(MessageUntagged(message_ref=ts, **common), origin)
+            self._handle(MessageUntagged(message_ref=ts, **common), origin, final)
             return
         try:
             message = self._fetch_message(channel, ts)
@@ -208,9 +325,10 @@ class SlackHandlers:
                 **common,
             ),
             origin,
+            final,
         )
 
-    def _changed(self, body: Body, event: Body) -> None:
+    def _changed(self, body: Body, event: Body, final: bool) -> None:
         message = event.get("message") or {}
         previous = event.get("previous_message") or {}
         if message.get("text") == previous.get("text"):
@@ -226,9 +344,10 @@ class SlackHandlers:
                 text=self._message_text(message),
             ),
             origin,
+            final,
         )
 
-    def _deleted(self, body: Body, event: Body) -> None:
+    def _deleted(self, body: Body, event: Body, final: bool) -> None:
         previous = event.get("previous_message") or {}
         origin = Origin(channel=event.get("channel", ""), user=previous.get("user", ""))
         self._handle(
@@ -240,12 +359,17 @@ class SlackHandlers:
                 message_ref=event.get("deleted_ts", ""),
             ),
             origin,
+            final,
         )
 
     # -- the core, and what goes wrong around it -----------------------------------------
 
-    def _handle(self, event: InboundEvent, origin: Origin) -> bool:
-        """Hands the event to the core and delivers its replies; False when it had none."""
+    def _handle(self, event: InboundEvent, origin: Origin, final: bool) -> bool:
+        """Hands the event to the core and delivers its replies; False when it had none.
+
+        When the core fails (the database is away, or a bug), nothing was recorded:
+        TryAgainLater leaves the request in the inbox for a later attempt, and after the
+        last one the sender is told."""
         platform = SlackPlatform(
             client=self._client,
             names=self._names,
@@ -260,13 +384,15 @@ class SlackHandlers:
             log.warning("%s (while handling %s)", problem, type(event).__name__)
             self._delivery.tell(origin, f"{problem} Nothing was recorded; try again.")
             return True
+        except StorageUnavailable as problem:
+            # Not the request's fault: it waits in the inbox until the database is back.
+            log.warning("%s; %s waits for it", problem, type(event).__name__)
+            raise TryAgainLater() from None
         except Exception:
             log.exception("the core failed on %s", type(event).__name__)
-            self._delivery.tell(
-                origin,
-                "Something went wrong on the bot's side, so nothing was recorded. Try again; "
-                "if it keeps failing, the bot's log says why.",
-            )
+            if not final:
+                raise TryAgainLater() from None
+            self._delivery.tell(origin, SOMETHING_WENT_WRONG)
             return True
         if platform.opened:
             links = {channel.name: channel.id for channel in platform.opened}
@@ -351,3 +477,27 @@ class SlackHandlers:
             return text
         files = [f.get("name") or f.get("title") or "file" for f in message.get("files") or []]
         return f"(shared {', '.join(files)})" if files else "(a message without text)"
+
+
+def _key(kind: str, platform_id: object) -> str:
+    """The request's identity across Slack's redeliveries: its event id or trigger id."""
+    if isinstance(platform_id, str) and platform_id:
+        return platform_id if kind == "event" else f"{kind}:{platform_id}"
+    return f"{kind}:unidentified:{uuid.uuid4().hex}"
+
+
+def _channel_of(kind: str, body: Body) -> str:
+    if kind == "command":
+        return str(body.get("channel_id", ""))
+    if kind == "shortcut":
+        return str((body.get("channel") or {}).get("id", ""))
+    event = body.get("event") or {}
+    return str((event.get("item") or {}).get("channel") or event.get("channel") or "")
+
+
+def _shortcut_origin(body: Body) -> Origin:
+    return Origin(
+        channel=(body.get("channel") or {}).get("id", ""),
+        user=(body.get("user") or {}).get("id", ""),
+        response_url=body.get("response_url"),
+    )

@@ -1,4 +1,5 @@
-"""Where the core's work runs, away from Bolt's ack path.
+"""Where the core's work runs, away from Bolt's ack path, and the inbox sweep that
+takes up what was stored and not finished.
 
 Each channel's events go to one single-threaded lane, in the order they arrived (a 📌
 and its removal must not swap); different channels run side by side.
@@ -9,11 +10,15 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from bot.ports import Inbox, InboxItem
 
 log = logging.getLogger(__name__)
+
+SWEEP_BATCH = 100
 
 
 class Lanes:
@@ -35,26 +40,82 @@ class Lanes:
             log.exception("handling a Slack event failed")
 
     def shutdown(self) -> None:
-        """Waits for the queued work to finish."""
+        """Waits for the work in progress to finish; work not yet started is dropped (it
+        is stored in the inbox, and taken up by the next process)."""
         for lane in self._lanes:
-            lane.shutdown(wait=True)
+            lane.shutdown(wait=True, cancel_futures=True)
 
 
-class RecentIds:
-    """Event ids this process has received lately: a Slack retry of one of them is
-    dropped without a database round trip (storage dedupes the rest)."""
+class InboxSweeper:
+    """Every `interval`, takes up the inbox's abandoned requests: claimed longer than
+    `retry_after` ago and not finished (their process died, or their handling failed
+    and waits for another attempt). Also once at start, for what a previous run of this
+    process left behind."""
 
-    def __init__(self, *, size: int = 10_000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        *,
+        inbox: Inbox,
+        platform: str,
+        claimant: str,
+        retry_after: timedelta,
+        take_up: Callable[[InboxItem], None],
+        in_hand: Callable[[], set[int]],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._inbox = inbox
+        self._platform = platform
+        self._claimant = claimant
+        self._retry_after = retry_after
+        self._take_up = take_up
+        self._in_hand = in_hand
+        self._clock = clock
+        # Often enough that a request waits little more than retry_after; at most 5 s.
+        self._interval = min(max(retry_after.total_seconds() / 4, 0.2), 5.0)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="inbox-sweep", daemon=True)
+        self._failing = False
 
-    def add(self, event_id: str) -> bool:
-        """False when the id was seen before."""
-        with self._lock:
-            if event_id in self._ids:
-                return False
-            self._ids[event_id] = None
-            if len(self._ids) > self._size:
-                self._ids.popitem(last=False)
-            return True
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self.sweep_once()
+            self._stopping.wait(self._interval)
+
+    def sweep_once(self) -> int:
+        now = self._clock()
+        try:
+            # What this process holds is not abandoned, however long its queue is.
+            self._inbox.renew(self._in_hand(), claimant=self._claimant, now=now)
+            items = self._inbox.claim_abandoned(
+                platform=self._platform,
+                claimant=self._claimant,
+                now=now,
+                claimed_before=now - self._retry_after,
+                limit=SWEEP_BATCH,
+            )
+        except Exception as problem:
+            # The database is away: said once, not every interval, until it is back.
+            if not self._failing:
+                reason = str(problem).strip().splitlines()[0] if str(problem).strip() else ""
+                log.warning(
+                    "cannot look at the inbox (%s: %s); trying again",
+                    type(problem).__name__,
+                    reason,
+                )
+            self._failing = True
+            return 0
+        if self._failing:
+            log.warning("the inbox can be read again")
+        self._failing = False
+        for item in items:
+            self._take_up(item)
+        if items:
+            log.info("took up %d unfinished request(s) from the inbox", len(items))
+        return len(items)

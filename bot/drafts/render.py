@@ -31,6 +31,7 @@ from bot.drafts.document import DocumentText, document_text
 from bot.drafts.jekyll import liquid_literal
 from bot.drafts.links import safe_url
 from bot.drafts.markdown import escape_inline
+from bot.drafts.safe_text import clean
 from bot.drafts.templates import (
     HTML_FILE,
     MD_FILE,
@@ -153,6 +154,7 @@ def render(view: DraftView, template: Template, registry: TemplateRegistry, fmt:
         raise TemplateError(
             template.name, f"has no `{fmt}` format; it has {', '.join(template.formats)}"
         )
+    view = clean(view)  # whatever was stored: every encoder and XML writer can take it
     doc = document_text(view, template.layout, template.location or template.name)
     if fmt == "docx":
         # python-docx loads only when a Word file is asked for; no import cycle either way.

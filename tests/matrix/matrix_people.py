@@ -89,7 +89,13 @@ class Human:
         self.client.add_event_callback(self._on_event, (nio.Event,))
         self.client.add_event_callback(self._on_invite, (nio.InviteMemberEvent,))
         self.client.add_response_callback(self._on_sync, (nio.SyncResponse,))
-        self._task = asyncio.create_task(self.client.sync_forever(timeout=1000))
+        # Synapse's default filter carries 10 timeline events per room per sync and drops
+        # the rest of a burst; ask for its cap (100), so a person sees every reply.
+        self._task = asyncio.create_task(
+            self.client.sync_forever(
+                timeout=1000, sync_filter={"room": {"timeline": {"limit": 100}}}
+            )
+        )
         await self.wait_until(lambda: self.client.next_batch != "", "the first sync")
         return self
 
@@ -292,6 +298,13 @@ class BotProcess:
         with self.log.open("rb") as log:
             log.seek(self._log_offset)
             return log.read().decode("utf-8", "replace")
+
+    def kill(self) -> None:
+        """`kill -9` of the process this test started, by its pid: no clean shutdown."""
+        process = self._process
+        assert process is not None and process.poll() is None, "the bot is not running"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
     def stop(self) -> int:
         process = self._process

@@ -176,3 +176,18 @@ def test_the_allow_list_takes_user_ids_and_server_suffixes() -> None:
                 "INCIDENT_BOT_MATRIX_ALLOWED_INVITERS": "partner.org",
             }
         )
+
+
+def test_the_backfill_limit_is_a_whole_number_of_events() -> None:
+    base = {
+        "MATRIX_HOMESERVER": "https://m.example.org",
+        "MATRIX_USER_ID": "@bot:example.org",
+        "MATRIX_PASSWORD": "pw",
+    }
+    settings = matrix_settings(base)
+    assert settings is not None and settings.backfill_limit == 10_000
+    settings = matrix_settings({**base, "INCIDENT_BOT_MATRIX_BACKFILL_LIMIT": "250"})
+    assert settings is not None and settings.backfill_limit == 250
+    for wrong in ("lots", "-1", "1e4"):
+        with pytest.raises(ConfigError, match="BACKFILL_LIMIT must be a whole number"):
+            matrix_settings({**base, "INCIDENT_BOT_MATRIX_BACKFILL_LIMIT": wrong})

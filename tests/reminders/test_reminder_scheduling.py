@@ -18,6 +18,8 @@ from bot.drafts.templates import builtin_registry
 from bot.reminders import Reminder, ReminderKind
 from bot.replies import Message, Reply
 from bot.service import CoreSettings, IncidentBot
+from storage.database import make_engine
+from storage.inbox import SqlAlchemyInbox
 from storage.uow import SqlAlchemyUnitOfWorkFactory
 
 
@@ -89,12 +91,13 @@ def test_each_platform_writes_reminders_its_own_way(tmp_path: Path) -> None:
         "MATRIX_HOMESERVER": "http://127.0.0.1:9", "MATRIX_USER_ID": "@bot:hs",
         "MATRIX_ACCESS_TOKEN": "token", "INCIDENT_BOT_MATRIX_STORE": str(tmp_path / "store"),
     }
-    matrix = matrix_from_environment(bot=bot, settings=Settings(), environ=environ)
+    inbox = SqlAlchemyInbox(make_engine(f"sqlite:///{tmp_path}/unused.db"))
+    matrix = matrix_from_environment(bot=bot, settings=Settings(), environ=environ, inbox=inbox)
     assert matrix is not None
     assert (matrix.command_prefix, matrix.mention("@li:hs")) == ("!incident", "@li:hs")
     slack = slack_from_environment(
         bot=bot, settings=Settings(),
-        environ={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"},
+        environ={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, inbox=inbox,
     )
     assert slack is not None
     assert (slack.command_prefix, slack.mention("U024BE7LH")) == ("/incident", "<@U024BE7LH>")

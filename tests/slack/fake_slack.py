@@ -94,6 +94,7 @@ class FakeSlack:
         self.envelopes: dict[str, Envelope] = {}
         self.connections_opened = 0
         self._failures: dict[str, list[tuple[int, str, int]]] = {}  # method -> (status, err, after)
+        self._latency: dict[str, float] = {}  # method -> seconds every call takes
         self._sockets: list[web.WebSocketResponse] = []
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -198,6 +199,11 @@ class FakeSlack:
         with self._lock:
             self._failures.setdefault(method, []).extend([(200, error, 0)] * times)
 
+    def slow_down(self, method: str, seconds: float) -> None:
+        """Every later call to `method` takes `seconds` before it is answered (0: none)."""
+        with self._lock:
+            self._latency[method] = seconds
+
     def rate_limit_next(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
         """The next `times` calls to `method` answer HTTP 429 with Retry-After."""
         with self._lock:
@@ -242,16 +248,23 @@ class FakeSlack:
         return sum(1 for ws in self._sockets if not ws.closed)
 
     def push(
-        self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        retry_attempt: int = 0,
+        connection: int | None = None,
     ) -> Envelope:
         """Sends an envelope (`events_api`, `slash_commands`, `interactive`) on the newest
-        connection; unacked envelopes are sent again when a new connection opens."""
+        connection, or on the open connection number `connection` (0 the oldest: Slack
+        may use any of an app's connections); unacked envelopes are sent again when a
+        new connection opens."""
         envelope = Envelope(
             envelope_id=str(uuid.uuid4()), type=kind, payload=payload, retry_attempt=retry_attempt
         )
         with self._lock:
             self.envelopes[envelope.envelope_id] = envelope
-        self._run(self._send(envelope))
+        self._run(self._send(envelope, connection))
         return envelope
 
     def disconnect(self, reason: str = "refresh_requested") -> None:
@@ -269,8 +282,11 @@ class FakeSlack:
             raise AssertionError("no Socket Mode connection is open")
         return live[-1]
 
-    async def _send(self, envelope: Envelope) -> None:
-        ws = self._newest_socket()
+    async def _send(self, envelope: Envelope, connection: int | None = None) -> None:
+        if connection is None:
+            ws = self._newest_socket()
+        else:
+            ws = [socket for socket in self._sockets if not socket.closed][connection]
         envelope.sent_at = time.monotonic()
         envelope.deliveries += 1
         await ws.send_json(
@@ -338,6 +354,9 @@ class FakeSlack:
             self.calls.append(Call(method, params, token, time.time()))
             failures = self._failures.get(method)
             failure = failures.pop(0) if failures else None
+            latency = self._latency.get(method, 0.0)
+        if latency:
+            await asyncio.sleep(latency)
         if failure is not None:
             status, error, retry_after = failure
             headers = {"Retry-After": str(retry_after)} if status == 429 else {}

@@ -32,8 +32,10 @@ def free_port() -> int:
 class BotProcess:
     """`incident-bot run` as a subprocess; its output goes to a log file."""
 
-    def __init__(self, *, env: Mapping[str, str], workdir: Path) -> None:
-        self.log_path = workdir / "bot.log"
+    def __init__(
+        self, *, env: Mapping[str, str], workdir: Path, log_name: str = "bot.log"
+    ) -> None:
+        self.log_path = workdir / log_name
         environment = {
             key: value
             for key, value in os.environ.items()
@@ -60,6 +62,13 @@ class BotProcess:
                 raise AssertionError(f"incident-bot not ready after {timeout}s:\n{self.log_tail()}")
             time.sleep(0.05)
 
+    def kill(self) -> None:
+        """`kill -9` of the process this test started, by its pid: no clean shutdown."""
+        assert self.process.poll() is None, "the bot is not running"
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self._log.close()
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -72,7 +81,8 @@ class BotProcess:
         return self.process.returncode
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text("utf-8", "replace")
 
     def log_tail(self, lines: int = 40) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fake_slack import BOT_TOKEN, BOT_USER, FakeSlack
 
-from adapters.bootstrap import build_bot, prepare_database
+from adapters.bootstrap import build_bot, build_inbox, prepare_database
 from adapters.config import Settings
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.delivery import DeliveryFailed
@@ -28,7 +28,7 @@ def adapter(fake_slack: FakeSlack, tmp_path: Path) -> SlackAdapter:
     })
     assert settings is not None
     return SlackAdapter(bot=build_bot(Settings(database_url=url), clock=SystemClock()),
-                        settings=settings)
+                        settings=settings, inbox=build_inbox(Settings(database_url=url)))
 
 
 def test_deliver_posts_a_reminder_with_its_mention(

@@ -34,6 +34,7 @@ TABLES = {
     "reminder_controls",
     "people",
     "milestones",
+    "inbox",
 }
 
 
@@ -157,7 +158,7 @@ def test_the_script_location_is_the_migrations_package() -> None:
     assert (directory / "env.py").is_file()
     assert (directory / "script.py.mako").is_file()
     assert any(directory.joinpath("versions").glob("0001_*.py"))
-    assert head_revision() == "0003_milestones"
+    assert head_revision() == "0003_inbox"
 
 
 def test_foreign_keys_are_enforced(engine: Engine) -> None:

@@ -52,6 +52,9 @@ class FakeRepository(IncidentRepository):
             None,
         )
 
+    def entry_count(self, incident: Incident) -> int:
+        return len(incident.timeline)
+
     def next_number(self, workspace: str) -> int:
         return max((i.number for i in self.incidents if i.workspace == workspace), default=0) + 1
 

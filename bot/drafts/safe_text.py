@@ -1,0 +1,63 @@
+"""Text any encoder and any XML writer can hold, whatever was recorded.
+
+Chat text is cleaned when it arrives (`bot/service.py`), but a draft is made from what
+is stored, which may come from an older version or straight from the database. So every
+string of the view is cleaned once more before a format sees it: control characters
+that XML 1.0 cannot hold and the two non-characters U+FFFE/U+FFFF go, and a lone UTF-16
+surrogate (which no codec can encode) becomes U+FFFD, the replacement character.
+Everything else (emoji, combining marks, right-to-left text) is kept as written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from typing import TypeVar, cast
+
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+T = TypeVar("T")
+
+
+def clean_text(text: str) -> str:
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub("", _SURROGATES.sub("\ufffd", text))
+
+
+def clean(value: T) -> T:
+    """`value` with every string in it cleaned: dataclasses, tuples, lists and dicts are
+    walked; an unchanged part is returned as the very same object."""
+    return cast(T, _clean(value))
+
+
+@functools.cache
+def _init_fields(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(cls) if field.init)
+
+
+def _clean(value: object) -> object:
+    if isinstance(value, str):
+        return clean_text(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for name in _init_fields(type(value)):
+            old = getattr(value, name)
+            new = _clean(old)
+            if new is not old:
+                changes[name] = new
+        return dataclasses.replace(value, **changes) if changes else value
+    if isinstance(value, tuple | list):
+        items = [_clean(item) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return type(value)(items)
+    if isinstance(value, dict):
+        cleaned = {_clean(key): _clean(item) for key, item in value.items()}
+        unchanged = all(
+            key in value and cleaned[key] is value[key] for key in cleaned
+        ) and len(cleaned) == len(value)
+        return value if unchanged else cleaned
+    return value

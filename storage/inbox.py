@@ -1,0 +1,232 @@
+"""The inbox (bot.ports.Inbox) on SQLite and PostgreSQL, with SQLAlchemy Core.
+
+`put` returns once its row is committed: what an adapter acknowledges is on disk.
+Requests arriving together are committed together (group commit): one writer thread
+takes every `put` waiting at that moment and inserts them in one transaction, so a
+burst costs one commit (one disk flush) per round rather than one per request, and
+the threads answering Slack wait on the commit instead of on each other.
+
+On PostgreSQL the inbox is a table of the bot's database (migration 0003_inbox).
+SQLite has one writer at a time per file and the core holds that lock while it handles
+an event, so an ack would wait for it: there the inbox lives in a file of its own
+beside the database (`incident-bot.db` -> `incident-bot.db-inbox`), created on first
+use.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Collection, Sequence
+from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, Row
+
+from bot.ports import Inbox, InboxItem
+from storage.database import make_engine, normalise_url
+from storage.orm import inbox
+
+log = logging.getLogger(__name__)
+
+SQLITE_SUFFIX = "-inbox"
+# At most this many rows in one group commit.
+MAX_GROUP = 500
+
+
+def inbox_for(url: str | URL) -> SqlAlchemyInbox:
+    """The inbox of the bot's database at `url` (see the module's docstring)."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return SqlAlchemyInbox(make_engine(parsed))
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        parsed = parsed.set(database=database + SQLITE_SUFFIX)
+    engine = make_engine(parsed)
+    inbox.create(engine, checkfirst=True)  # with its index
+    return SqlAlchemyInbox(engine)
+
+
+@dataclass
+class _Put:
+    values: dict[str, Any]
+    result: Future[int | None] = field(default_factory=Future)
+
+
+class SqlAlchemyInbox(Inbox):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # SQLite lets one writer in at a time and makes the others poll, sleeping up to
+        # 100 ms between tries; this process's own writers queue on a lock instead.
+        self._writing: AbstractContextManager[object] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
+        dialect = engine.dialect.name
+        insert: Any
+        if dialect == "postgresql":
+            insert = postgresql.insert(inbox)
+        elif dialect == "sqlite":
+            insert = sqlite.insert(inbox)
+        else:
+            raise NotImplementedError(
+                f"incident-bot stores its data in SQLite or PostgreSQL, not {dialect}"
+            )
+        # A redelivery of a stored request inserts nothing (and raises nothing).
+        self._insert_one = insert.on_conflict_do_nothing().returning(
+            inbox.c.id, inbox.c.platform, inbox.c.delivery_key
+        )
+        self._puts: queue.SimpleQueue[_Put] = queue.SimpleQueue()
+        self._finished: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
+
+    # -- the port ------------------------------------------------------------------------
+
+    def put(
+        self, *, platform: str, key: str, payload: str, received_at: datetime, claimant: str
+    ) -> InboxItem | None:
+        request = _Put(
+            {
+                "platform": platform,
+                "delivery_key": key,
+                "payload": payload,
+                "received_at": received_at,
+                "claimed_at": received_at,
+                "claimed_by": claimant,
+                "attempts": 1,
+            }
+        )
+        self._ensure_writer()
+        self._puts.put(request)
+        item_id = request.result.result()  # raises what the commit raised
+        if item_id is None:
+            return None
+        return InboxItem(
+            id=item_id,
+            platform=platform,
+            key=key,
+            payload=payload,
+            received_at=received_at,
+            attempts=1,
+        )
+
+    def claim_abandoned(
+        self, *, platform: str, claimant: str, now: datetime, claimed_before: datetime, limit: int
+    ) -> list[InboxItem]:
+        # PostgreSQL: SKIP LOCKED lets two sweeping replicas pass each other's rows by.
+        # SQLite renders no FOR UPDATE; its BEGIN IMMEDIATE makes sweeps take turns.
+        with self._writing, self.engine.begin() as connection:
+            rows = connection.execute(
+                select(inbox)
+                .where(inbox.c.platform == platform, inbox.c.claimed_at < claimed_before)
+                .order_by(inbox.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if rows:
+                connection.execute(
+                    update(inbox)
+                    .where(inbox.c.id.in_([row.id for row in rows]))
+                    .values(
+                        claimed_at=now, claimed_by=claimant, attempts=inbox.c.attempts + 1
+                    )
+                )
+        return [_item(row, attempts=row.attempts + 1) for row in rows]
+
+    def renew(self, item_ids: Collection[int], *, claimant: str, now: datetime) -> None:
+        if not item_ids:
+            return
+        with self._writing, self.engine.begin() as connection:
+            connection.execute(
+                update(inbox)
+                .where(inbox.c.id.in_(list(item_ids)), inbox.c.claimed_by == claimant)
+                .values(claimed_at=now)
+            )
+
+    def done(self, item_id: int) -> None:
+        # Deleted with the next group commit. A deletion lost to a crash only means the
+        # request is handled again, which the core's processed events make a no-op.
+        self._ensure_writer()
+        self._finished.put(item_id)
+        self._puts.put(_Put({}))  # wakes the writer
+
+    def pending(self) -> int:
+        """How many requests are stored and not yet handled (for tests and checks)."""
+        with self.engine.connect() as connection:
+            return len(connection.execute(select(inbox.c.id)).all())
+
+    # -- the writer ------------------------------------------------------------------------
+
+    def _ensure_writer(self) -> None:
+        if self._writer is not None:
+            return
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_forever, name="inbox-writer", daemon=True
+                )
+                self._writer.start()
+
+    def _write_forever(self) -> None:
+        while True:
+            group = [self._puts.get()]
+            while len(group) < MAX_GROUP:
+                try:
+                    group.append(self._puts.get_nowait())
+                except queue.Empty:
+                    break
+            finished: list[int] = []
+            while True:
+                try:
+                    finished.append(self._finished.get_nowait())
+                except queue.Empty:
+                    break
+            inserts = [put for put in group if put.values]
+            try:
+                with self._writing, self.engine.begin() as connection:
+                    ids = self._insert(connection, inserts)
+                    if finished:
+                        connection.execute(delete(inbox).where(inbox.c.id.in_(finished)))
+            except Exception as problem:
+                for put in inserts:
+                    put.result.set_exception(problem)
+                # Deletions are tried again with the next group.
+                for item_id in finished:
+                    self._finished.put(item_id)
+                continue
+            answered: set[tuple[str, str]] = set()
+            for put in inserts:
+                key = (put.values["platform"], put.values["delivery_key"])
+                # The same request twice in one group: the first one is stored.
+                put.result.set_result(None if key in answered else ids.get(key))
+                answered.add(key)
+
+    def _insert(
+        self, connection: Connection, puts: Sequence[_Put]
+    ) -> dict[tuple[str, str], int]:
+        """Inserts the rows that are new; their ids by (platform, delivery key)."""
+        ids: dict[tuple[str, str], int] = {}
+        for put in puts:
+            # One statement, compiled once (a multi-row VALUES would be compiled anew
+            # for every group size, on the threads' shared interpreter lock).
+            row = connection.execute(self._insert_one, put.values).first()
+            if row is not None:
+                ids[(row.platform, row.delivery_key)] = row.id
+        return ids
+
+
+def _item(row: Row[Any], *, attempts: int) -> InboxItem:
+    return InboxItem(
+        id=row.id,
+        platform=row.platform,
+        key=row.delivery_key,
+        payload=row.payload,
+        received_at=row.received_at,
+        attempts=attempts,
+    )

@@ -1,0 +1,259 @@
+"""Acked means recorded: `kill -9` of `incident-bot run` in the middle of a burst of Slack
+requests, then a restart. Nothing Slack got an ack for is lost, what it sends again is
+handled, and nothing is applied twice. HTTP mode and Socket Mode, against the fake Slack.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_slack import APP_TOKEN, BOT_TOKEN, BOT_USER, FakeSlack
+from slack_bot import (
+    SIGNING_SECRET,
+    BotProcess,
+    SlackSender,
+    command_payload,
+    event_callback,
+    free_port,
+    port_open,
+    reaction,
+)
+from sqlalchemy import select
+
+from storage.database import make_engine
+from storage.orm import incidents, timeline_entries
+
+pytestmark = pytest.mark.e2e
+
+NOTES = 40
+PINS = 40
+KILL_AFTER_ACKS = 45
+# Handling is slowed down (the Web API answers late) so that acked requests wait in the
+# inbox when the bot is killed.
+SLOW_METHODS = ("chat.postMessage", "reactions.add", "conversations.history")
+
+
+@pytest.fixture
+def slow_slack(fake_slack: FakeSlack) -> Iterator[FakeSlack]:
+    for method in SLOW_METHODS:
+        fake_slack.slow_down(method, 0.1)
+    try:
+        yield fake_slack
+    finally:
+        for method in SLOW_METHODS:
+            fake_slack.slow_down(method, 0)
+
+
+def bot_env(fake: FakeSlack, workdir: Path, *, http_port: int | None) -> dict[str, str]:
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "INCIDENT_BOT_SLACK_API_URL": fake.api_url,
+        "INCIDENT_BOT_DATABASE_URL": f"sqlite:///{workdir}/bot.db",
+        # What a dead process claimed is taken up again this soon after a restart.
+        "INCIDENT_BOT_INBOX_RETRY_AFTER": "1s",
+    }
+    if http_port is None:
+        env["SLACK_APP_TOKEN"] = APP_TOKEN
+    else:
+        env.update(
+            {
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "INCIDENT_BOT_SLACK_PORT": str(http_port),
+                "INCIDENT_BOT_SLACK_HOST": "127.0.0.1",
+            }
+        )
+    return env
+
+
+def entries(workdir: Path, workspace: str) -> list[Any]:
+    engine = make_engine(f"sqlite:///{workdir}/bot.db")
+    try:
+        with engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(
+                        timeline_entries.c.kind,
+                        timeline_entries.c.text,
+                        timeline_entries.c.source_ref,
+                        timeline_entries.c.removed_at,
+                    )
+                    .join(incidents, incidents.c.id == timeline_entries.c.incident_id)
+                    .where(incidents.c.workspace == workspace)
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def inbox_rows(workdir: Path) -> int:
+    with sqlite3.connect(workdir / "bot.db-inbox") as connection:
+        return int(connection.execute("SELECT count(*) FROM inbox").fetchone()[0])
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(0.1)
+
+
+def the_burst(fake: FakeSlack, channel: str) -> tuple[list[str], list[str]]:
+    """Note texts and the ts of the messages to 📌."""
+    notes = [f"burst note {n} {uuid.uuid4().hex[:6]}" for n in range(NOTES)]
+    pinned = [
+        fake.post_user_message(channel, user="UBOB", text=f"chat line {n}") for n in range(PINS)
+    ]
+    return notes, pinned
+
+
+def assert_applied_once(
+    workdir: Path, workspace: str, acked_notes: set[str], all_notes: list[str], pinned: list[str]
+) -> None:
+    rows = entries(workdir, workspace)
+    notes = Counter(row.text for row in rows if row.kind == "note")
+    tags = Counter(row.source_ref for row in rows if row.kind == "tagged")
+    for text in acked_notes:
+        assert notes[text] == 1, f"acked note {text!r} applied {notes[text]} times"
+    for text in all_notes:
+        assert notes[text] <= 1, f"note {text!r} applied {notes[text]} times"
+    for ts in pinned:
+        assert tags[ts] == 1, f"the 📌 on {ts} applied {tags[ts]} times"
+
+
+def test_http_kill_9_mid_burst_loses_nothing_acked_and_applies_nothing_twice(
+    slow_slack: FakeSlack, tmp_path: Path
+) -> None:
+    fake = slow_slack
+    port = free_port()
+    env = bot_env(fake, tmp_path, http_port=port)
+    bot = BotProcess(env=env, workdir=tmp_path)
+    bot.wait_until(lambda: port_open(port))
+    sender = SlackSender(port=port)
+    ws = f"T{uuid.uuid4().hex[:8].upper()}"
+    general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
+    title = f"Killed mid-burst {uuid.uuid4().hex[:6]}"
+    assert sender.command(team=ws, channel=general, user="UADA", text=f"start {title}",
+                         response_url=fake.response_url()).status == 200
+    channel = fake.wait_for(
+        lambda: next((c.id for c in fake.channels.values() if c.topic.endswith(title)), None)
+    )
+    notes, pinned = the_burst(fake, channel)
+    events = {ts: event_callback(ws, reaction("reaction_added", user="UADA", channel=channel,
+                                              ts=ts, author="UBOB")) for ts in pinned}
+
+    acked: set[str] = set()  # note texts and pinned ts that got a 200
+    lock = threading.Lock()
+    killed = threading.Event()
+
+    def send(job: tuple[str, str]) -> None:
+        kind, what = job
+        try:
+            if kind == "note":
+                answer = sender.command(team=ws, channel=channel, user="UADA",
+                                        text=f"note {what}", response_url=fake.response_url())
+            else:
+                answer = sender.event(events[what])
+        except OSError:
+            return  # the bot is gone: no ack
+        if answer.status != 200:
+            return
+        with lock:
+            acked.add(what)
+            if len(acked) >= KILL_AFTER_ACKS and not killed.is_set():
+                killed.set()
+                bot.kill()
+
+    jobs = [job for pair in zip(
+        [("note", text) for text in notes], [("pin", ts) for ts in pinned], strict=True
+    ) for job in pair]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(send, jobs))
+    assert killed.is_set(), "the bot was not killed mid-burst"
+    waiting = inbox_rows(tmp_path)
+    assert waiting > 0, "nothing acked was waiting when the bot died: the test proves nothing"
+
+    for method in SLOW_METHODS:
+        fake.slow_down(method, 0)
+    restarted = BotProcess(env=env, workdir=tmp_path, log_name="bot-restarted.log")
+    try:
+        restarted.wait_until(lambda: port_open(port))
+        # Slack sends again the events it got no 200 for; a person types again a command
+        # that got no answer.
+        for ts in pinned:
+            if ts not in acked:
+                answer = sender.event(events[ts], headers={"X-Slack-Retry-Num": "1",
+                                                           "X-Slack-Retry-Reason": "http_error"})
+                assert answer.status == 200
+        retyped = [f"{text} (again)" for text in notes if text not in acked]
+        for text in retyped:
+            assert sender.command(team=ws, channel=channel, user="UADA", text=f"note {text}",
+                                  response_url=fake.response_url()).status == 200
+        wait_until(lambda: inbox_rows(tmp_path) == 0, "the inbox to empty")
+        assert_applied_once(tmp_path, ws, {t for t in notes if t in acked} | set(retyped),
+                            notes, pinned)
+        assert "took up" in restarted.log()
+    finally:
+        assert restarted.stop() == 0, restarted.log_tail()
+
+
+def test_socket_mode_kill_9_mid_burst_loses_nothing_acked_and_applies_nothing_twice(
+    slow_slack: FakeSlack, tmp_path: Path
+) -> None:
+    fake = slow_slack
+    env = bot_env(fake, tmp_path, http_port=None)
+    opened = fake.connections_opened
+    bot = BotProcess(env=env, workdir=tmp_path)
+    bot.wait_until(lambda: fake.connections_opened > opened and fake.open_sockets > 0)
+    ws = f"T{uuid.uuid4().hex[:8].upper()}"
+    general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
+    title = f"Socket killed mid-burst {uuid.uuid4().hex[:6]}"
+    fake.push("slash_commands", command_payload(team=ws, channel=general, user="UADA",
+                                                text=f"start {title}",
+                                                response_url=fake.response_url()))
+    channel = fake.wait_for(
+        lambda: next((c.id for c in fake.channels.values() if c.topic.endswith(title)), None)
+    )
+    notes, pinned = the_burst(fake, channel)
+    envelopes = {}
+    for text, ts in zip(notes, pinned, strict=True):
+        envelopes[text] = fake.push("slash_commands", command_payload(
+            team=ws, channel=channel, user="UADA", text=f"note {text}",
+            response_url=fake.response_url()))
+        envelopes[ts] = fake.push("events_api", event_callback(ws, reaction(
+            "reaction_added", user="UADA", channel=channel, ts=ts, author="UBOB")))
+
+    def acked() -> set[str]:
+        return {what for what, envelope in envelopes.items() if envelope.acked_at is not None}
+
+    fake.wait_for(lambda: len(acked()) >= KILL_AFTER_ACKS, timeout=30, message="acks")
+    bot.kill()
+    acked_at_kill = acked()
+    assert inbox_rows(tmp_path) > 0, "nothing acked was waiting: the test proves nothing"
+
+    for method in SLOW_METHODS:
+        fake.slow_down(method, 0)
+    opened = fake.connections_opened
+    # On the new connection the fake (like Slack) sends again every envelope not acked.
+    restarted = BotProcess(env=env, workdir=tmp_path, log_name="bot-restarted.log")
+    try:
+        restarted.wait_until(lambda: fake.connections_opened > opened)
+        fake.wait_for(lambda: len(acked()) == len(envelopes), timeout=60, message="all acks")
+        wait_until(lambda: inbox_rows(tmp_path) == 0, "the inbox to empty")
+        assert_applied_once(tmp_path, ws, set(notes), notes, pinned)
+        assert acked_at_kill <= acked()
+        assert "took up" in restarted.log()
+    finally:
+        assert restarted.stop() == 0, restarted.log_tail()
