@@ -39,9 +39,9 @@ class Role(enum.StrEnum):
 
 ROLE_TITLES: dict[Role, str] = {
     Role.COMMANDER: "Incident commander",
-    Role.COMMS: "Communications lead",
-    Role.OPS: "Operations lead",
-    Role.REPORTING: "Reporting lead",
+    Role.COMMS: "Communications Lead",
+    Role.OPS: "Operations Lead",
+    Role.REPORTING: "Reporting Lead",
 }
 
 ROLE_ALIASES: dict[str, Role] = {
@@ -70,6 +70,33 @@ class EntryKind(enum.StrEnum):
     NOTE = "note"  # `note TEXT`, at the command's own time
     BACKDATED = "backdated"  # `timeline add WHEN TEXT`
     AUTOMATIC = "automatic"  # declared, severity, status, roles, resolved, closed
+
+
+class AutomaticEvent(enum.StrEnum):
+    """What an automatic entry records: the kinds a template may bring into its draft's
+    timeline (`timeline_includes`); drafts leave the bot's bookkeeping out otherwise."""
+
+    DECLARED = "declared"
+    SEVERITY = "severity"
+    STATUS = "status"
+    ROLE = "role"  # an assignment or a handover
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+
+
+# The bot writes its automatic entries in these forms (see `Incident`), so the kind can
+# be read back from the text of an entry loaded from storage. An automatic entry whose
+# text someone rewrote with `timeline edit` and that no longer reads so has no kind.
+_AUTOMATIC_FORMS: tuple[tuple[re.Pattern[str], AutomaticEvent], ...] = (
+    (re.compile(r"^Incident declared by "), AutomaticEvent.DECLARED),
+    (re.compile(r"^Severity (?:set to|changed from) SEV"), AutomaticEvent.SEVERITY),
+    (re.compile(r"^Status: "), AutomaticEvent.STATUS),
+    (re.compile(r" assigned as | handed over from "), AutomaticEvent.ROLE),
+    (re.compile(r"^Incident resolved$"), AutomaticEvent.RESOLVED),
+    (re.compile(r"^Incident closed$"), AutomaticEvent.CLOSED),
+    (re.compile(r"^Incident reopened$"), AutomaticEvent.REOPENED),
+)
 
 
 class MilestoneKind(enum.StrEnum):
@@ -184,6 +211,16 @@ def slugify(title: str, max_length: int = 40) -> str:
     return slug.strip("-") or "incident"
 
 
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|[0-9]{1,9}[.)])(?:\s|$)")
+
+
+def continues_list(current: str, addition: str) -> bool:
+    """Whether `addition` starts with a list item and `current` ends with one."""
+    last = [line for line in current.splitlines() if line.strip()]
+    first = addition.lstrip("\n").splitlines()
+    return bool(last and first and _LIST_ITEM.match(last[-1]) and _LIST_ITEM.match(first[0]))
+
+
 @dataclass(eq=False)
 class TimelineEntry:
     seq: int  # stable number within the incident, what `timeline remove N` names
@@ -200,6 +237,16 @@ class TimelineEntry:
     @property
     def visible(self) -> bool:
         return self.removed_at is None
+
+    @property
+    def event(self) -> AutomaticEvent | None:
+        """For an automatic entry, what it records; None for what people wrote."""
+        if self.kind is not EntryKind.AUTOMATIC:
+            return None
+        for form, event in _AUTOMATIC_FORMS:
+            if form.search(self.text):
+                return event
+        return None
 
 
 @dataclass(eq=False)
@@ -605,7 +652,12 @@ class Incident:
 
     def append_section(self, section_id: str, text: str, *, by: str, now: datetime) -> None:
         current = self.section_text(section_id)
-        self.set_section(section_id, f"{current}\n\n{text}" if current else text, by=by, now=now)
+        if not current:
+            self.set_section(section_id, text, by=by, now=now)
+            return
+        # `- x` after a list continues that list; anything else is a new paragraph.
+        joint = "\n" if continues_list(current, text) else "\n\n"
+        self.set_section(section_id, f"{current.rstrip()}{joint}{text}", by=by, now=now)
 
     def clear_section(self, section_id: str) -> bool:
         before = len(self.sections)

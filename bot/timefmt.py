@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -91,3 +92,56 @@ def format_duration(delta: timedelta) -> str:
     if minutes or not parts:
         parts.append(f"{minutes} min")
     return " ".join(parts)
+
+
+def abbreviation(zone: tzinfo, at: datetime) -> str:
+    """The zone's abbreviation in force at `at` (`BST`, `GMT`), or its offset (`UTC+03:00`)
+    where the zone has none."""
+    local = at.astimezone(zone)
+    name = local.tzname()
+    if name and not name.startswith(("+", "-")):
+        return name
+    return utc_offset(zone, at)
+
+
+def utc_offset(zone: tzinfo, at: datetime) -> str:
+    offset = at.astimezone(zone).utcoffset() or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    hours, rest = divmod(int(abs(offset).total_seconds()) // 60, 60)
+    return f"UTC{sign}{hours:02d}:{rest:02d}"
+
+
+def offset_changes(moments: list[datetime], zone: tzinfo) -> list[datetime]:
+    """The instants between the first and last of `moments` at which the zone's offset
+    changes (daylight saving), to the second, in order."""
+    ordered = sorted(moments)
+    changes: list[datetime] = []
+    for before, after in itertools.pairwise(ordered):
+        if _offset(zone, before) != _offset(zone, after):
+            changes.extend(_changes_between(before, after, zone))
+    return changes
+
+
+def _offset(zone: tzinfo, at: datetime) -> timedelta | None:
+    return at.astimezone(zone).utcoffset()
+
+
+def _changes_between(start: datetime, end: datetime, zone: tzinfo) -> list[datetime]:
+    # Offsets change at most a few times a year: look day by day, then bisect the day.
+    found: list[datetime] = []
+    step = timedelta(days=1)
+    low = start
+    while low < end:
+        high = min(low + step, end)
+        if _offset(zone, low) != _offset(zone, high):
+            # Offsets change on a whole second: bisect whole seconds since `low`.
+            a, b = 0, int((high - low).total_seconds()) + 1
+            while b - a > 1:
+                middle = (a + b) // 2
+                if _offset(zone, low + timedelta(seconds=middle)) == _offset(zone, low):
+                    a = middle
+                else:
+                    b = middle
+            found.append(low + timedelta(seconds=b))
+        low = high
+    return found

@@ -61,12 +61,45 @@ def command_text(content: Mapping[str, Any]) -> str | None:
 
 
 def message_text(content: Mapping[str, Any]) -> str:
-    """What a person wrote, people in it as references, without a quoted reply fallback."""
+    """What a person wrote, people in it as references, without a quoted reply fallback.
+
+    The plain `body` is what was typed, Markdown and line breaks included (Element
+    renders the formatted body from it), so it is the text kept; the formatted body
+    only says which names in it are pills, and those become references to the people.
+    """
+    raw = content.get("body")
+    body = strip_reply_fallback(raw if isinstance(raw, str) else "")
     formatted = content.get("formatted_body")
-    if content.get("format") == "org.matrix.custom.html" and isinstance(formatted, str):
-        return _HtmlText.text_of(formatted).strip()
-    body = content.get("body")
-    return with_references(strip_reply_fallback(body if isinstance(body, str) else ""))
+    if content.get("format") != "org.matrix.custom.html" or not isinstance(formatted, str):
+        return with_references(body)
+    shown = _HtmlText.text_of(formatted).strip()
+    if not _typed_in(body, _HtmlText.plain_of(formatted)):
+        return shown  # a body that is not what the formatted one shows: trust the latter
+    pills = _HtmlText.pills_of(formatted)
+    written = _with_pills(body, pills) if pills else with_references(body)
+    return written if written is not None else shown
+
+
+def _typed_in(body: str, shown: str) -> bool:
+    """Whether `body` could be what was typed to show `shown`: its letters and digits
+    hold the shown ones in order (Markdown adds syntax, and link targets, never text)."""
+    letters = iter(char for char in body if char.isalnum())
+    return all(char in letters for char in shown if char.isalnum())
+
+
+def _with_pills(body: str, pills: list[tuple[str, str]]) -> str | None:
+    """`role comms Per Olsen` + the pill (`@per:x`, `Per Olsen`) -> `role comms {@@per:x}`;
+    None when a pill's name is not found in the body, in order."""
+    out: list[str] = []
+    position = 0
+    for user, shown in pills:
+        found = body.find(shown, position) if shown else -1
+        if found < 0:
+            return None
+        out += [with_references(body[position:found]), reference(user)]
+        position = found + len(shown)
+    out.append(with_references(body[position:]))
+    return "".join(out)
 
 
 def with_references(typed: str) -> str:
@@ -106,6 +139,8 @@ class _HtmlText(HTMLParser):
         self.parts: list[str | _Pill] = []
         self._skip = 0  # inside <mx-reply>: the quoted message we are replying to
         self._pill: list[bool] = []
+        self.pills: list[tuple[str, str]] = []  # (user id, the name shown), outside replies
+        self.shown: list[str] = []  # all the text shown, pills' names included
 
     @classmethod
     def text_of(cls, formatted: str) -> str:
@@ -125,6 +160,22 @@ class _HtmlText(HTMLParser):
         out.append(with_references(typed))
         return "".join(out)
 
+    @classmethod
+    def plain_of(cls, formatted: str) -> str:
+        """The formatted body's text as shown, pills by their names, replies left out."""
+        parser = cls()
+        parser.feed(formatted)
+        parser.close()
+        return "".join(parser.shown)
+
+    @classmethod
+    def pills_of(cls, formatted: str) -> list[tuple[str, str]]:
+        """The pills of a formatted body, in order: (user id, the name shown)."""
+        parser = cls()
+        parser.feed(formatted)
+        parser.close()
+        return parser.pills
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "mx-reply":
             self._skip += 1
@@ -135,6 +186,7 @@ class _HtmlText(HTMLParser):
             user = parse_mention(href)
             if user and not self._skip:
                 self.parts.append(_Pill(user))
+                self.pills.append((user, ""))
             self._pill.append(user is not None)
 
     def handle_endtag(self, tag: str) -> None:
@@ -146,6 +198,11 @@ class _HtmlText(HTMLParser):
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.shown.append(data)
+        if self._pill and self._pill[-1] and not self._skip and self.pills:
+            user, shown = self.pills[-1]
+            self.pills[-1] = (user, shown + data)
         if self._skip or (self._pill and self._pill[-1]):
             return  # a pill's text is a display name; its user id was written instead
         self.parts.append(data)

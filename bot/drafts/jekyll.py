@@ -19,9 +19,34 @@ deliberate Liquid, say) is left alone.
 
 from __future__ import annotations
 
+import re
+
 LITERAL_BRACE = '\\{{ "{" }}'
+# In code kramdown shows a backslash as itself and reads no extension: Liquid's `{` alone.
+CODE_BRACE = '{{ "{" }}'
+# Code as bot/drafts/user_markdown.py writes it: fenced blocks (``` on their own line,
+# inside list items or quotes too) and backtick code spans not preceded by a backslash.
+_FENCE = re.compile(r"^([ >]*)(`{3,})[^`\n]*\n.*?^[ >]*\2[ \t]*$", re.M | re.S)
+_SPAN = re.compile(r"(?<![\\`])(`+)(?!`).*?(?<!`)\1(?!`)", re.S)
 
 
 def liquid_literal(markdown: str) -> str:
     """Markdown that Jekyll shows exactly as it would show `markdown` without Liquid."""
-    return markdown.replace("{", LITERAL_BRACE)
+    out: list[str] = []
+    position = 0
+    for code in _code(markdown):
+        out.append(markdown[position : code.start()].replace("{", LITERAL_BRACE))
+        out.append(code.group(0).replace("{", CODE_BRACE))
+        position = code.end()
+    out.append(markdown[position:].replace("{", LITERAL_BRACE))
+    return "".join(out)
+
+
+def _code(markdown: str) -> list[re.Match[str]]:
+    fences = list(_FENCE.finditer(markdown))
+    spans = [
+        span
+        for span in _SPAN.finditer(markdown)
+        if not any(f.start() <= span.start() < f.end() for f in fences)
+    ]
+    return sorted(fences + spans, key=lambda match: match.start())

@@ -1,12 +1,17 @@
-"""Renders a draft from a template and a view, with user text escaped for the format.
+"""Renders a draft from a template and a view, with user text made safe for the format.
 
 User text reaches a layout only as data, and each format has one mechanism that makes
 escaping the default rather than something a layout must remember:
 
 - md: every `{{ … }}` passes through `finalize`, which escapes it for Markdown unless it
-  is `Safe` (already escaped by a filter of ours).
-- html: Jinja's autoescape.
+  is `Safe` (made safe by a filter of ours). The Markdown people write (a section's
+  text through `body()`/`markdown`, a timeline line through `inline`) is rewritten by
+  `bot/drafts/user_markdown.py`, which keeps its formatting and drops what may not be.
+- html: Jinja's autoescape; the same filters give HTML rendered from that safe Markdown.
 - docx: python-docx text runs, which Word never interprets (see `bot/drafts/docx.py`).
+
+Text for the team, not the reader (what an empty section needs, who generated the
+draft), is an HTML comment in md and html: invisible once rendered.
 """
 
 from __future__ import annotations
@@ -19,16 +24,18 @@ from dataclasses import dataclass
 from jinja2 import DictLoader, StrictUndefined
 from jinja2.exceptions import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
 
+from bot.drafts import user_markdown
+from bot.drafts.document import DocumentText, document_text
 from bot.drafts.jekyll import liquid_literal
 from bot.drafts.links import safe_url
-from bot.drafts.markdown import escape_block, escape_inline
+from bot.drafts.markdown import escape_inline
 from bot.drafts.safe_text import clean
 from bot.drafts.templates import (
     HTML_FILE,
     MD_FILE,
     MEDIA_TYPES,
-    DocumentLayout,
     Template,
     TemplateError,
     TemplateRegistry,
@@ -50,15 +57,6 @@ class Draft:
     format: str
 
 
-@dataclass(frozen=True)
-class DocumentText:
-    """The layout's title lines, rendered to plain text (each format escapes them)."""
-
-    title: str
-    title_block: tuple[str, ...]
-    overline: str = ""  # the line above the title on a report's cover
-
-
 def _md_finalize(value: object) -> object:
     # Every `{{ … }}` passes through here: user text is escaped unless a filter
     # already produced escaped markup. This is what makes escaping the default.
@@ -70,7 +68,13 @@ def _md_finalize(value: object) -> object:
 
 
 def _md_block(value: object) -> Safe:
-    return Safe(escape_block("" if value is None else str(value)))
+    """A section's text: the Markdown the team wrote, made safe (see user_markdown)."""
+    return Safe(user_markdown.section("" if value is None else str(value)))
+
+
+def _md_inline(value: object) -> Safe:
+    """A timeline line or action item: inline Markdown only, on one line."""
+    return Safe(user_markdown.inline("" if value is None else str(value)))
 
 
 def _md_raw(value: object) -> Safe:
@@ -102,45 +106,47 @@ def _md_url(value: object) -> Safe:
     return Safe(safe_url(str(value)) or "#")
 
 
-def _md_todo(section: SectionView, command: str | None = None) -> Safe:
-    guidance = f" {section.guidance}" if section.guidance else ""
-    return Safe(
-        f"> **To be written.**{guidance}\n> Fill it in with `{command or section.fill_command}`."
-    )
+def _comment_text(value: object) -> str:
+    # Inside `<!-- … -->`, a `--` could end the comment early, and so could `>` after it.
+    return ("" if value is None else str(value)).replace("--", "- -").replace(">", "&gt;")
+
+
+def todo_text(guidance: str, command: str, *, with_guidance: bool = True) -> str:
+    """What an empty section needs, in one form for every template and format."""
+    lead = f"To be written. {guidance}" if with_guidance and guidance else "To be written."
+    return f"{lead} Fill it in with: {command}"
+
+
+def _md_todo(
+    section: SectionView, command: str | None = None, *, guidance: bool = True
+) -> Safe:
+    text = todo_text(section.guidance, command or section.fill_command, with_guidance=guidance)
+    return Safe(f"<!-- {_comment_text(text)} -->")
 
 
 def _md_body(section: SectionView) -> Safe:
-    """A written section's text, or the mark of one still to be written."""
+    """A written section's text, or the comment saying how to write it."""
     if section.filled and section.text is not None:
-        return Safe(escape_block(section.text))
+        return _md_block(section.text)
     return _md_todo(section)
 
 
-def paragraphs(text: str | None) -> list[list[str]]:
-    """Text as paragraphs of lines, for formats that lay lines out themselves."""
-    found: list[list[str]] = [[]]
-    for line in (text or "").replace("\r\n", "\n").split("\n"):
-        if line.strip():
-            found[-1].append(line.strip())
-        elif found[-1]:
-            found.append([])
-    return [paragraph for paragraph in found if paragraph]
+def _md_generator(view: DraftView) -> Safe:
+    return Safe(f"<!-- Draft generated by {_comment_text(view.generator)}. -->")
 
 
-def document_text(view: DraftView, layout: DocumentLayout, location: str) -> DocumentText:
-    environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+def _html_markdown(value: object) -> Markup:
+    return Markup(user_markdown.to_html(user_markdown.section("" if value is None else str(value))))
 
-    def text(source: str) -> str:
-        try:
-            return " ".join(environment.from_string(source).render(draft=view).split())
-        except JinjaError as problem:
-            raise TemplateError(f"{location}/template.toml ([document])", str(problem)) from None
 
-    return DocumentText(
-        title=text(layout.title),
-        title_block=tuple(line for line in map(text, layout.title_block) if line),
-        overline=text(layout.overline),
-    )
+def _html_inline(value: object) -> Markup:
+    text = "" if value is None else str(value)
+    return Markup(user_markdown.inline_html(user_markdown.inline(text)))
+
+
+def _html_todo(guidance: str, command: str, with_guidance: bool = True) -> Markup:
+    text = todo_text(guidance, command, with_guidance=with_guidance)
+    return Markup(f"<!-- {escape(text)} -->")
 
 
 def render(view: DraftView, template: Template, registry: TemplateRegistry, fmt: str) -> Draft:
@@ -151,7 +157,8 @@ def render(view: DraftView, template: Template, registry: TemplateRegistry, fmt:
     view = clean(view)  # whatever was stored: every encoder and XML writer can take it
     doc = document_text(view, template.layout, template.location or template.name)
     if fmt == "docx":
-        from bot.drafts.docx import render_docx  # python-docx loads only when asked for
+        # python-docx loads only when a Word file is asked for; no import cycle either way.
+        from bot.drafts.docx import render_docx
 
         content = render_docx(view, template.layout, doc)
     elif fmt == "html":
@@ -192,11 +199,17 @@ def _render_md(
     )
     filters: dict[str, Callable[..., Safe]] = {
         "block": _md_block,
+        "markdown": _md_block,
+        "inline": _md_inline,
         "raw": _md_raw,
         "comment": _md_comment,
         "url": _md_url,
     }
-    helpers: dict[str, Callable[..., Safe]] = {"body": _md_body, "todo": _md_todo}
+    helpers: dict[str, Callable[..., Safe]] = {
+        "body": _md_body,
+        "todo": _md_todo,
+        "generator": _md_generator,
+    }
     if template.jekyll:
         for table in (filters, helpers):
             table.update({name: _jekyll(function) for name, function in table.items()})
@@ -235,7 +248,9 @@ def _render_html(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.globals["paragraphs"] = paragraphs
+    environment.filters["markdown"] = _html_markdown
+    environment.filters["inline"] = _html_inline
+    environment.globals["todo_comment"] = _html_todo
     where = f"{template.location}/{HTML_FILE}" if own else f"_shared/{SHARED_PAGE}"
     return _run(environment, where, draft=view, doc=doc, layout=template.layout)
 

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from bot.domain import GENERATED_SECTION_IDS, SECTION_IDS, MilestoneKind
+from bot.domain import GENERATED_SECTION_IDS, SECTION_IDS, AutomaticEvent, MilestoneKind
 
 FORMATS: tuple[str, ...] = ("md", "html", "docx")
 MD_FILE = "draft.md.j2"
@@ -47,6 +47,9 @@ TIMELINE_DATES = ("auto", "always")
 PAGE_SIZES = ("A4", "Letter")
 # A draft's file name without its extension, a Jinja expression over the draft.
 DEFAULT_FILENAME = "incident-{{ draft.number }}-{{ draft.slug }}-{{ draft.template_name }}"
+# Who a timeline line is credited to: nobody (as every seed writes it), or the person
+# who wrote or 📌'd the message. A back-dated entry is never credited to whoever typed it.
+TIMELINE_NAMES = ("none", "authors")
 
 
 class TemplateError(Exception):
@@ -124,6 +127,10 @@ class Template:
     # Pins the zone the draft is written in (a blog's "times in UTC"); None: the incident's.
     timezone: str | None = None
     timeline_dates: str = "auto"  # auto: dates when the incident spans days; always
+    timeline_names: str = "none"  # none | authors (see TIMELINE_NAMES)
+    # Kinds of the bot's own entries (declared, status, role…) the draft's timeline shows;
+    # by default none: the draft shows what people put on the timeline.
+    timeline_includes: tuple[AutomaticEvent, ...] = ()
     layout: DocumentLayout = field(default_factory=DocumentLayout)
     options: Mapping[str, str] = field(default_factory=dict)  # free values for the layouts
     # The file name (without extension) wherever the draft is written or posted.
@@ -313,6 +320,15 @@ def load_template(folder: Traversable, location: str, *, origin: str = "built-in
             f"{where}:{lines.key('timeline_dates')}",
             f"`timeline_dates` must be one of {', '.join(TIMELINE_DATES)}",
         )
+    timeline_names = str(meta.get("timeline_names", "none"))
+    if timeline_names not in TIMELINE_NAMES:
+        raise TemplateError(
+            f"{where}:{lines.key('timeline_names')}",
+            f"`timeline_names` must be one of {', '.join(TIMELINE_NAMES)}",
+        )
+    timeline_includes = _timeline_includes(
+        meta.get("timeline_includes", []), f"{where}:{lines.key('timeline_includes')}"
+    )
     options = meta.get("options", {})
     if not isinstance(options, dict):
         raise TemplateError(where, "[options] must be a table of names and values")
@@ -339,6 +355,8 @@ def load_template(folder: Traversable, location: str, *, origin: str = "built-in
         sources=sources,
         timezone=timezone,
         timeline_dates=timeline_dates,
+        timeline_names=timeline_names,
+        timeline_includes=timeline_includes,
         layout=_layout(meta.get("document", {}), where, lines),
         options={str(key): str(value) for key, value in options.items()},
         filename=filename.strip(),
@@ -413,6 +431,17 @@ def _check_zone(value: object, where: str) -> None:
         raise TemplateError(
             where, f"`timezone` `{value}` is not a known time zone; use an IANA name like UTC"
         ) from None
+
+
+def _timeline_includes(raw: object, where: str) -> tuple[AutomaticEvent, ...]:
+    kinds = [event.value for event in AutomaticEvent]
+    if not isinstance(raw, list) or any(str(item) not in kinds for item in raw):
+        raise TemplateError(
+            where,
+            f"`timeline_includes` lists kinds of the bot's own entries: {', '.join(kinds)} "
+            '(e.g. timeline_includes = ["declared", "resolved"])',
+        )
+    return tuple(AutomaticEvent(str(item)) for item in raw)
 
 
 def _text(table: Mapping[str, object], key: str, where: str) -> str:

@@ -12,12 +12,30 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from bot.domain import MILESTONE_LABELS, EntryKind, Incident, MilestoneKind, Role, slugify
+from bot.domain import (
+    MILESTONE_LABELS,
+    EntryKind,
+    Incident,
+    MilestoneKind,
+    Role,
+    RoleAssignment,
+    TimelineEntry,
+    slugify,
+)
 from bot.drafts.links import NO_TICKET_PATTERNS, Link, LinkRules, collect_links
 from bot.drafts.templates import Template
+from bot.drafts.user_markdown import escape_text
 from bot.mentions import resolve
 from bot.ports import ChannelLink
-from bot.timefmt import format_duration, needs_dates, zone_label
+from bot.timefmt import (
+    abbreviation,
+    format_duration,
+    needs_dates,
+    offset_changes,
+    utc_offset,
+    zone_label,
+    zone_name,
+)
 
 NameOf = Callable[[str], str]
 
@@ -43,10 +61,11 @@ class EntryView:
     seq: int
     when: str  # as the template shows it: time, or date and time (`timeline_dates`)
     date: str  # the local date in the template's date format, for layouts grouped by day
-    time: str  # HH:MM
-    who: str | None  # who wrote it; None for automatic entries (their text names people)
-    text: str
-    kind: str
+    time: str  # HH:MM, with the zone's abbreviation when the draft spans an offset change
+    who: str | None  # credited to, as the template's `timeline_names` says; else None
+    text: str  # inline Markdown as people wrote it (a zone change: the bot's plain words)
+    kind: str  # tagged, note, backdated, automatic, or zone-change (a line the bot adds)
+    zone: str = ""  # the abbreviation in force at this instant: BST, GMT, UTC+04:00
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,18 @@ class RoleView:
     title: str
     holder: str | None
     earlier: tuple[str, ...]  # people who held it before a handover, in order
+
+
+@dataclass(frozen=True)
+class HandoverView:
+    role: str
+    earlier: str
+    later: str
+    when: str
+
+    @property
+    def sentence(self) -> str:
+        return f"{self.earlier} handed {self.role} over to {self.later} at {self.when}."
 
 
 @dataclass(frozen=True)
@@ -153,8 +184,10 @@ class DraftView:
     title_date: str
     zone: str
     dates_shown: bool
+    names_shown: bool  # whether timeline lines are credited (`timeline_names`); else no "Who"
     timeline: tuple[EntryView, ...]
-    roles: tuple[RoleView, ...]
+    roles: tuple[RoleView, ...]  # the roles someone holds, in the usual order
+    handovers: tuple[HandoverView, ...]
     actions: tuple[ActionView, ...]
     sections: dict[str, SectionView]
     section_order: tuple[str, ...]
@@ -165,6 +198,7 @@ class DraftView:
     month_year: str  # "March 2025", as a report's title block writes it
     generated_date: str  # the draft's date in the template's date format
     author: str  # who reports: reporting lead, else commander, else the declarer
+    generator: str  # "incident-bot, template NAME, DATE TIME ZONE": for a comment, never the body
     action_command: str  # how to add an action item
     options: dict[str, str]
     slug: str = ""  # the title as a file or URL name: `checkout-returns-502`
@@ -216,23 +250,76 @@ def build_view(
         # Some teams write every time in one zone whatever the workspace's (a blog post's
         # "Timeline (times in UTC)"); the template pins it.
         zone = ZoneInfo(template.timezone)
-    entries = incident.visible_timeline()
-    moments = [entry.occurred_at for entry in entries] + [incident.declared_at]
-    moments += [milestone.at for milestone in incident.milestones]
-    dates = template.timeline_dates == "always" or needs_dates(moments, zone)
+    entries = [
+        entry
+        for entry in incident.visible_timeline()
+        if entry.kind is not EntryKind.AUTOMATIC or entry.event in template.timeline_includes
+    ]
+    instants = [entry.occurred_at for entry in entries]
+    changes = offset_changes(instants, zone)
+    milestone_moments = [milestone.at for milestone in incident.milestones]
+    dates = template.timeline_dates == "always" or needs_dates(
+        [*instants, incident.declared_at, *milestone_moments], zone
+    )
+
+    def clock(moment: datetime) -> str:
+        # Where the times span an offset change, each says which side it is on.
+        local = moment.astimezone(zone)
+        return f"{local:%H:%M} {abbreviation(zone, moment)}" if changes else f"{local:%H:%M}"
 
     def when(moment: datetime) -> str:
         local = moment.astimezone(zone)
-        clock = f"{local:%H:%M}"
-        return f"{local.strftime(template.date_format)} {clock}" if dates else clock
+        return f"{local.strftime(template.date_format)} {clock(moment)}" if dates else clock(moment)
 
     def stamp(moment: datetime) -> str:
         local = moment.astimezone(zone)
+        return f"{local.strftime(template.date_format)} {local:%H:%M} {abbreviation(zone, moment)}"
+
+    def local_stamp(moment: datetime) -> str:
+        local = moment.astimezone(zone)
         return f"{local.strftime(template.date_format)} {local:%H:%M}"
 
+    def entry_view(entry: TimelineEntry) -> EntryView:
+        return EntryView(
+            seq=entry.seq,
+            when=when(entry.occurred_at),
+            date=entry.occurred_at.astimezone(zone).strftime(template.date_format),
+            time=clock(entry.occurred_at),
+            who=_credited(entry, template.timeline_names, name_of),
+            text=with_names(entry.text, name_of, escape_text),
+            kind=entry.kind.value,
+            zone=abbreviation(zone, entry.occurred_at),
+        )
+
+    def change_view(moment: datetime) -> EntryView:
+        before = moment - timedelta(seconds=1)
+        shift = (moment.astimezone(zone).utcoffset() or timedelta(0)) - (
+            before.astimezone(zone).utcoffset() or timedelta(0)
+        )
+        went = "forward" if shift > timedelta(0) else "back"
+        amount = "an hour" if abs(shift) == timedelta(hours=1) else format_duration(abs(shift))
+        return EntryView(
+            seq=0,
+            when=when(moment),
+            date=moment.astimezone(zone).strftime(template.date_format),
+            time=clock(moment),
+            who=None,
+            # Inline Markdown like the entries around it: in italics, the bot's own words.
+            text=f"*The clocks went {went} {amount}: times before this are "
+            f"{abbreviation(zone, before)} ({utc_offset(zone, before)}), times from here on "
+            f"{abbreviation(zone, moment)} ({utc_offset(zone, moment)}).*",
+            kind="zone-change",
+            zone=abbreviation(zone, moment),
+        )
+
+    timeline = sorted(
+        [(entry.occurred_at, 1, entry_view(entry)) for entry in entries]
+        + [(moment, 0, change_view(moment)) for moment in changes],
+        key=lambda item: (item[0], item[1]),
+    )
     ended_at = incident.ended_at()
     durations = incident.durations()
-    key_times = _milestone_views(incident, template, zone, dates)
+    key_times = _milestone_views(incident, template, zone, dates, when, clock)
     declared_local = incident.declared_at.astimezone(zone)
     holders = {role: incident.holder(role) for role in Role}
     author = holders[Role.REPORTING] or holders[Role.COMMANDER] or incident.declared_by
@@ -248,27 +335,27 @@ def build_view(
         # not how long customers were hurt.
         duration=_duration(durations.impact),
         title_date=incident.declared_at.astimezone(zone).strftime(template.date_format),
-        zone=zone_label(zone, incident.declared_at),
+        zone=_zone_description(zone, instants or [incident.declared_at], changes, local_stamp),
         dates_shown=dates,
-        timeline=tuple(
-            EntryView(
-                seq=entry.seq,
-                when=when(entry.occurred_at),
-                date=entry.occurred_at.astimezone(zone).strftime(template.date_format),
-                time=f"{entry.occurred_at.astimezone(zone):%H:%M}",
-                who=None
-                if entry.kind is EntryKind.AUTOMATIC or entry.author is None
-                else name_of(entry.author),
-                text=with_names(entry.text, name_of),
-                kind=entry.kind.value,
-            )
-            for entry in entries
+        names_shown=template.timeline_names != "none",
+        timeline=tuple(view for _, _, view in timeline),
+        roles=tuple(
+            _role_view(incident, role, name_of) for role in Role if incident.holder(role)
         ),
-        roles=tuple(_role_view(incident, role, name_of) for role in Role),
+        handovers=tuple(
+            HandoverView(
+                role=assignment.role.label,
+                earlier=name_of(assignment.user),
+                later=name_of(_successor(incident, assignment)),
+                when=stamp(assignment.relieved_at),
+            )
+            for assignment in sorted(incident.roles, key=lambda a: a.assigned_at)
+            if assignment.relieved_at is not None
+        ),
         actions=tuple(
             ActionView(
                 seq=action.seq,
-                text=with_names(action.text, name_of),
+                text=with_names(action.text, name_of, escape_text),
                 owner=name_of(action.owner) if action.owner else None,
                 done=action.done_at is not None,
             )
@@ -296,6 +383,7 @@ def build_view(
         month_year=f"{declared_local:%B %Y}",
         generated_date=now.astimezone(zone).strftime(template.date_format),
         author=name_of(author),
+        generator=f"incident-bot, template {template.name}, {stamp(now)}",
         action_command=f"{command_prefix} action TEXT @owner",
         options=dict(template.options),
         slug=slugify(incident.title),
@@ -348,11 +436,51 @@ def _link_groups(
         if links:
             groups.append(LinkGroup(heading, links))
     return tuple(groups)
+def _credited(entry: TimelineEntry, names: str, name_of: NameOf) -> str | None:
+    """Who a line names. Only what someone wrote or 📌'd is ever credited to its author; a
+    back-dated entry describes someone's action, not the typist's, so it never is."""
+    if names != "authors" or entry.author is None:
+        return None
+    if entry.kind not in (EntryKind.TAGGED, EntryKind.NOTE):
+        return None
+    return name_of(entry.author)
+
+
+def _successor(incident: Incident, relieved: RoleAssignment) -> str:
+    later = [
+        a.user
+        for a in incident.roles
+        if a.role is relieved.role and a.assigned_at >= (relieved.relieved_at or a.assigned_at)
+        and a is not relieved
+    ]
+    return later[0] if later else relieved.user
+
+
+def _zone_description(
+    zone: tzinfo,
+    instants: list[datetime],
+    changes: list[datetime],
+    stamp: Callable[[datetime], str],
+) -> str:
+    """`Europe/London (BST)` when every time shown is on one side of the zone's offset
+    changes; otherwise each side named, and from when: `Europe/London: BST (UTC+01:00),
+    then GMT (UTC+00:00) from 27-10-2024 01:00`."""
+    if not changes:
+        return zone_label(zone, min(instants))
+    first = min(instants)
+    sides = [f"{abbreviation(zone, first)} ({utc_offset(zone, first)})"] + [
+        f"{abbreviation(zone, change)} ({utc_offset(zone, change)}) from {stamp(change)}"
+        for change in changes
+    ]
+    return f"{zone_name(zone)}: {', then '.join(sides)}"
 
 
 def _section_text(incident: Incident, section_id: str, name_of: NameOf) -> str | None:
     text = incident.section_text(section_id)
-    return None if text is None else with_names(text, name_of)
+    # Section text is Markdown the team wrote; a name put into it is data, never markup.
+    return None if text is None else with_names(text, name_of, escape_text)
+
+
 def _duration(delta: timedelta | None) -> str | None:
     return format_duration(delta) if delta is not None else None
 
@@ -369,8 +497,15 @@ def team_allocated(incident: Incident) -> datetime | None:
 
 
 def _milestone_views(
-    incident: Incident, template: Template, zone: tzinfo, dates: bool
+    incident: Incident,
+    template: Template,
+    zone: tzinfo,
+    dates: bool,
+    when: Callable[[datetime], str],
+    clock: Callable[[datetime], str],
 ) -> tuple[MilestoneView, ...]:
+    # `when` and `clock` write a time as the timeline does (with its zone abbreviation
+    # when the times shown span an offset change).
     moments: dict[str, datetime] = {"declared": incident.declared_at}
     for milestone in incident.milestones:
         moments[milestone.kind.value] = milestone.at
@@ -394,15 +529,15 @@ def _milestone_views(
             continue  # not known: left out, never guessed
         local = moment.astimezone(zone)
         day = local.strftime(template.date_format)
-        clock = f"{local.hour}:{local:%M}"
+        hour_minute = f"{local.hour}:{local:%M}"
         views.append(
             MilestoneView(
                 kind=kind,
                 label=label,
-                when=f"{day} {local:%H:%M}" if dates else f"{local:%H:%M}",
+                when=when(moment),
                 date=day,
-                time=f"{local:%H:%M}",
-                short=f"{day} {clock}" if dates else clock,
+                time=clock(moment),
+                short=f"{day} {hour_minute}" if dates else hour_minute,
             )
         )
     return tuple(views)

@@ -160,13 +160,32 @@ def page_break(document: WordDocument) -> None:
     document.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
 
 
-def add_hyperlink(paragraph: Paragraph, text: str, url: str) -> None:
-    """`text` as a link to `url` (an http(s) URL the caller checked)."""
+def add_hyperlink(
+    paragraph: Paragraph,
+    text: str,
+    url: str,
+    *,
+    bold: bool = False,
+    italic: bool = False,
+    strike: bool = False,
+    font: str | None = None,
+) -> None:
+    """`text` as a link to `url` (an http(s) or mailto URL the caller checked), a real
+    `w:hyperlink` with an external relationship; bold, italic, struck through or in
+    `font` when the Markdown around it says so."""
     relation = paragraph.part.relate_to(url, RELATIONSHIP_TYPE.HYPERLINK, is_external=True)
     link = OxmlElement("w:hyperlink")
     link.set(qn("r:id"), relation)
     run = OxmlElement("w:r")
-    properties = OxmlElement("w:rPr")
+    properties = OxmlElement("w:rPr")  # children in the order the schema requires
+    if font is not None:
+        fonts = OxmlElement("w:rFonts")
+        for attribute in ("w:ascii", "w:hAnsi", "w:cs"):
+            fonts.set(qn(attribute), font)
+        properties.append(fonts)
+    for flag, tag in ((bold, "w:b"), (italic, "w:i"), (strike, "w:strike")):
+        if flag:
+            properties.append(OxmlElement(tag))
     color = OxmlElement("w:color")
     color.set(qn("w:val"), str(LINK_BLUE))
     underline = OxmlElement("w:u")

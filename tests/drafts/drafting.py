@@ -24,7 +24,9 @@ MD = MarkdownIt("commonmark").enable("table").enable("strikethrough")
 T0 = datetime(2025, 3, 4, 13, 2, tzinfo=UTC)
 
 
-def incident_with(text: str, title: str) -> Incident:
+def incident_with(text: str, title: str, sections: str | None = None) -> Incident:
+    """`text` in every chat message (timeline, action item), `sections` (else `text`)
+    in every section."""
     minute = timedelta(minutes=1)
     incident = Incident.declare(
         workspace="w", number=7, title=title, platform="console", channel_id="inc-7",
@@ -36,7 +38,9 @@ def incident_with(text: str, title: str) -> Incident:
     incident.add_backdated(text, author="li", occurred_at=T0 - 20 * minute, now=T0 + 2 * minute)
     incident.add_note(text, author="li", at=T0 + 5 * minute, now=T0 + 5 * minute, source_ref=None)
     for section_id in WRITTEN_SECTION_IDS:
-        incident.set_section(section_id, text, by="jonas", now=T0 + 9 * minute)
+        incident.set_section(
+            section_id, text if sections is None else sections, by="jonas", now=T0 + 9 * minute
+        )
     for field_id in sorted(REGISTRY.field_ids()):  # the templates' table cells
         incident.set_section(field_id, text, by="jonas", now=T0 + 9 * minute)
     incident.add_action(text, owner="li", by="li", now=T0 + 10 * minute)
@@ -74,6 +78,47 @@ def md_skeleton(markdown: str) -> list[tuple[str, ...]]:
             continue
         skeleton.append((token.type, token.tag))
     return skeleton
+
+
+ALLOWED_INLINE = {
+    "code_inline", "em_open", "em_close", "strong_open", "strong_close", "link_open",
+    "link_close", "s_open", "s_close",
+}
+
+
+def md_frame(markdown: str) -> list[tuple[str, ...]]:
+    """The skeleton without the inline markup people may use in a timeline line or an
+    action item (code, emphasis, links): what no chat message may change."""
+    frame = []
+    for block in md_skeleton(markdown):
+        if block[0] == "inline":
+            block = tuple(kind for kind in block if kind not in ALLOWED_INLINE)
+            if block == ("inline",):
+                continue
+        frame.append(block)
+    return frame
+
+
+def md_links(markdown: str) -> list[str]:
+    return [
+        str(child.attrs.get("href", ""))
+        for token in MD.parse(markdown) if token.type == "inline"
+        for child in token.children or [] if child.type == "link_open"
+    ]
+
+
+def md_tables(markdown: str) -> list[tuple[str, int]]:
+    """Each table as (its header row's text, how many rows it has)."""
+    tables: list[tuple[str, int]] = []
+    tokens = MD.parse(markdown)
+    for index, token in enumerate(tokens):
+        if token.type == "table_open":
+            end = next(i for i in range(index, len(tokens)) if tokens[i].type == "table_close")
+            rows = [t for t in tokens[index:end] if t.type == "tr_open"]
+            header_end = next(i for i in range(index, end) if tokens[i].type == "tr_close")
+            header = "|".join(t.content for t in tokens[index:header_end] if t.type == "inline")
+            tables.append((header, len(rows)))
+    return tables
 
 
 def md_headings(markdown: str) -> list[tuple[str, str]]:

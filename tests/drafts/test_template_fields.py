@@ -4,6 +4,7 @@ folder, rendered in md, html and docx, and refused with the file and line when w
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -116,16 +117,27 @@ def test_fields_and_key_times_in_markdown(registry: TemplateRegistry) -> None:
 
 
 def test_fields_and_key_times_in_html_and_docx(registry: TemplateRegistry) -> None:
-    page = Page(draft(ops_incident(), "ops", "html", registry).decode())
+    html = draft(ops_incident(), "ops", "html", registry).decode()
+    page = Page(html)
     text = " ".join("".join(page.text).split())
     assert "RegionsError budget spent" in text
     assert "eu-west-1 and eu-north-1" in text
-    assert "Error budget spent" in text and "/incident set error-budget TEXT" in text
+    # The empty field is marked as an empty section is: a comment for whoever writes,
+    # never text on the page.
+    assert "/incident set error-budget TEXT" not in text
+    assert re.search(
+        r"<!-- To be written\. Error budget spent[^>]*/incident set error-budget TEXT -->", html
+    )
     assert "Paged at 13:57. Errors from 13:42. Everyone on the call 14:06." in text
     assert text.index("What we found:") < text.index("Failed over to the standby")
     document = word(draft(ops_incident(), "ops", "docx", registry))
     rows = [[cell.text for cell in row.cells] for t in document.tables for row in t.rows]
     assert rows[:2] == [["Regions", "Error budget spent"], ["eu-west-1 and eu-north-1", ""]]
+    notes = [comment.text for comment in document.comments]
+    assert any(
+        "Error budget spent" in note and "/incident set error-budget TEXT" in note
+        for note in notes
+    ), notes
     bullets = [(p.style.name, p.text) for p in document.paragraphs if p.style is not None
                and p.style.name is not None and p.style.name.startswith("List Bullet")]
     assert bullets[:4] == [

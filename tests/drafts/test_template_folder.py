@@ -192,3 +192,53 @@ def test_a_broken_team_partial_is_named_with_its_file_and_line(tmp_path: Path) -
     [problem] = registry.errors
     assert problem.location == f"{tmp_path / '_shared' / 'extra.md.j2'}:2"
     assert registry.names() == sorted(BUILTINS)
+
+
+def test_timeline_settings_bring_in_bookkeeping_and_credit_authors_never_typists(
+    tmp_path: Path,
+) -> None:
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from drafting import T0
+
+    from bot.drafts.view import build_view
+
+    toml = LITE.replace(
+        'description = "Three questions."',
+        'description = "Three questions."\ntimeline_includes = ["declared", "resolved"]\n'
+        'timeline_names = "authors"',
+    ).replace('id = "action-items"', 'id = "timeline"')
+    _template(tmp_path, "lite", toml, LITE_MD)
+    registry = load_registry(tmp_path)
+    assert not registry.errors
+    template = registry.get("lite")
+    assert template is not None
+    incident = incident_with("words", "Title")
+    view = build_view(
+        incident, template, zone=ZoneInfo("UTC"), name_of=str.upper,
+        command_prefix="!incident", now=T0 + timedelta(hours=1),
+    )
+    shown = [(entry.kind, entry.who, entry.text) for entry in view.timeline]
+    assert shown == [
+        ("backdated", None, "words"),  # typed by li about something that happened: no name
+        ("automatic", None, "Incident declared by MARIA: Title"),
+        ("note", "LI", "words"),
+        ("automatic", None, "Incident resolved"),
+    ]
+    assert view.sections["what-went-wrong"].fill_command == "!incident set what-went-wrong TEXT"
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('timeline_includes = ["declared", "coffee"]', "`timeline_includes` lists kinds"),
+        ('timeline_names = "everyone"', "`timeline_names` must be one of none, authors"),
+    ],
+)
+def test_bad_timeline_settings_say_how_to_write_them(tmp_path: Path, line: str, says: str) -> None:
+    toml = LITE.replace('description = "Three questions."', f'description = "x"\n{line}')
+    folder = _template(tmp_path, "lite", toml, LITE_MD)
+    [problem] = load_registry(tmp_path).errors
+    assert problem.location == f"{folder}/template.toml:4", problem.location
+    assert says in problem.message

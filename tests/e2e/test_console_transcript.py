@@ -61,25 +61,19 @@ def test_the_exported_draft_has_the_timeline_roles_actions_and_empty_sections(
     entries = [m.groups() for line in timeline.splitlines() if (m := TIMELINE_LINE.match(line))]
     times = [when for when, _ in entries]
     assert times == sorted(times), "the timeline is in time order"
-    assert entries[0] == ("13:40", "li: Certificate rotation job ran on payments-api")
-    assert ("14:05", 'li: Load balancer logs show "certificate verify failed" towards '
+    # The draft shows what people put on the timeline, credited to nobody (as the seed).
+    assert entries[0] == ("13:40", "Certificate rotation job ran on payments-api")
+    assert ("14:05", 'Load balancer logs show "certificate verify failed" towards '
             "payments-api") in entries
-    assert ("14:09", 'jonas: Status page updated: "Checkout degraded"') in entries
+    assert ("14:09", 'Status page updated: "Checkout degraded"') in entries
     # Pinned at 14:16, on the timeline at 14:15 when it was posted.
-    assert ("14:15", "li: Intermediate certificate missing from the new bundle; rolling back "
+    assert ("14:15", "Intermediate certificate missing from the new bundle; rolling back "
             "the bundle") in entries
-    assert ("14:21", "li: Rollback finished, 502 rate back to baseline") in entries
-    assert ("14:40", "jonas assigned as Reporting lead") in entries
+    assert ("14:21", "Rollback finished, 502 rate back to baseline") in entries
+    assert not any("assigned as" in text or "declared" in text for _, text in entries)
     assert times.index("13:40") < times.index("14:05")
 
-    team = section(draft, "Incident Team")
-    for row in (
-        "| Incident commander | maria |",
-        "| Communications lead | jonas |",
-        "| Operations lead | li |",
-        "| Reporting lead | jonas |",
-    ):
-        assert row in team
+    assert "Held by" not in draft, "the standard template's seed has no team section"
 
     impact = section(draft, "Impact")
     assert "| Customers Impacted | Support Cases Raised |" in impact
@@ -91,8 +85,10 @@ def test_the_exported_draft_has_the_timeline_roles_actions_and_empty_sections(
     assert "Checkout failed for 19 minutes" in section(draft, "Issue Summary")
     assert "leaf certificate only" in section(draft, "Root Cause")
     for empty in ("Resolution and recovery", "Corrective and Preventative Measures"):
-        assert "**To be written.**" in section(draft, empty)
-    assert "`/incident set resolution TEXT`" in section(draft, "Resolution and recovery")
+        assert "<!-- To be written." in section(draft, empty)
+    assert "Fill it in with: /incident set resolution TEXT -->" in section(
+        draft, "Resolution and recovery"
+    )
     assert "To be written" not in section(draft, "Issue Summary")
     measures = section(draft, "Corrective and Preventative Measures")
     assert "- [ ] Validate the full chain in the rotation job (owner: li)" in measures
@@ -108,7 +104,7 @@ def test_list_and_show_read_the_same_database(played: tuple[Path, str, str]) -> 
     show = incident_bot("show", "1", cwd=workdir, database_url=database_url)
     assert show.code == 0, show.err
     # Offline, people are named as stored (console handles are the names).
-    assert "Operations lead: li" in show.out
+    assert "Operations Lead: li" in show.out
     assert "Impact started: 14:02\n" in show.out and "Mitigated: 14:21\n" in show.out
     assert "Impact duration 19 min; time to mitigate 19 min." in show.out
     assert "○ Impact: `/incident set impact TEXT`" in show.out
@@ -158,7 +154,7 @@ def test_unreadable_lines_are_explained_and_the_rest_is_kept(
     assert "line 5: #inc-1-disk-full has no message 42 (it has 1 to 1)" in result.err
     assert "line 6: 2025-03-04 14:01 is before the clock" in result.err
     draft = incident_bot("export", "1", cwd=tmp_path, database_url=database_url).out
-    assert re.search(r"^- \d\d-\d\d-\d{4} 14:03 - maria: Cleaned /var/log$", draft, re.M)
+    assert re.search(r"^- \d\d-\d\d-\d{4} 14:03 - Cleaned /var/log$", draft, re.M)
     show = incident_bot("show", "1", cwd=tmp_path, database_url=database_url).out
     assert "severity SEV3" in show  # the line after the unreadable ones was kept
 

@@ -35,38 +35,34 @@ class Expected:
     )  # role -> holder as the draft shows it
 
 
-ROLE_TITLES = ("Incident commander", "Communications lead", "Operations lead", "Reporting lead")
+ROLE_TITLES = ("Incident commander", "Communications Lead", "Operations Lead", "Reporting Lead")
 
 EXPECTED = {
     "standard": Expected(
         zone="Europe/London",
         md_title="# 24-10-2024 - All instances not available to SaaS customers",
         headings=[
-            "Impact", "Incident Team", "Issue Summary", "Timeline", "Root Cause",
+            "Impact", "Issue Summary", "Timeline", "Root Cause",
             "Resolution and recovery", "Corrective and Preventative Measures",
         ],
         timeline=[
-            ("16-10-2024 11:58", "sb: PR-158 merged: a default setting blocks writable/executable"
-             " memory for all services"),
-            ("24-10-2024 02:00", "sb: Bottlerocket v1.26.0 released, including PR-158"),
-            ("24-10-2024 04:45", "sb: SaaS uptime metric shows a significant drop in "
-             "availability"),
-            ("24-10-2024 08:07", "Incident declared by sam: All instances not available to "
-             "SaaS customers"),
-            ("24-10-2024 08:15", 'lb: Customer pods are in CrashLoopBackOff: "Failed to mark '
+            ("16-10-2024 11:58", "[PR-158](https://github.com/bottlerocket-os/bottlerocket-core-kit"
+             "/pull/158) merged: a default setting blocks writable/executable memory for all "
+             "services"),
+            ("24-10-2024 02:00", "Bottlerocket v1.26.0 released, including PR-158"),
+            ("24-10-2024 04:45", "SaaS uptime metric shows a significant drop in availability"),
+            ("24-10-2024 08:15", 'Customer pods are in CrashLoopBackOff: "Failed to mark '
              'memory page as executable"'),
-            ("24-10-2024 08:30", "sb: Nodes were updated to v1.26.0 at 05:33; Bottlerocket "
+            ("24-10-2024 08:30", "Nodes were updated to v1.26.0 at 05:33; Bottlerocket "
              "issue 4260 describes the same failure"),
-            ("24-10-2024 08:50", "Operations lead handed over from sb to tb"),
-            ("24-10-2024 08:51", "tb: Reverting every EC2 instance in production to v1.25.0"),
-            ("24-10-2024 09:15", "tb: Customer instances are coming back online; service "
-             "restored"),
+            ("24-10-2024 08:51", "Reverting every EC2 instance in production to v1.25.0"),
+            ("24-10-2024 09:15", "Customer instances are coming back online; service restored"),
         ],
         timeline_pattern=r"^- (\d\d-\d\d-\d{4} \d\d:\d\d) - (.*)$",
         filled={
             "Issue Summary": "All of our SaaS customer instances showed the Environment "
             "Unavailable message.",
-            "Root Cause": "PR-158 was released in Bottlerocket v1.26.0",
+            "Root Cause": "PR-158 was released in Bottlerocket `v1.26.0`",
         },
         empty={
             "Impact": "/incident set impact TEXT",
@@ -77,27 +73,21 @@ EXPECTED = {
             "- [ ] Pin the node OS version and roll upgrades through staging first (owner: tb)",
             "- [ ] Alert on the SaaS uptime metric (owner: lb)",
         ],
-        roles={
-            "Incident commander": "sam", "Communications lead": "lb",
-            "Operations lead": "tb (took over from sb)", "Reporting lead": "sb",
-        },
     ),
     "retro": Expected(
         zone="Europe/Amsterdam",
         md_title="# Site Outage",
         headings=["What happened?", "What went wrong?", "What went well?", "Prevention Measures"],
         timeline=[
-            ("2024-08-10 13:05", "ana: Disk space in production is exhausted by container "
+            ("2024-08-10 13:05", "Disk space in production is exhausted by container "
              "teardown error messages"),
-            ("2024-08-10 13:06", "ana: Service outage occurs"),
-            ("2024-08-12 15:45", "Incident declared by ana: Site Outage"),
-            ("2024-08-12 15:51", "ben: A reboot is initiated"),
-            ("2024-08-12 16:00", "ben: Disk space is identified as the problem; space is "
+            ("2024-08-10 13:06", "Service outage occurs"),
+            ("2024-08-12 15:51", "A reboot is initiated"),
+            ("2024-08-12 16:00", "Disk space is identified as the problem; space is "
              "reclaimed and service restoration begins"),
-            ("2024-08-12 16:08", "ben: Journal/log files are removed to restore disk space"),
-            ("2024-08-12 16:09", "ben: Service recovers, albeit with continuing error messages"),
-            ("2024-08-12 17:08", "ben: Container runtime updated to `CRI-O v1.30`"),
-            ("2024-08-12 17:10", "Incident resolved"),
+            ("2024-08-12 16:08", "Journal/log files are removed to restore disk space"),
+            ("2024-08-12 16:09", "Service recovers, albeit with continuing error messages"),
+            ("2024-08-12 17:08", "Container runtime updated to `CRI-O v1.30`"),
         ],
         timeline_pattern="days",
         filled={
@@ -110,10 +100,6 @@ EXPECTED = {
             "- [ ] Alert on free disk space (owner: ben)",
             "- [ ] Add uptime monitoring for the site (owner: ana)",
         ],
-        roles={
-            "Incident commander": "ana", "Communications lead": "ana",
-            "Operations lead": "ben", "Reporting lead": "ben",
-        },
     ),
     "blameless": Expected(
         zone="Europe/Oslo",
@@ -124,16 +110,14 @@ EXPECTED = {
             "Supporting information and documentation",
         ],
         timeline=[
-            ("2022-06-13 15:15", "kari: We completed the final step in the upgrade guide; the "
+            ("2022-06-13 15:15", "We completed the final step in the upgrade guide; the "
              "frontend stopped working"),
-            ("2022-06-13 15:20", "Incident declared by kari: Booking backend unresponsive after "
-             "EKS 1.20 upgrade"),
-            ("2022-06-13 15:30", "ola: kubectl describe pod shows FailedCreatePodSandBox: failed"
+            ("2022-06-13 15:30", "kubectl describe pod shows FailedCreatePodSandBox: failed"
              " to assign an IP address to container"),
-            ("2022-06-13 16:00", "ola: AWS' support contact offered to help debugging"),
-            ("2022-06-13 16:19", "ola: Met with AWS' contact: the SecurityGroupPolicy is missing"
+            ("2022-06-13 16:00", "AWS' support contact offered to help debugging"),
+            ("2022-06-13 16:19", "Met with AWS' contact: the SecurityGroupPolicy is missing"
              " a security group"),
-            ("2022-06-13 16:35", "ola: Set the correct security group; the application works "
+            ("2022-06-13 16:35", "Set the correct security group; the application works "
              "again"),
         ],
         timeline_pattern="days",
@@ -141,7 +125,7 @@ EXPECTED = {
             "Summary": "The development backend became unresponsive",
             "Impact": "stopped working between 15:15 and 16:35.",
             "Cause(s)": "EKS 1.20 together with outdated application manifests",
-            "Solution": "Removed dnsPolicy",
+            "Solution": "Removed `dnsPolicy: Default` and **added**",
             "What went well": "We ran the upgrade in development before production.",
         },
         empty={
@@ -151,10 +135,6 @@ EXPECTED = {
             "Supporting information and documentation": "/incident set supporting-info TEXT",
         },
         actions=["- [ ] Add pre-checks to the EKS upgrade guide (owner: ola)"],
-        roles={
-            "Incident commander": "kari", "Communications lead": "unassigned",
-            "Operations lead": "ola", "Reporting lead": "kari",
-        },
     ),
     "blog": Expected(
         zone="UTC",
@@ -166,22 +146,21 @@ EXPECTED = {
         ],
         # Played in Europe/Berlin (CET, UTC+1): the post's timeline is in UTC.
         timeline=[
-            # Declared at 10:00 and back-dated to 10:00: the declaration was recorded first.
-            ("10:00", "Incident declared by eva: Downtime of the reference server"),
-            ("10:00", "eva: Started to deploy the new Salt setup"),
-            ("10:05", "tom: Noticed a problem with the webserver on the main login-proxy"),
-            ("10:06", "tom: Checking the failover machine"),
-            ("10:10", "tom: Found the issue on the failover machine and started keepalived "
+            ("10:00", "Started to deploy the new Salt setup"),
+            ("10:05", "Noticed a problem with the webserver on the main login-proxy"),
+            ("10:06", "Checking the failover machine"),
+            ("10:10", "Found the issue on the failover machine and started keepalived "
              "again"),
-            ("10:20", "tom: Found the issue on the main machine and fixed the scripts and "
+            ("10:20", "Found the issue on the main machine and fixed the scripts and "
              "filesystem ACLs"),
-            ("10:25", "tom: Final rollout of the fixed scripts and rollback of the services to "
+            ("10:25", "Final rollout of the fixed scripts and rollback of the services to "
              "the main machine"),
         ],
         timeline_pattern=r"^- (\d\d:\d\d) (.*)$",
         filled={
             "Impact": "outdated certificate for around 20 minutes",
-            "Trigger": "Moving the dehydrated configuration",
+            "Trigger": "- Moving the dehydrated configuration to a setup generated and deployed via"
+            " Salt.\n- Missing fallback capabilities",
             "Resolution": "re-enabled keepalived on the secondary node",
         },
         empty={
@@ -196,10 +175,6 @@ EXPECTED = {
             "- [x]  Check and fix the Salt profile for dehydrated (owner: tom)",
             "- [ ]  Always run a Salt highstate when a machine rejoins production (owner: eva)",
         ],
-        roles={
-            "Incident commander": "eva", "Communications lead": "unassigned",
-            "Operations lead": "tom", "Reporting lead": "unassigned",
-        },
     ),
     "report": Expected(
         zone="Europe/London",
@@ -210,19 +185,15 @@ EXPECTED = {
             "Conclusion", "Lessons learned", "Problem Resolution", "Next steps", "References",
         ],
         timeline=[
-            ("09:16", "Incident declared by michiel: UCL Moodle Production is Down"),
-            ("09:31", "Severity set to SEV1"),
-            ("09:45", "hugo: Identified: AMIs cannot be decrypted, the ASG auto-scaling role "
+            ("09:45", "Identified: AMIs cannot be decrypted, the ASG auto-scaling role "
              "lost its KMS grants"),
-            ("10:20", "hugo: Re-enabled the KMS grants for the ASG auto-scaling role"),
-            ("10:34", "Status: monitoring"),
-            ("10:50", "Incident resolved"),
+            ("10:20", "Re-enabled the KMS grants for the ASG auto-scaling role"),
         ],
         # The findings, nested under seed 004's milestone list.
         timeline_pattern=r"^  - (\d\d:\d\d) (.*)$",
         filled={
             "Overview": "The KMS key's grants were not available",
-            "Related tickets": "WR#403945",
+            "Related tickets": "- WR#404019\n- WR#403945",
             "Root cause analysis": "The staging code update removed the KMS grants",
             "Conclusion": "manage KMS grants for AMIs in one place",
             "Problem Resolution": "Reset the KMS grants",
@@ -234,8 +205,8 @@ EXPECTED = {
         },
         actions=["- [ ] Move the KMS grants into the AWS accounts module (owner: hugo)"],
         roles={
-            "Incident commander": "michiel", "Communications lead": "michiel",
-            "Operations lead": "hugo", "Reporting lead": "hugo",
+            "Incident commander": "michiel", "Communications Lead": "michiel",
+            "Operations Lead": "hugo", "Reporting Lead": "hugo",
         },
     ),
 }
@@ -294,11 +265,8 @@ def _md_timeline(md: str, pattern: str) -> list[tuple[str, str]]:
                 entries.append((f"{day} {m.group(1)}", m.group(2)))
         return entries
     if pattern == "table":
-        rows = [re.match(r"^\| (\d\d:\d\d) \| (\w*) \| (.*) \|$", line) for line in lines]
-        return [
-            (m.group(1), f"{m.group(2)}: {m.group(3)}" if m.group(2) else m.group(3))
-            for m in rows if m
-        ]
+        rows = [re.match(r"^\| (\d\d:\d\d) \| (.*) \|$", line) for line in lines]
+        return [(m.group(1), m.group(2)) for m in rows if m]
     return [m.groups() for line in lines if (m := re.match(pattern, line))]  # type: ignore[misc]
 
 
@@ -306,11 +274,17 @@ def _unescape(md: str) -> str:
     return re.sub(r"\\([\\`*_\[\]|~#.\-+=])", r"\1", md)
 
 
+def _as_rendered(markdown: str) -> str:
+    """What a reader sees of inline Markdown: `[x](url)` -> x, no backticks or `**`."""
+    return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown).replace("`", "").replace("**", "")
+
+
 def _in_order(text: str, expected: list[tuple[str, str]]) -> None:
     """Each (time, text) appears after the one before, with its time just ahead of it."""
     position = 0
     for when, what in expected:
         what = what.split(": ", 1)[1] if what.split(": ", 1)[0].isalnum() else what
+        what = _as_rendered(what)
         found = text.find(what, position)
         assert found >= 0, f"{what!r} missing or out of order"
         assert when.split(" ")[-1] in text[max(0, found - 60) : found], (when, what)
@@ -334,13 +308,16 @@ def test_markdown_has_the_seed_layout_timeline_roles_actions_and_empty_sections(
         assert text in _unescape(_section(md, heading)), heading
         assert "To be written" not in _section(md, heading)
     for heading, command in want.empty.items():
-        assert "**To be written.**" in _section(md, heading), heading
-        assert f"`{command}`" in _section(md, heading), heading
+        # Guidance and the command for an empty section are a comment, unseen when rendered.
+        assert "<!-- To be written." in _section(md, heading), heading
+        assert f"Fill it in with: {command} -->" in _section(md, heading), heading
     for line in want.actions:
         assert line in md
     flat = _unescape(md)
     for role, holder in want.roles.items():
-        assert re.search(rf"{role}(?: \| |: ){re.escape(holder)}", flat), (role, holder)
+        assert f"| {role} | {holder} |" in flat, (role, holder)
+    if not want.roles:  # only the report's seed has a team section
+        assert "Held by" not in md and "Incident commander" not in md
     if name == "blog":
         assert md.splitlines()[1:5] == [
             "layout: post",
@@ -369,16 +346,19 @@ def test_html_is_one_self_contained_page_with_the_same_content(played: Played) -
         page = Page(html)
         tags = {tag for tag, _ in page.tags}
         assert "script" not in tags and "link" not in tags and "img" not in tags
-        assert "@media print" in html and "http" not in html.replace("http-equiv", "")
+        # Links are fine; nothing is fetched when the page opens.
+        assert "@media print" in html
+        assert not re.search(r"""(src|href)=["'](?!https?://|mailto:|#)""", html)
         assert [h for tag, h in page.headings if tag == "h2"] == [
             h for h in want.headings if h not in ("Revision History", "Table of Contents")
         ] or [h for tag, h in page.headings if tag == "h2"] == want.headings
         text = " ".join("".join(page.text).split())
         _in_order(text, want.timeline)
         for heading, command in want.empty.items():
-            assert "To be written." in text and command in text, heading
+            assert "To be written." not in text, "guidance is a comment, not page text"
+            assert f"Fill it in with: {command} -->" in html, heading
         for holder in want.roles.values():
-            assert holder.split(" (")[0] in text
+            assert holder in text
         for line in want.actions:
             action = line.split("]", 1)[1].strip()
             assert " ".join(action.split()) in text
@@ -399,16 +379,19 @@ def test_docx_has_real_headings_and_tables(played: Played) -> None:
         ]
         titles = [p.text for p in document.paragraphs if p.style and p.style.name == "Title"]
         assert len(titles) == 1
-        roles_table = next(
-            t for t in document.tables if t.rows[0].cells[0].text == "Role"
-        )
-        rows = {row.cells[0].text: row.cells[1].text for row in roles_table.rows[1:]}
-        assert rows == want.roles
+        roles_tables = [t for t in document.tables if t.rows[0].cells[0].text == "Role"]
+        if want.roles:
+            rows = {row.cells[0].text: row.cells[1].text for row in roles_tables[0].rows[1:]}
+            assert rows == want.roles
+        else:
+            assert not roles_tables
         cells = [c.text for t in document.tables for r in t.rows for c in r.cells]
         text = " ".join("\n".join([p.text for p in document.paragraphs] + cells).split())
         _in_order(text, want.timeline)
+        comments = [comment.text for comment in document.comments]
         for heading, command in want.empty.items():
-            assert command in text, heading
+            assert command not in text, "what an empty section needs is a Word comment"
+            assert any(note.endswith(f"Fill it in with: {command}") for note in comments), heading
         for line in want.actions:
             mark = "☒" if line.startswith("- [x]") else "☐"
             action = " ".join(line.split("]", 1)[1].split())
@@ -471,13 +454,25 @@ def test_milestones_give_the_durations_and_the_report_timeline(played: Played) -
     listed = [line for line in timeline.splitlines() if line.startswith("- ")]
     assert listed == REPORT_MILESTONES
     findings = timeline[timeline.index(REPORT_MILESTONES[-1]) :]
-    assert "  - 09:45 hugo: Identified: AMIs cannot be decrypted" in findings
-    assert "  - 10:20 hugo: Re-enabled the KMS grants" in findings
+    # Only what people put on the timeline, credited to nobody (seed 004's findings);
+    # the bot's bookkeeping (declared, roles, status, severity) stays out.
+    assert [line for line in findings.splitlines()[1:] if line.strip()] == [
+        "  - 09:45 Identified: AMIs cannot be decrypted, the ASG auto-scaling role lost its"
+        " KMS grants",
+        "  - 10:20 Re-enabled the KMS grants for the ASG auto-scaling role",
+    ]
     assert " ".join(line[2:] for line in REPORT_MILESTONES) in html_text
     bullets = [text for style, text in paragraphs if style == "List Bullet"]
-    assert [line[2:] for line in REPORT_MILESTONES] == bullets[: len(REPORT_MILESTONES)]
+    # (The bullets before them are the related tickets, a Markdown list people wrote.)
+    first = bullets.index(REPORT_MILESTONES[0][2:])
+    listed_in_word = bullets[first : first + len(REPORT_MILESTONES)]
+    assert [line[2:] for line in REPORT_MILESTONES] == listed_in_word
     nested = [text for style, text in paragraphs if style == "List Bullet 2"]
-    assert any(text.startswith("10:20 hugo: Re-enabled the KMS grants") for text in nested)
+    assert nested == [
+        "09:45 Identified: AMIs cannot be decrypted, the ASG auto-scaling role lost its KMS"
+        " grants",
+        "10:20 Re-enabled the KMS grants for the ASG auto-scaling role",
+    ]
 
 
 def test_close_posts_the_markdown_draft_into_the_channel(played: Played) -> None:

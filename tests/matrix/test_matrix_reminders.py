@@ -134,7 +134,7 @@ async def _reminders(
         # Incident 2 stays open without a commander; its comms lead is bob.
         live, declared = await incident(2, "Disk full on db-2")
         no_commander_due = declared + NO_COMMANDER_AFTER
-        comms = await command(live, f"role comms {bob.user_id}", "is now Communications lead")
+        comms = await command(live, f"role comms {bob.user_id}", "is now Communications Lead")
         status_due = stamp(comms) + STATUS_EVERY  # a timeline change restarts the clock
 
         # Restarted before any of them is due; nothing is said in those rooms after it.

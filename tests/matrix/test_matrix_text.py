@@ -63,6 +63,27 @@ def test_a_typed_reference_look_alike_stays_text() -> None:
         assert resolve(kept, names).replace(WORD_JOINER, "").startswith("forged {")
 
 
+def test_markdown_and_lines_typed_in_element_reach_the_core_as_typed() -> None:
+    # Element sends what was typed as `body` and its rendering as `formatted_body`: the
+    # lines, list markers, backticks and link syntax are in the body only.
+    content = {
+        "body": "!incident set impact - `api` down for [Per](https://x.example)\n- web slow",
+        "format": "org.matrix.custom.html",
+        "formatted_body": "<p>!incident set impact</p><ul><li><code>api</code> down for "
+        '<a href="https://x.example">Per</a></li><li>web slow</li></ul>',
+    }
+    assert command_text(content) == (
+        "set impact - `api` down for [Per](https://x.example)\n- web slow"
+    )
+    with_pill = {
+        "body": "!incident action **Fix** the `cert` job\nsoon Per Olsen",
+        "format": "org.matrix.custom.html",
+        "formatted_body": "!incident action <strong>Fix</strong> the <code>cert</code> job<br>"
+        'soon <a href="https://matrix.to/#/@per:example.org">Per Olsen</a>',
+    }
+    assert command_text(with_pill) == "action **Fix** the `cert` job\nsoon {@@per:example.org}"
+
+
 def test_a_reply_quotes_no_command_and_plain_bodies_work() -> None:
     assert command_text({"body": "!incident severity 2"}) == "severity 2"
     assert command_text({"body": "!INCIDENT   help"}) == "help"
@@ -81,7 +102,7 @@ def test_a_reply_quotes_no_command_and_plain_bodies_work() -> None:
 
 def test_replies_render_pills_code_and_html_safely() -> None:
     content = notice(
-        "@per:example.org is now Communications lead. Use `!incident roles` <b>x</b>\nnext",
+        "@per:example.org is now Communications Lead. Use `!incident roles` <b>x</b>\nnext",
         name_of=names,
         room_links={},
     )

@@ -79,7 +79,7 @@ def test_a_renamed_person_shows_their_current_name_in_the_draft_and_offline(
     command(f"set summary The replica lag paged <@{dan}|dan>, who failed over.", channel.id)
     command(f"action Write the runbook with <@{dan}> <@{erin}>", channel.id)
     command(f"role ops <@{dan}>", channel.id)
-    fake.wait_for(lambda: "is now Operations lead" in "\n".join(
+    fake.wait_for(lambda: "is now Operations Lead" in "\n".join(
         m["text"] for m in fake.bot_messages(channel.id)), message="the role reply")
     echo = next(m["text"] for m in fake.bot_messages(channel.id)
                 if m["text"].startswith("Action item #1"))
@@ -114,11 +114,14 @@ def test_a_renamed_person_shows_their_current_name_in_the_draft_and_offline(
     exported = cli(bot, "export", "1", "--workspace", ws)
     assert "@Daniel Okafor promoted the replica" in exported
     assert "Handing the DB failover to @Daniel Okafor now" in exported
-    assert "Ada Lovelace" in exported  # the commander, stored when she declared it
+    # The commander, stored when she declared it, in the team section of the report
+    # (the standard template, like its seed, has none).
+    report = cli(bot, "export", "1", "--template", "report", "--workspace", ws)
+    assert "| Incident commander | Ada Lovelace |" in report
     for raw in (dan, erin, "UADA", "{@", "<@"):
         assert raw not in exported, f"{raw} in the export:\n{exported}"
     shown = cli(bot, "show", "1", "--workspace", ws)
-    assert "Operations lead: Daniel Okafor" in shown
+    assert "Operations Lead: Daniel Okafor" in shown
     assert "Incident commander: Ada Lovelace" in shown
     assert "Erin Wolfe: Handing the DB failover to @Daniel Okafor now" in shown
     for raw in (dan, erin, "UADA", "{@"):

@@ -136,7 +136,7 @@ def test_every_reminder_arrives_once_after_a_restart(
     # Incident 2 stays open without a commander; its comms lead is bob.
     live, declared = incident(2, f"Disk full on db {tag}")
     no_commander_due = declared + NO_COMMANDER_AFTER
-    comms = command(live, "role comms <@UBOB|bob>", "is now Communications lead")
+    comms = command(live, "role comms <@UBOB|bob>", "is now Communications Lead")
     status_due = comms.at + STATUS_EVERY  # a timeline change restarts the clock
 
     # Restarted before any of them is due; nothing happens in those channels after it.

@@ -140,3 +140,10 @@ def test_the_parser_reads_slack_mentions_only() -> None:
     # `@jonas` typed by hand is text Slack matched to nobody: explained, not guessed.
     refused = parse("role reporter @jonas", mention=platform.parse_mention)
     assert isinstance(refused, ParseError) and "`@jonas` is not a mention" in refused.message
+
+
+def test_a_multi_line_command_keeps_its_lines_and_markdown() -> None:
+    typed = "set impact - `api` down, see [PR-7](&lt;https://x.example/7&gt;)\n- web slow"
+    assert command_text(typed) == (
+        "set impact - `api` down, see [PR-7](<https://x.example/7>)\n- web slow"
+    )

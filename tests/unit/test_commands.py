@@ -156,6 +156,13 @@ def test_times_of_day_are_accepted_exactly_when_they_exist(line: str) -> None:
     assert isinstance(result, c.AddBackdated) == real
 
 
+def test_multi_line_set_and_append_keep_their_lines() -> None:
+    assert c.parse("set impact - `api` down\n- web slow\n\n| a | b |") == c.SetSection(
+        "impact", "- `api` down\n- web slow\n\n| a | b |"
+    )
+    assert c.parse("append impact\n- one more") == c.AppendSection("impact", "- one more")
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [

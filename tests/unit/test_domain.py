@@ -179,3 +179,34 @@ def test_sections_and_action_items() -> None:
 )
 def test_channel_slugs(title: str, slug: str) -> None:
     assert slugify(title) == slug
+
+
+def test_every_automatic_entry_says_what_kind_of_bookkeeping_it_is() -> None:
+    from bot.domain import AutomaticEvent
+
+    incident = declared()
+    incident.assign_role(Role.COMMANDER, "maria", by="maria", at=minutes(1), now=minutes(1))
+    incident.assign_role(Role.COMMANDER, "li", by="maria", at=minutes(2), now=minutes(2))
+    incident.set_severity(2, by="maria", at=minutes(3), now=minutes(3))
+    incident.set_severity(1, by="maria", at=minutes(4), now=minutes(4))
+    incident.set_status(Status.IDENTIFIED, by="maria", at=minutes(5), now=minutes(5))
+    incident.add_note("people's words", author="li", at=minutes(6), now=minutes(6), source_ref=None)
+    incident.resolve(by="maria", at=minutes(7), now=minutes(7))
+    incident.close(by="maria", at=minutes(8), now=minutes(8))
+    incident.reopen(by="maria", at=minutes(9), now=minutes(9))
+    assert [entry.event for entry in incident.visible_timeline()] == [
+        AutomaticEvent.DECLARED, AutomaticEvent.ROLE, AutomaticEvent.ROLE,
+        AutomaticEvent.SEVERITY, AutomaticEvent.SEVERITY, AutomaticEvent.STATUS, None,
+        AutomaticEvent.RESOLVED, AutomaticEvent.CLOSED, AutomaticEvent.REOPENED,
+    ]
+
+
+def test_appending_a_list_item_continues_the_list() -> None:
+    incident = declared()
+    incident.set_section("impact", "- API down", by="li", now=minutes(1))
+    incident.append_section("impact", "- web slow", by="li", now=minutes(2))
+    incident.append_section("impact", "Both recovered by 15:00.", by="li", now=minutes(3))
+    incident.append_section("impact", "1. first", by="li", now=minutes(4))
+    assert incident.section_text("impact") == (
+        "- API down\n- web slow\n\nBoth recovered by 15:00.\n\n1. first"
+    )

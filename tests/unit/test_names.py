@@ -130,7 +130,7 @@ def test_a_forged_reference_is_no_lookup(h: Harness) -> None:
 def test_a_reference_is_a_mention_in_commands(h: Harness) -> None:
     """Adapters write a pill or a typed Matrix id as a reference: it names the person
     wherever the grammar takes a mention."""
-    assert "is now Communications lead" in h.text(f"role comms {BOB}")
+    assert "is now Communications Lead" in h.text(f"role comms {BOB}")
     h.say(f"action Check the replica {BOB}")
     incident = h.store.incidents[0]
     assert incident.holder(Role.COMMS) == "bob"
@@ -179,7 +179,7 @@ def test_the_command_line_names_people_from_storage(h: Harness) -> None:
     offline = OfflinePlatform("fake", stored)
     shown = h.bot.describe(incident, offline)
     assert "Bob M. restarted the primary" in shown
-    assert "Operations lead: Bob M." in shown and "Incident commander: Ada L." in shown
+    assert "Operations Lead: Bob M." in shown and "Incident commander: Ada L." in shown
     draft = h.bot.export(incident, None, "md", offline).content.decode()
     assert "Bob M. restarted the primary" in draft and "{@" not in draft
     # Nobody stored a name: a Matrix id shows its localpart, never the full id.

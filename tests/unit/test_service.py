@@ -119,10 +119,10 @@ def test_a_redelivered_event_is_applied_once(h: Harness) -> None:
 
 
 def test_role_me_and_handover_replies(h: Harness) -> None:
-    assert h.text("jonas", "role comms me") == "@jonas is now Communications lead."
+    assert h.text("jonas", "role comms me") == "@jonas is now Communications Lead."
     handover = h.text("maria", "role comms @li")
-    assert handover == "Communications lead handed over from @jonas to @li."
-    assert "Communications lead: @li" in h.text("maria", "roles")
+    assert handover == "Communications Lead handed over from @jonas to @li."
+    assert "Communications Lead: @li" in h.text("maria", "roles")
 
 
 def test_a_pinned_message_gets_a_check_and_an_entry_at_its_own_time(h: Harness) -> None:
