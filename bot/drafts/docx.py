@@ -276,11 +276,13 @@ def _key_times(
     document.add_paragraph(_clean(layout.findings), style="List Bullet")
     # The findings are the entries people put on the timeline (the template's
     # `timeline_includes` already left the bot's bookkeeping out), as Markdown runs.
+    findings = document.styles["List Bullet 2"].style_id
+    lines: list[str] = []
+    rich: dict[int, str] = {}
     for entry in view.timeline:
         who = f"{entry.who}: " if entry.who else ""
-        paragraph = document.add_paragraph(style="List Bullet 2")
-        paragraph.add_run(_clean(f"{entry.when} {who}"))
-        add_inline(paragraph, user_markdown.inline(entry.text))
+        _entry_line(lines, rich, findings, f"{entry.when} {who}", entry.text)
+    _write_lines(document, lines, rich)
 
 
 def _timeline(document: WordDocument, view: DraftView, layout: DocumentLayout) -> None:
@@ -308,7 +310,7 @@ def _timeline(document: WordDocument, view: DraftView, layout: DocumentLayout) -
     bullet = document.styles["List Bullet"].style_id
     heading = document.styles["Heading 2"].style_id
     lines: list[str] = []
-    rich: dict[int, tuple[str, str]] = {}  # paragraph index -> (its prefix, its Markdown)
+    rich: dict[int, str] = {}
     day = None
     for entry in view.timeline:
         if layout.timeline == "days" and entry.date != day:
@@ -317,16 +319,27 @@ def _timeline(document: WordDocument, view: DraftView, layout: DocumentLayout) -
         prefix = f"{entry.time} " if layout.timeline == "days" else f"{entry.when} - "
         if entry.who:
             prefix += f"{entry.who}: "
-        markdown = user_markdown.inline(entry.text)
-        if _plain(markdown):
-            # Most lines are plain words: written straight as XML (fast), see above.
-            lines.append(_paragraph_xml(prefix + entry.text, bullet))
-        else:
-            rich[len(lines)] = (prefix, markdown)
-            lines.append(_paragraph_xml(prefix, bullet))
+        _entry_line(lines, rich, bullet, prefix, entry.text)
+    _write_lines(document, lines, rich)
+
+
+def _entry_line(
+    lines: list[str], rich: dict[int, str], style_id: str, prefix: str, text: str
+) -> None:
+    """One timeline line as paragraph XML. Most lines are plain words and are written
+    whole here (fast, see above); a line with code, emphasis or links gets its prefix
+    now and its Markdown runs in `_write_lines` (`rich`: paragraph index -> Markdown)."""
+    markdown = user_markdown.inline(text)
+    if _plain(markdown):
+        lines.append(_paragraph_xml(prefix + text, style_id))
+    else:
+        rich[len(lines)] = markdown
+        lines.append(_paragraph_xml(prefix, style_id))
+
+
+def _write_lines(document: WordDocument, lines: list[str], rich: dict[int, str]) -> None:
     paragraphs = _append_to_body(document, lines)
-    for index, (_prefix, markdown) in rich.items():
-        # Code, emphasis and links become Word runs and hyperlinks after the prefix.
+    for index, markdown in rich.items():
         add_inline(Paragraph(paragraphs[index], document._body), markdown)
 
 
