@@ -30,4 +30,12 @@ VOLUME ["/data"]
 WORKDIR /data
 USER 10001:10001
 
+# The web pages, /metrics and the probes. The default bind is loopback (inside the
+# container); publish them with -e INCIDENT_BOT_HTTP_HOST=0.0.0.0 and a web token.
+EXPOSE 8080
+# /readyz answers 200 only while the database answers and every configured chat
+# platform is connected. The slim image has no curl: Python asks.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=4)"]
+
 CMD ["/bin/sh", "-c", "incident-bot db upgrade && exec incident-bot run"]

@@ -57,11 +57,13 @@ $(SYNAPSE_STAMP):
 synapse: $(SYNAPSE_STAMP)
 
 # --- programs the tests drive ---------------------------------------------------------------
-# Real consumers of the drafts: Jekyll builds the blog post, LibreOffice opens every Word
-# draft (soffice), pdftoppm turns its pages into pictures. Each is COMMAND:DEBIAN-PACKAGE;
+# Real consumers of what the bot makes: Jekyll builds the blog post, LibreOffice opens every
+# Word draft (soffice), pdftoppm turns its pages into pictures, Chromium loads the web pages
+# (driven by Playwright, never a downloaded browser), Prometheus scrapes /metrics. Each is COMMAND:DEBIAN-PACKAGE;
 # missing ones are installed with apt when make runs as root (as in CI); otherwise the
 # tests that need them are skipped, saying which package to install.
-TEST_TOOLS := jekyll:jekyll soffice:libreoffice-writer-nogui pdftoppm:poppler-utils
+TEST_TOOLS := jekyll:jekyll soffice:libreoffice-writer-nogui pdftoppm:poppler-utils \
+  chromium:chromium prometheus:prometheus
 
 test-tools:
 	@missing=""; \

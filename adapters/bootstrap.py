@@ -8,6 +8,7 @@ from adapters.config import Settings, mask_url
 from bot.drafts.templates import TemplateRegistry, load_registry
 from bot.ports import Clock, Inbox, UnitOfWorkFactory
 from bot.service import CoreSettings, IncidentBot
+from bot.telemetry import Telemetry
 from storage.database import database_revision, head_revision, upgrade_database
 from storage.inbox import inbox_for
 from storage.uow import unit_of_work_factory
@@ -52,9 +53,12 @@ def load_templates(settings: Settings) -> TemplateRegistry:
     return registry
 
 
-def build_bot(settings: Settings, *, clock: Clock) -> IncidentBot:
+def build_bot(
+    settings: Settings, *, clock: Clock, telemetry: Telemetry | None = None
+) -> IncidentBot:
     uow: UnitOfWorkFactory = unit_of_work_factory(settings.database_url)
     return IncidentBot(
+        telemetry=telemetry,
         uow=uow,
         clock=clock,
         settings=CoreSettings(

@@ -8,7 +8,7 @@ import getpass
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,50 +16,12 @@ from adapters.bootstrap import DatabaseNotReady, build_bot, prepare_database
 from adapters.config import ConfigError, Settings, load_settings, mask_url
 from adapters.console.app import Console, new_console_clock
 from adapters.logs import configure_logging
-from adapters.matrix.render import room_link
-from adapters.runner import run_adapters
-from adapters.slack.links import channel_link
+from adapters.offline import OfflinePlatform
+from adapters.runner import Adapter, run_adapters
 from bot.clock import SystemClock
-from bot.commands import default_mention
 from bot.domain import Incident, IncidentError
-from bot.people import fallback_name
-from bot.ports import ChannelLink, ChannelRef
+from bot.telemetry import Telemetry
 from storage.database import upgrade_database
-
-PREFIXES = {"matrix": "!incident"}
-
-
-class OfflinePlatform:
-    """Stands in for an incident's platform when the command line renders it: people
-    are named by the names the adapters stored, never by a raw platform id."""
-
-    def __init__(self, platform: str, names: Mapping[str, str] | None = None) -> None:
-        self.name = platform
-        self.command_prefix = PREFIXES.get(platform, "/incident")
-        self._names = dict(names or {})
-
-    def open_incident_channel(self, *, name: str, topic: str, invite: Sequence[str]) -> ChannelRef:
-        raise IncidentError("The command line cannot open channels.")
-
-    def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
-        raise IncidentError("The command line cannot invite anyone.")
-
-    def display_name(self, user: str) -> str:
-        return self._names.get(user) or fallback_name(user)
-
-    def mention(self, user: str) -> str:
-        return self.display_name(user)
-
-    def parse_mention(self, token: str) -> str | None:
-        return default_mention(token)
-
-    def channel_link(self, *, workspace: str, channel_id: str) -> ChannelLink | None:
-        # Both platforms' links are made from ids alone: no connection needed.
-        if self.name == "slack":
-            return channel_link(workspace=workspace, channel_id=channel_id)
-        if self.name == "matrix":
-            return room_link(channel_id, via=workspace)
-        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,20 +98,44 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
     from adapters.scheduling import reminder_jobs  # the APScheduler sweep, only when running
+    from adapters.telemetry import PrometheusTelemetry
+    from adapters.web.runtime import start_web_face
 
-    if run_adapters(settings, os.environ, background_jobs=reminder_jobs):
-        return 0
-    # No chat platform is configured: the console, on a terminal or a piped transcript.
-    print(
-        "incident-bot: no Slack or Matrix credentials set; starting the console.",
-        file=sys.stderr,
-    )
-    args.tz = None
-    args.user = None
-    return _console(args, settings)
+    telemetry = PrometheusTelemetry()
+    prepare_database(settings.database_url)
+    web = start_web_face(settings, os.environ, telemetry)
+    if web is not None:
+        print(f"incident-bot: web pages at {web.url}", file=sys.stderr)
+
+    def on_started(adapters: Sequence[Adapter]) -> None:
+        if web is not None:
+            web.readiness.watch([adapter.readiness_problem for adapter in adapters])
+
+    try:
+        if run_adapters(
+            settings,
+            os.environ,
+            background_jobs=reminder_jobs,
+            telemetry=telemetry,
+            on_started=on_started,
+        ):
+            return 0
+        # No chat platform is configured: the console, on a terminal or a piped transcript.
+        print(
+            "incident-bot: no Slack or Matrix credentials set; starting the console.",
+            file=sys.stderr,
+        )
+        args.tz = None
+        args.user = None
+        return _console(args, settings, telemetry=telemetry)
+    finally:
+        if web is not None:
+            web.stop()
 
 
-def _console(args: argparse.Namespace, settings: Settings) -> int:
+def _console(
+    args: argparse.Namespace, settings: Settings, *, telemetry: Telemetry | None = None
+) -> int:
     zone = settings.timezone
     if args.tz:
         try:
@@ -166,7 +152,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     clock = new_console_clock()
     interactive = sys.stdin.isatty()
     console = Console(
-        bot=build_bot(settings, clock=clock),
+        bot=build_bot(settings, clock=clock, telemetry=telemetry),
         clock=clock,
         zone=zone,
         out=sys.stdout,

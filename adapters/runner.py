@@ -18,6 +18,7 @@ from bot.clock import SystemClock
 from bot.ports import Inbox
 from bot.replies import Reply
 from bot.service import IncidentBot
+from bot.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ class Adapter(Protocol):
     def deliver(self, replies: Sequence[Reply]) -> None:
         """Posts replies that answer no event (reminders). Raises if the platform is down,
         so the caller can retry later."""
+
+    def readiness_problem(self) -> str | None:
+        """Why the platform cannot take events now (for `/readyz`), or None."""
 
 
 class AdapterFactory(Protocol):
@@ -87,10 +91,12 @@ def run_adapters(
     environ: Mapping[str, str],
     *,
     background_jobs: BackgroundJobs = no_background_jobs,
+    telemetry: Telemetry | None = None,
+    on_started: Callable[[Sequence[Adapter]], None] = lambda adapters: None,
 ) -> bool:
     """Runs the configured adapters until SIGINT or SIGTERM; False when none is configured."""
     prepare_database(settings.database_url)
-    bot = build_bot(settings, clock=SystemClock())
+    bot = build_bot(settings, clock=SystemClock(), telemetry=telemetry)
     adapters = configured_adapters(bot, settings, environ, build_inbox(settings))
     if not adapters:
         return False
@@ -110,6 +116,7 @@ def run_adapters(
             started.append(adapter)
             log.info("%s adapter running", adapter.platform)
         stop_jobs = background_jobs(bot, {a.platform: a for a in adapters}, settings)
+        on_started(started)
         stopping.wait()
     finally:
         stop_jobs()

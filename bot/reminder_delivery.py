@@ -42,6 +42,7 @@ class DeliveryReport:
     delivered_ids: list[int] = field(default_factory=list)
     # When the earliest reminder still pending is due, once the sweep is done.
     next_due: datetime | None = None
+    outcomes: list[tuple[str, bool]] = field(default_factory=list)  # (platform, delivered)
 
 
 def schedule_of(uow: UnitOfWork, incident: Incident) -> IncidentReminders:
@@ -136,10 +137,12 @@ class ReminderDelivery:
                 )
                 self._delivery_failed(reminder_id, problem)
                 report.failed += 1
+                report.outcomes.append((platform, False))
                 continue
             self._delivered(reminder_id)
             report.delivered += 1
             report.delivered_ids.append(reminder_id)
+            report.outcomes.append((platform, True))
         with self._uow() as uow:
             report.next_due = uow.reminders.next_due(platforms)
         return report

@@ -65,6 +65,7 @@ from bot.reminders import (
     snooze,
 )
 from bot.replies import FileUpload, Message, Reaction, ReactionRemoved, Reply
+from bot.telemetry import NoTelemetry, Telemetry, event_kind
 from bot.timefmt import format_moment, needs_dates, resolve_when, zone_label
 
 
@@ -117,7 +118,9 @@ class IncidentBot:
         settings: CoreSettings,
         templates: TemplateRegistry,
         sleep: Callable[[float], None] = time.sleep,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry: Telemetry = telemetry or NoTelemetry()
         self._uow = uow
         self._clock = clock
         self._settings = settings
@@ -138,11 +141,26 @@ class IncidentBot:
     def templates(self) -> TemplateRegistry:
         return self._templates
 
+    @property
+    def telemetry(self) -> Telemetry:
+        """Where the adapters report what only they can measure (acks, sync lag)."""
+        return self._telemetry
+
     # -- the entry point ---------------------------------------------------------------
 
     def handle(self, event: InboundEvent, *, platform: ChatPlatform) -> list[Reply]:
         """Applies one event exactly once and returns what the bot says about it."""
-        event = _without_control_characters(event)
+        started = time.perf_counter()
+        try:
+            return self._handle_with_retries(_without_control_characters(event), platform)
+        finally:
+            self._telemetry.event_handled(
+                platform=platform.name,
+                kind=event_kind(event),
+                seconds=time.perf_counter() - started,
+            )
+
+    def _handle_with_retries(self, event: InboundEvent, platform: ChatPlatform) -> list[Reply]:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 replies = self._handle_once(event, platform)
@@ -688,6 +706,8 @@ class IncidentBot:
             raise
         if report.next_due is not None:
             self._armed_due(report.next_due)
+        for platform, delivered in report.outcomes:
+            self._telemetry.reminder_sent(platform=platform, delivered=delivered)
         return report
 
     # -- people ------------------------------------------------------------------------
@@ -764,6 +784,20 @@ class IncidentBot:
         """The incident whose channel this is, if any."""
         with self._uow() as uow:
             return uow.incidents.get_by_channel(platform, channel)
+
+    def incident(self, workspace: str, number: int) -> Incident | None:
+        """Incident `number` of `workspace`, or None."""
+        with self._uow() as uow:
+            return uow.incidents.get(workspace, number)
+
+    def database_problem(self) -> str | None:
+        """Why the database cannot serve the bot now, or None when it answers."""
+        try:
+            with self._uow() as uow:
+                uow.incidents.next_number("")
+        except Exception as problem:  # any failure is the answer, not a crash
+            return f"the database does not answer ({type(problem).__name__})"
+        return None
 
     def list_incidents(self, workspace: str | None = None) -> list[Incident]:
         with self._uow() as uow:

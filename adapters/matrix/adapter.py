@@ -88,6 +88,11 @@ class MatrixAdapter:
         if thread.is_alive():
             log.error("Matrix: the adapter did not stop within 60 s")
 
+    def readiness_problem(self) -> str | None:
+        if self._connected.is_set():
+            return None
+        return f"matrix: not connected to {self._settings.homeserver}"
+
     def mention(self, user: str) -> str:
         return self._session.platform.mention(user)
 

@@ -164,6 +164,14 @@ class SlackAdapter:
     def mention(self, user: str) -> str:
         return f"<@{user}>"
 
+    def readiness_problem(self) -> str | None:
+        if self._socket is not None:
+            connected = self._socket.client.is_connected()
+            return None if connected else "slack: the Socket Mode connection is down"
+        if self._http is None:
+            return "slack: not started"
+        return None
+
     def _app(self) -> tuple[App, SlackHandlers]:
         try:
             identity = self._client.auth_test()
