@@ -30,37 +30,17 @@ class Durations:
 
 
 def durations_of(incident: Incident) -> Durations:
-    """From the incident's milestones (impact started, detected, mitigated, resolved)."""
-    milestones = getattr(incident, "milestones", None)
-    if not milestones:
-        return Durations()
-    moments = {kind: at for kind, at in _milestone_items(milestones)}
-    started = moments.get("started")
-    if started is None:
-        return Durations()
-
-    def since_start(kind: str) -> float | None:
-        moment = moments.get(kind)
-        if moment is None or moment < started:
-            return None
-        return (moment - started).total_seconds()
-
-    mitigated = since_start("mitigated")
+    """In seconds, from the incident's milestones (see `Incident.durations`)."""
+    known = incident.durations()
     return Durations(
-        time_to_detect=since_start("detected"),
-        time_to_mitigate=mitigated,
-        impact=mitigated if mitigated is not None else since_start("resolved"),
+        time_to_detect=_seconds(known.to_detect),
+        time_to_mitigate=_seconds(known.to_mitigate),
+        impact=_seconds(known.impact),
     )
 
 
-def _milestone_items(milestones: object) -> Iterable[tuple[str, datetime]]:
-    items = milestones.items() if isinstance(milestones, dict) else milestones
-    for item in items:  # type: ignore[attr-defined]
-        if isinstance(item, tuple):
-            kind, at = item
-        else:
-            kind, at = item.kind, item.at
-        yield str(getattr(kind, "value", kind)), at
+def _seconds(delta: timedelta | None) -> float | None:
+    return None if delta is None else delta.total_seconds()
 
 
 @dataclass(frozen=True)

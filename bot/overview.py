@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
-from bot.domain import EntryKind, Incident, Role, Status, TimelineEntry
+from bot.domain import EntryKind, Incident, MilestoneKind, Role, Status, TimelineEntry
 from bot.drafts.view import with_names
-from bot.timefmt import format_moment, zone_label
+from bot.timefmt import format_duration, format_moment, zone_label
 
 NameOf = Callable[[str], str]
 
@@ -107,12 +107,10 @@ def _row(incident: Incident, name_of: NameOf) -> IncidentRow:
 
 
 def impact_duration(incident: Incident) -> str | None:
-    """How long the impact lasted; None while the record cannot say.
-
-    The bot knows when an incident was declared and resolved, which is not how long
-    customers were hurt; until milestones are recorded it says nothing rather than guess.
-    """
-    return None
+    """How long the impact lasted, from the milestones; None while they cannot say
+    (declared to resolved is when people talked, not how long customers were hurt)."""
+    impact = incident.durations().impact
+    return None if impact is None else format_duration(impact)
 
 
 def severity_label(incident: Incident) -> str:
@@ -201,8 +199,36 @@ def span(incident: Incident, now: datetime) -> tuple[datetime, datetime]:
     moments: Sequence[datetime] = [
         incident.declared_at,
         *(entry.occurred_at for entry in incident.visible_timeline()),
+        *(milestone.at for milestone in incident.milestones),
     ]
     start = min(moments)
     end = incident.ended_at() or now
     end = max(end, *moments)
     return start, end
+
+
+@dataclass(frozen=True)
+class MilestoneLine:
+    label: str
+    when: str | None  # None: not recorded yet
+
+
+def milestone_lines(incident: Incident) -> list[MilestoneLine]:
+    """Declared, then each milestone in its order, recorded or not."""
+    zone = zone_of(incident)
+    lines = [MilestoneLine("Declared", moment_label(incident.declared_at, zone))]
+    for kind in MilestoneKind:
+        moment = incident.milestone(kind)
+        lines.append(MilestoneLine(kind.label, moment_label(moment, zone) if moment else None))
+    return lines
+
+
+def duration_lines(incident: Incident) -> list[tuple[str, str]]:
+    """The durations the milestones give; the unknown ones are left out."""
+    known = incident.durations()
+    named = (
+        ("Impact duration", known.impact),
+        ("Time to detect", known.to_detect),
+        ("Time to mitigate", known.to_mitigate),
+    )
+    return [(name, format_duration(value)) for name, value in named if value is not None]

@@ -171,6 +171,8 @@ class Pages:
             declared=overview.moment_label(incident.declared_at, overview.zone_of(incident)),
             declared_by=name_of(incident.declared_by),
             roles=overview.role_lines(incident, name_of),
+            milestones=overview.milestone_lines(incident),
+            durations=overview.duration_lines(incident),
             people_lines=[line for line in lines if not line.automatic],
             bookkeeping=[line for line in lines if line.automatic],
             actions=sorted(incident.actions, key=lambda action: action.seq),

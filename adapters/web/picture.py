@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot import overview
-from bot.domain import Incident, Role
+from bot.domain import Incident, MilestoneKind, Role
 
 WIDTH = 1000.0
 LEFT = 130.0  # room for the role names
@@ -64,8 +64,10 @@ def incident_picture(
         if not line.automatic
     )
     milestones = [Mark(x=x_of(incident.declared_at), label="declared", kind="declared")]
-    if incident.resolved_at is not None:
-        milestones.append(Mark(x=x_of(incident.resolved_at), label="resolved", kind="resolved"))
+    for kind in MilestoneKind:
+        moment = incident.milestone(kind)
+        if moment is not None:
+            milestones.append(Mark(x=x_of(moment), label=kind.label.lower(), kind=kind.value))
     rows = tuple(role.label for role in Role)
     bars: list[Bar] = []
     for row, role in enumerate(Role):

@@ -51,6 +51,7 @@ def test_the_list_shows_every_incident_newest_first(web: Client) -> None:
     assert "SEV2" in row and "resolved (closed)" in row
     assert "2025-03-04 14:02 CET" in row
     assert "<td>maria</td>" in row  # the commander
+    assert "<td>19 min</td>" in row  # impact started 14:02, mitigated 14:21
 
 
 def test_filters_and_search_narrow_the_list(web: Client) -> None:
@@ -183,6 +184,8 @@ def test_insights_count_incidents_and_actions_and_offer_csv(web: Client) -> None
     lines = csv.text.splitlines()
     assert "incidents_per_month,2025-03,SEV1,1,," in lines
     assert "action_items,open,,1,," in lines
+    assert "durations,impact,SEV2,1,1140,1140" in lines  # 19 minutes
+    assert "durations,time_to_detect,SEV2,0,," in lines
 
 
 def test_readiness_follows_the_database_away_and_back() -> None:
