@@ -8,16 +8,17 @@ import getpass
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from adapters.adapter import Adapter, HttpMount
 from adapters.bootstrap import DatabaseNotReady, build_bot, prepare_database
 from adapters.config import ConfigError, Settings, load_settings, mask_url
 from adapters.console.app import Console, new_console_clock
 from adapters.logs import configure_logging
 from adapters.offline import OfflinePlatform
-from adapters.runner import Adapter, run_adapters
+from adapters.runner import run_adapters
 from bot.clock import SystemClock
 from bot.domain import Incident, IncidentError
 from bot.telemetry import Telemetry
@@ -99,38 +100,46 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
     from adapters.scheduling import reminder_jobs  # the APScheduler sweep, only when running
     from adapters.telemetry import PrometheusTelemetry
-    from adapters.web.runtime import start_web_face
+    from adapters.web.runtime import WebFace, start_web_face
+    from adapters.web.settings import web_settings
 
+    web_settings(os.environ)  # a bind beyond loopback without a login stops here, first
     telemetry = PrometheusTelemetry()
     prepare_database(settings.database_url)
-    web = start_web_face(settings, os.environ, telemetry)
-    if web is not None:
-        print(f"incident-bot: web pages at {web.url}", file=sys.stderr)
+    faces: list[WebFace] = []
+
+    def serve_http(mounts: Sequence[HttpMount]) -> Callable[[], None]:
+        face = start_web_face(settings, os.environ, telemetry, mounts)
+        faces.append(face)
+        if face.url:
+            print(f"incident-bot: web pages at {face.url}", file=sys.stderr)
+        return face.stop
 
     def on_started(adapters: Sequence[Adapter]) -> None:
-        if web is not None:
-            web.readiness.watch([adapter.readiness_problem for adapter in adapters])
+        for face in faces:
+            face.readiness.watch([adapter.readiness_problem for adapter in adapters])
 
+    if run_adapters(
+        settings,
+        os.environ,
+        background_jobs=reminder_jobs,
+        telemetry=telemetry,
+        on_started=on_started,
+        serve_http=serve_http,
+    ):
+        return 0
+    # No chat platform is configured: the console, on a terminal or a piped transcript.
+    print(
+        "incident-bot: no Slack or Matrix credentials set; starting the console.",
+        file=sys.stderr,
+    )
+    stop_http = serve_http([])
     try:
-        if run_adapters(
-            settings,
-            os.environ,
-            background_jobs=reminder_jobs,
-            telemetry=telemetry,
-            on_started=on_started,
-        ):
-            return 0
-        # No chat platform is configured: the console, on a terminal or a piped transcript.
-        print(
-            "incident-bot: no Slack or Matrix credentials set; starting the console.",
-            file=sys.stderr,
-        )
         args.tz = None
         args.user = None
         return _console(args, settings, telemetry=telemetry)
     finally:
-        if web is not None:
-            web.stop()
+        stop_http()
 
 
 def _console(

@@ -12,43 +12,15 @@ from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Protocol
 
+from adapters.adapter import Adapter, HttpMount
 from adapters.bootstrap import build_bot, build_inbox, prepare_database
 from adapters.config import Settings
 from bot.clock import SystemClock
 from bot.ports import Inbox
-from bot.replies import Reply
 from bot.service import IncidentBot
 from bot.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
-
-
-class Adapter(Protocol):
-    """A running chat platform connection."""
-
-    @property
-    def platform(self) -> str:
-        """The platform name the core knows it by (`slack`, `matrix`)."""
-
-    def start(self) -> None:
-        """Connects and handles events on background threads; returns once running."""
-
-    def stop(self) -> None:
-        """Disconnects; returns once no event is being handled."""
-
-    @property
-    def command_prefix(self) -> str:
-        """How a user writes a command there (reminders suggest commands)."""
-
-    def mention(self, user: str) -> str:
-        """How a message posted there mentions the person."""
-
-    def deliver(self, replies: Sequence[Reply]) -> None:
-        """Posts replies that answer no event (reminders). Raises if the platform is down,
-        so the caller can retry later."""
-
-    def readiness_problem(self) -> str | None:
-        """Why the platform cannot take events now (for `/readyz`), or None."""
 
 
 class AdapterFactory(Protocol):
@@ -93,6 +65,7 @@ def run_adapters(
     background_jobs: BackgroundJobs = no_background_jobs,
     telemetry: Telemetry | None = None,
     on_started: Callable[[Sequence[Adapter]], None] = lambda adapters: None,
+    serve_http: Callable[[Sequence[HttpMount]], Callable[[], None]] | None = None,
 ) -> bool:
     """Runs the configured adapters until SIGINT or SIGTERM; False when none is configured."""
     prepare_database(settings.database_url)
@@ -110,16 +83,22 @@ def run_adapters(
     signal.signal(signal.SIGINT, on_signal)
     started: list[Adapter] = []
     stop_jobs: Callable[[], None] = lambda: None  # noqa: E731
+    stop_http: Callable[[], None] = lambda: None  # noqa: E731
     try:
         for adapter in adapters:
             adapter.start()
             started.append(adapter)
             log.info("%s adapter running", adapter.platform)
+        if serve_http is not None:
+            # Listening once the adapters run, so the first request finds them ready
+            # (as Slack's port opened before: only when the bot could answer).
+            stop_http = serve_http([m for adapter in started if (m := adapter.http_mount())])
         stop_jobs = background_jobs(bot, {a.platform: a for a in adapters}, settings)
         on_started(started)
         stopping.wait()
     finally:
         stop_jobs()
+        stop_http()  # no new request, then the adapters finish what they took
         for adapter in reversed(started):
             adapter.stop()
     return True

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 
+from adapters.adapter import Adapter
 from adapters.config import Settings
-from adapters.runner import Adapter
 from bot.ports import ReminderOutlet, StorageUnavailable
 from bot.service import IncidentBot
 

@@ -12,11 +12,11 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 
+from adapters.adapter import Adapter, HttpMount
 from adapters.config import Settings
 from adapters.matrix.render import COMMAND_PREFIX
 from adapters.matrix.session import MatrixSession
 from adapters.matrix.settings import MatrixSettings, matrix_settings
-from adapters.runner import Adapter
 from bot.ports import Inbox
 from bot.replies import Reply
 from bot.service import IncidentBot
@@ -87,6 +87,9 @@ class MatrixAdapter:
         thread.join(timeout=60)
         if thread.is_alive():
             log.error("Matrix: the adapter did not stop within 60 s")
+
+    def http_mount(self) -> HttpMount | None:
+        return None  # Matrix is reached by syncing, not by requests to the bot
 
     def readiness_problem(self) -> str | None:
         if self._connected.is_set():

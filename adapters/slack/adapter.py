@@ -6,18 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from socketserver import ThreadingMixIn
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import (
@@ -25,11 +20,13 @@ from slack_sdk.http_retry import (
     RateLimitErrorRetryHandler,
     RetryHandler,
 )
+from starlette.routing import Route
 
+from adapters.adapter import Adapter, HttpMount
 from adapters.config import ConfigError, Settings
-from adapters.runner import Adapter
 from adapters.slack.delivery import Delivery
 from adapters.slack.handlers import PLATFORM, SlackHandlers
+from adapters.slack.http import SlackEndpoint
 from adapters.slack.platform import COMMAND_PREFIX, DisplayNames, api_error
 from adapters.slack.settings import EVENTS_PATH, SlackSettings, slack_settings
 from adapters.slack.workers import InboxSweeper, Lanes
@@ -104,13 +101,17 @@ class SlackAdapter:
         )
         self._sweeper: InboxSweeper | None = None
         self._socket: SocketModeHandler | None = None
-        self._http: ThreadingWSGIServer | None = None
-        self._http_thread: threading.Thread | None = None
+        self._endpoint = SlackEndpoint(telemetry=bot.telemetry)
 
-    @property
-    def port(self) -> int | None:
-        """The HTTP port actually bound (INCIDENT_BOT_SLACK_PORT may be 0 in tests)."""
-        return self._http.server_address[1] if self._http else None
+    def http_mount(self) -> HttpMount | None:
+        if self._settings.mode == "socket":
+            return None
+        return HttpMount(
+            routes=[Route(EVENTS_PATH, self._endpoint.handle, methods=["POST"])],
+            host=self._settings.host,
+            port=self._settings.port,
+            port_setting="INCIDENT_BOT_SLACK_PORT",
+        )
 
     def start(self) -> None:
         app, handlers = self._app()
@@ -131,28 +132,18 @@ class SlackAdapter:
             self._socket.connect()  # type: ignore[no-untyped-call]
             log.info("Slack Socket Mode connected")
             return
-        handler = SlackRequestHandler(app, path=EVENTS_PATH)
-        self._http = make_server(
+        self._endpoint.serve(app)
+        log.info(
+            "Slack HTTP mode listening on %s:%s%s (on the bot's HTTP server)",
             self._settings.host,
             self._settings.port,
-            handler,
-            server_class=ThreadingWSGIServer,
-            handler_class=QuietRequestHandler,
-        )
-        self._http_thread = threading.Thread(
-            target=self._http.serve_forever, name="slack-http", daemon=True
-        )
-        self._http_thread.start()
-        log.info(
-            "Slack HTTP mode listening on %s:%s%s", self._settings.host, self.port, EVENTS_PATH
+            EVENTS_PATH,
         )
 
     def stop(self) -> None:
         if self._socket is not None:
             self._socket.close()  # type: ignore[no-untyped-call]
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+        self._endpoint.close()
         if self._sweeper is not None:
             self._sweeper.stop()
         self._listener_executor.shutdown(wait=True)
@@ -168,7 +159,7 @@ class SlackAdapter:
         if self._socket is not None:
             connected = self._socket.client.is_connected()
             return None if connected else "slack: the Socket Mode connection is down"
-        if self._http is None:
+        if not self._endpoint.serving:
             return "slack: not started"
         return None
 
@@ -223,19 +214,3 @@ def _bolt_logger() -> logging.Logger:
 class _UnusedTokenWarning(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "`token` will be unused" not in record.getMessage()
-
-
-class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    # server_close() waits for the requests in flight, so none is acked and then lost.
-    daemon_threads = False
-    block_on_close = True
-    allow_reuse_address = True
-    # socketserver's default backlog of 5 resets connections when Slack sends a burst.
-    request_queue_size = 128
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    """Logs requests at debug level (the default writes every request to stderr)."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http: " + format, *args)

@@ -131,7 +131,7 @@ class AccessMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        if path.startswith(self._open) or path in ("/healthz", "/readyz"):
+        if path.startswith(self._open) or scope.get("state", {}).get("open_listener"):
             await self._app(scope, receive, with_headers)
             return
         reader = reader_of(scope, self._settings, self._signer)

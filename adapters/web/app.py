@@ -77,19 +77,6 @@ def build_app(
     return guarded
 
 
-def build_metrics_app(
-    *, readiness: Readiness, metrics: Callable[[], tuple[bytes, str]]
-) -> Starlette:
-    """`/metrics` and the probes alone, for INCIDENT_BOT_METRICS_PORT."""
-    return Starlette(
-        routes=[
-            Route("/metrics", _metrics_endpoint(metrics)),
-            Route("/healthz", lambda request: PlainTextResponse("ok\n")),
-            Route("/readyz", _ready_endpoint(readiness)),
-        ]
-    )
-
-
 def _ready_endpoint(readiness: Readiness) -> Callable[[Request], Response]:
     def ready(request: Request) -> Response:
         problems = readiness()

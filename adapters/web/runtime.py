@@ -1,5 +1,6 @@
-"""Starts the web face for `incident-bot run`: the one HTTP server, beside whichever
-chat platforms run (the console included), with the metrics every part reports to.
+"""Starts the one HTTP server for `incident-bot run`: the web pages, /metrics and the
+probes, plus what the chat platforms serve (Slack's /slack/events), beside whichever chat
+platforms run, the console included.
 """
 
 from __future__ import annotations
@@ -7,16 +8,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
+from adapters.adapter import HttpMount
 from adapters.bootstrap import build_bot
 from adapters.config import Settings
 from adapters.telemetry import PrometheusTelemetry
-from adapters.web.app import build_app, build_metrics_app
-from adapters.web.server import HttpServer, PortBusy
+from adapters.web.app import build_app
+from adapters.web.server import HttpServer, Listener
 from adapters.web.settings import WebSettings, web_settings
 from bot.clock import SystemClock
 from bot.service import IncidentBot
 
 log = logging.getLogger(__name__)
+
+METRICS_PATHS = ("/metrics", "/healthz", "/readyz")
 
 
 class ReadinessProblems:
@@ -36,59 +40,84 @@ class ReadinessProblems:
 
 
 class WebFace:
+    """The server and what it serves; `start` binds every listener or says which port
+    is taken."""
+
     def __init__(
-        self, *, settings: WebSettings, bot: IncidentBot, telemetry: PrometheusTelemetry
+        self,
+        *,
+        settings: WebSettings,
+        bot: IncidentBot,
+        telemetry: PrometheusTelemetry,
+        mounts: Sequence[HttpMount] = (),
     ) -> None:
         self.settings = settings
-        self.telemetry = telemetry
         self.readiness = ReadinessProblems(bot)
         telemetry.watch(bot)
-        metrics = telemetry.exposition
         app = build_app(
             bot=bot,
             settings=settings,
             readiness=self.readiness,
-            metrics=None if settings.metrics_port is not None else metrics,
+            metrics=telemetry.exposition,
+            extra_routes=[route for mount in mounts for route in mount.routes],
         )
-        self._servers = [HttpServer(app=app, host=settings.host, port=settings.port, name="web")]
-        if settings.metrics_port is not None:
-            # On a port of its own /metrics is open (for a scraper on another network),
-            # and nothing else is served there.
-            metrics_app = build_metrics_app(readiness=self.readiness, metrics=metrics)
-            self._servers.append(
-                HttpServer(
-                    app=metrics_app, host=settings.host, port=settings.metrics_port, name="metrics"
-                )
+        self._pages: Listener | None = None
+        listeners: list[Listener] = []
+        if settings.enabled:
+            self._pages = Listener(
+                settings.host,
+                settings.port,
+                "INCIDENT_BOT_HTTP_PORT",
+                # A default port someone else holds: chat matters more than the pages.
+                optional=not settings.port_chosen,
             )
+            listeners.append(self._pages)
+            if settings.metrics_port is not None:
+                listeners.append(
+                    Listener(
+                        settings.host,
+                        settings.metrics_port,
+                        "INCIDENT_BOT_METRICS_PORT",
+                        only=METRICS_PATHS,
+                        open=True,
+                    )
+                )
+        for mount in mounts:
+            if self._pages and (mount.host, mount.port) == (settings.host, settings.port):
+                continue  # the platform's routes are on the pages' address already
+            prefixes = tuple(getattr(route, "path", "/") for route in mount.routes)
+            listeners.append(Listener(mount.host, mount.port, mount.port_setting, only=prefixes))
+        self._server = HttpServer(app=app, listeners=listeners, name="http")
+        self._has_listeners = bool(listeners)
 
     @property
-    def url(self) -> str:
-        return self._servers[0].url
+    def url(self) -> str | None:
+        """Where the pages are served; None when they are not."""
+        return self._server.url_of(self._pages) if self._pages else None
 
     def start(self) -> None:
-        for server in self._servers:
-            server.start()
+        if self._has_listeners:
+            self._server.start()
 
     def stop(self) -> None:
-        for server in reversed(self._servers):
-            server.stop()
+        self._server.stop()
 
 
 def start_web_face(
-    settings: Settings, environ: Mapping[str, str], telemetry: PrometheusTelemetry
-) -> WebFace | None:
-    """The running web face; None when it is switched off, or when the default port is
-    taken (another bot on this machine): chat matters more than the pages then."""
-    web = web_settings(environ)
-    if not web.enabled:
-        return None
-    face = WebFace(settings=web, bot=build_bot(settings, clock=SystemClock()), telemetry=telemetry)
-    try:
-        face.start()
-    except PortBusy as problem:
-        if web.port_chosen:
-            raise
-        log.warning("web pages not served: %s", problem)
-        return None
-    log.info("web pages at %s", face.url)
+    settings: Settings,
+    environ: Mapping[str, str],
+    telemetry: PrometheusTelemetry,
+    mounts: Sequence[HttpMount] = (),
+) -> WebFace:
+    """The running server: the pages (unless switched off or their default port is
+    taken) and every platform's mount."""
+    face = WebFace(
+        settings=web_settings(environ),
+        bot=build_bot(settings, clock=SystemClock()),
+        telemetry=telemetry,
+        mounts=mounts,
+    )
+    face.start()
+    if face.url:
+        log.info("web pages at %s", face.url)
     return face

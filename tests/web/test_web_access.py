@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import Client, start_face
+from web_face import Client, start_face
 
 TOKEN = "a-long-enough-test-token-0123456789"
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import start_face
+from web_face import start_face
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

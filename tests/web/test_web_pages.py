@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import docx
 import pytest
-from conftest import Client, start_face
+from web_face import Client, start_face
 
 from adapters.config import ConfigError
 from adapters.web.settings import web_settings

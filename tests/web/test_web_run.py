@@ -47,7 +47,7 @@ def test_a_taken_default_port_leaves_chat_running_without_pages(tmp_path: Path) 
             "run", cwd=tmp_path, database_url=f"sqlite:///{tmp_path / 'b.db'}", stdin=TRANSCRIPT
         )
     assert result.code == 0, result.err
-    assert "web pages not served" in result.err
+    assert f"not served: cannot listen on 127.0.0.1:{DEFAULT_PORT}" in result.err
     assert "Incident 1 declared" in result.out or "inc-1-checkout-returns-502" in result.out
 
 

@@ -1,0 +1,50 @@
+"""Slack's HTTP mode on the bot's one HTTP server: Bolt's request handling behind a
+Starlette route (Bolt's own Starlette conversions), run on the server's thread pool so a
+slow listener never stalls the event loop that acks everyone else."""
+
+from __future__ import annotations
+
+import time
+
+from slack_bolt import App
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from bot.telemetry import Telemetry
+
+
+class SlackEndpoint:
+    """`POST /slack/events`; answers 503 until the adapter has started (Slack retries)."""
+
+    def __init__(self, *, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+        self._app: App | None = None
+
+    @property
+    def serving(self) -> bool:
+        return self._app is not None
+
+    def serve(self, app: App) -> None:
+        self._app = app
+
+    def close(self) -> None:
+        self._app = None
+
+    async def handle(self, request: Request) -> Response:
+        arrived = time.perf_counter()
+        app = self._app
+        if app is None:
+            return PlainTextResponse(
+                "incident-bot is starting; try again\n",
+                status_code=503,
+                headers={"retry-after": "1"},
+            )
+        body = await request.body()
+        # Bolt verifies the signature and runs the listener, which stores the request and
+        # acks: all of it blocking work, so off the event loop.
+        answer = await run_in_threadpool(app.dispatch, to_bolt_request(request, body))
+        response = to_starlette_response(answer)
+        self._telemetry.slack_acked(seconds=time.perf_counter() - arrived)
+        return response
