@@ -1,6 +1,7 @@
 """The baseline for bench/slack_ack.py: a Bolt app whose /incident listener only acks,
-served the same way the adapter serves (threaded WSGI for HTTP, Bolt's Socket Mode
-handler), so the difference measured is the adapter's own work on the ack path."""
+served the same way the adapter serves (the bot's HTTP server, uvicorn with Bolt behind a
+Starlette route, for HTTP; Bolt's Socket Mode handler), so the difference measured is
+the adapter's own work on the ack path."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ import argparse
 import os
 import signal
 import threading
-from wsgiref.simple_server import make_server
 
 from slack_bolt import Ack, App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
+from starlette.applications import Starlette
+from starlette.routing import Route
 
-from adapters.slack.adapter import QuietRequestHandler, ThreadingWSGIServer
+from adapters.slack.http import SlackEndpoint
+from adapters.slack.settings import EVENTS_PATH
+from adapters.web.server import HttpServer, Listener
+from bot.telemetry import NoTelemetry
 
 
 def main() -> None:
@@ -40,11 +44,15 @@ def main() -> None:
         stopping.wait()
         handler.close()  # type: ignore[no-untyped-call]
         return
-    server = make_server("127.0.0.1", args.port, SlackRequestHandler(app),
-                         server_class=ThreadingWSGIServer, handler_class=QuietRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = SlackEndpoint(telemetry=NoTelemetry())
+    endpoint.serve(app)
+    server = HttpServer(
+        app=Starlette(routes=[Route(EVENTS_PATH, endpoint.handle, methods=["POST"])]),
+        listeners=[Listener("127.0.0.1", args.port, "--port")],
+    )
+    server.start()
     stopping.wait()
-    server.shutdown()
+    server.stop()
 
 
 if __name__ == "__main__":
