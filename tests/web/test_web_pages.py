@@ -85,7 +85,7 @@ def test_an_incident_page_has_roles_timeline_actions_and_sections(web: Client) -
     assert "<h1>Incident 1: Checkout returns 502 after certificate rotation</h1>" in html
     roles = html[html.index('id="roles-h"') : html.index('id="timeline-h"')]
     assert "<td>Incident commander</td><td>maria</td>" in roles
-    assert "<td>Reporting lead</td><td>jonas</td>" in roles
+    assert "<td>Reporting Lead</td><td>jonas</td>" in roles
     timeline = html[html.index('id="timeline-h"') : html.index('id="actions-h"')]
     people, bookkeeping = timeline.split('<details class="bookkeeping">')
     # What people put on the timeline, in time order, the back-dated 13:40 first.
