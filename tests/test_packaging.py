@@ -60,3 +60,17 @@ def test_the_docker_pattern_reader_matches_like_docker() -> None:
     assert _docker_pattern("**/drafts/").match("bot/drafts/render.py")
     assert not _docker_pattern("drafts").match("bot/drafts/render.py")
     assert _docker_pattern("drafts").match("drafts/incident-1.md")
+
+
+def test_no_virtual_environment_or_outside_link_is_tracked() -> None:
+    """A worktree's `.venv-synapse` symlink was committed once; checking it out turned
+    the shared Synapse environment into a link to itself."""
+    done = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        return  # not a git checkout (an unpacked sdist): nothing is tracked
+    tracked = [line.split("\t", 1) for line in done.stdout.splitlines()]
+    assert not [path for _, path in tracked if path.split("/")[0].startswith(".venv")]
+    links = [path for mode, path in tracked if mode.startswith("120000")]
+    assert links == [], f"symbolic links are tracked: {links}"
