@@ -101,7 +101,7 @@ class Period:
 
 
 def periods(
-    incidents: Iterable[Incident], *, by: str, zone_of_workspace: object = None
+    incidents: Iterable[Incident], *, by: str
 ) -> list[Period]:
     """Incidents declared per ISO week (`by="week"`) or calendar month, by severity,
     from the first period with an incident to the last, empty periods included."""

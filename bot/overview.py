@@ -15,8 +15,6 @@ from bot.timefmt import format_duration, format_moment, zone_label
 
 NameOf = Callable[[str], str]
 
-# Entry kinds people put on the timeline; the rest is the bot's bookkeeping.
-PEOPLES_KINDS = frozenset({EntryKind.TAGGED, EntryKind.NOTE, EntryKind.BACKDATED})
 
 
 @dataclass(frozen=True)
@@ -146,7 +144,7 @@ def timeline_lines(incident: Incident, name_of: NameOf) -> list[TimelineLine]:
 
 
 def _line(entry: TimelineEntry, zone: tzinfo, name_of: NameOf) -> TimelineLine:
-    automatic = entry.kind not in PEOPLES_KINDS
+    automatic = entry.kind is EntryKind.AUTOMATIC  # the bot's bookkeeping
     return TimelineLine(
         seq=entry.seq,
         when=moment_label(entry.occurred_at, zone),

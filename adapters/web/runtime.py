@@ -51,7 +51,6 @@ class WebFace:
         telemetry: PrometheusTelemetry,
         mounts: Sequence[HttpMount] = (),
     ) -> None:
-        self.settings = settings
         self.readiness = ReadinessProblems(bot)
         telemetry.watch(bot)
         app = build_app(

@@ -85,8 +85,9 @@ def _port(name: str, text: str) -> int:
         if not 0 <= port < 65536:
             raise ValueError
     except ValueError:
+        switch_off = ", or `off` to serve no web pages" if name == "INCIDENT_BOT_HTTP_PORT" else ""
         raise ConfigError(
-            f"{name}: `{text}` is not a port number; use 1 to 65535 (0: any free port), "
-            f"or `off` to serve no web pages."
+            f"{name}: `{text}` is not a port number; use 1 to 65535 (0: any free port)"
+            f"{switch_off}."
         ) from None
     return port
