@@ -118,5 +118,5 @@ def start_web_face(
     )
     face.start()
     if face.url:
-        log.info("web pages at %s", face.url)
+        log.debug("web pages at %s", face.url)  # the CLI prints it once, plainly
     return face

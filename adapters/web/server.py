@@ -126,7 +126,7 @@ class HttpServer:
                 raise RuntimeError(f"the {self._name} server did not start")
             time.sleep(0.01)
         for listener, _ in self._sockets:
-            log.info("%s server listening on %s", self._name, self.url_of(listener))
+            log.debug("%s server listening on %s", self._name, self.url_of(listener))
 
     def stop(self) -> None:
         if self._server is not None:

@@ -17,13 +17,20 @@ TRANSCRIPT = "[2025-03-04 14:02] maria: /incident start Checkout returns 502\n"
 
 
 def test_run_on_a_new_database_prints_no_migration_lines(tmp_path: Path) -> None:
+    # Any free port, so the web pages really start (the default 8080 may be taken here).
     result = incident_bot(
-        "run", cwd=tmp_path, database_url=f"sqlite:///{tmp_path}/new.db", stdin=TRANSCRIPT
+        "run",
+        cwd=tmp_path,
+        database_url=f"sqlite:///{tmp_path}/new.db",
+        stdin=TRANSCRIPT,
+        env={"INCIDENT_BOT_HTTP_PORT": "0"},
     )
     assert result.code == 0, result.err
     assert "Incident 1: Checkout returns 502" in result.out
     assert "alembic" not in result.err
     assert " INFO " not in result.err
+    # The one line a person needs from the web face, said once.
+    assert result.err.count("web pages at http://127.0.0.1:") == 1, result.err
 
 
 @pytest.fixture
