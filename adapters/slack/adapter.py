@@ -29,6 +29,7 @@ from adapters.slack.handlers import PLATFORM, SlackHandlers
 from adapters.slack.http import SlackEndpoint
 from adapters.slack.platform import COMMAND_PREFIX, DisplayNames, api_error
 from adapters.slack.settings import EVENTS_PATH, SlackSettings, slack_settings
+from adapters.slack.text import own_mention
 from adapters.slack.workers import InboxSweeper, Lanes
 from bot.ports import Inbox
 from bot.replies import Reply
@@ -153,7 +154,7 @@ class SlackAdapter:
         self._delivery.deliver(replies)
 
     def mention(self, user: str) -> str:
-        return f"<@{user}>"
+        return own_mention(user)
 
     def readiness_problem(self) -> str | None:
         if self._socket is not None:

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.links import channel_link
+from adapters.slack.text import own_mention
 from bot.ports import ChannelLink, ChannelRef
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ class SlackPlatform:
 
     def mention(self, user: str) -> str:
         # Slack shows `<@U…>` as the person's current display name (and notifies them).
-        return f"<@{user}>"
+        return own_mention(user)
 
     def parse_mention(self, token: str) -> str | None:
         # Only `<@U…>` (with an optional `|label`); a bare `@word` is text Slack could

@@ -5,8 +5,12 @@ Inbound: Slack escapes `&`, `<` and `>` and writes mentions, channels and links 
 the person (`{@U123}`), resolved to their current name whenever the text is rendered;
 what people typed is otherwise kept as typed (a typed `{@…}` look-alike is made
 literal, see `bot.mentions`). Outbound: the core's replies are plain text with
-`code spans`; everything but the mentions the core put in is escaped, so user text
-cannot ping `@channel` or forge a link.
+`code spans`; everything but the mentions and channel links the adapter itself put in
+is escaped, so user text cannot ping `@channel`, forge a link, or forge a mention.
+
+The adapter's own mentions travel through the core as `MARK@U123MARK` (MARK a Unicode
+private-use character that inbound text never keeps) and become `<@U123>` only at
+`escape`; a person who types `<@U123>` gets those characters back, not a ping.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ NameOf = Callable[[str], str]
 
 # `<@U123>`, `<@U123|alice>`, `<#C123|general>`, `<!here>`, `<https://x|label>`
 _TOKEN = re.compile(r"<([@#!]?)([^<>|]*)(?:\|([^<>]*))?>")
-_MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
-_OUTBOUND_KEPT = re.compile(r"(<@[UW][A-Z0-9]+>|<#C[A-Z0-9]+>)")
+MARK = "\ue000"  # private use: stripped from everything Slack delivers
+_MARKED = re.compile(MARK + r"([@#])([UWC][A-Z0-9]+)" + MARK)
 SECTION_LIMIT = 3000  # characters in one section block's text
 HEADER_LIMIT = 150  # characters in a header block
 BLOCK_LIMIT = 50  # blocks in one message
@@ -121,31 +125,40 @@ def _mention_only(token: str) -> str:
 
 
 def _unescape(text: str) -> str:
+    text = text.replace(MARK, "")  # nobody types the adapter's own mention mark
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def own_mention(user: str) -> str:
+    """A mention the adapter writes: a ping in what Slack shows, never forgeable."""
+    return f"{MARK}@{user}{MARK}"
+
+
+def own_channel_link(channel_id: str) -> str:
+    return f"{MARK}#{channel_id}{MARK}"
 
 
 def link_channels(text: str, channels: Mapping[str, str]) -> str:
     """`Join #inc-3-db.` -> `Join <#C123>.`: a link Slack shows with the channel's name."""
     for name, channel_id in channels.items():
-        text = re.sub(rf"#{re.escape(name)}(?![a-z0-9_-])", f"<#{channel_id}>", text)
+        link = own_channel_link(channel_id)  # ids are [A-Z0-9]: nothing for re to expand
+        text = re.sub(rf"#{re.escape(name)}(?![a-z0-9_-])", link, text)
     return text
 
 
 def escape(text: str) -> str:
-    """Plain text for Slack: `&`, `<`, `>` escaped; the `<@U…>` mentions and `<#C…>`
-    channel links the adapter put in are kept."""
-    pieces = _OUTBOUND_KEPT.split(text)
-    return "".join(
-        piece
-        if index % 2
-        else piece.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        for index, piece in enumerate(pieces)
-    )
+    """Plain text for Slack: `&`, `<`, `>` escaped; only the mentions and channel links
+    the adapter put in (`own_mention`, `own_channel_link`) become `<@U…>` and `<#C…>`."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKED.sub(lambda match: f"<{match.group(1)}{match.group(2)}>", text)
 
 
 def names_only(text: str, name_of: NameOf) -> str:
     """Text for places Slack shows as plain text (headers): mentions become names."""
-    return _MENTION.sub(lambda match: f"@{name_of(match.group(1))}", text)
+    return _MARKED.sub(
+        lambda match: f"@{name_of(match.group(2))}" if match.group(1) == "@" else match.group(0),
+        text,
+    ).replace(MARK, "")
 
 
 def blocks(text: str, name_of: NameOf, *, is_error: bool = False) -> list[dict[str, Any]]:

@@ -179,3 +179,38 @@ def test_names_are_stored_only_when_new_or_changed(
     finally:
         database.close()
     assert {row[0] for row in rows} == {"UADA", "UBOB"}
+
+
+def test_typed_mention_syntax_comes_back_as_text_not_a_ping(
+    http_bot: Bot, fake_slack: FakeSlack
+) -> None:
+    """Someone who types `<@UCEO>` (Slack delivers `&lt;@UCEO&gt;`) or pastes the
+    adapter's private mention mark gets their characters back, never a ping of the
+    CEO; the mentions the bot itself writes still ping."""
+    _, sender = http_bot
+    fake = fake_slack
+    ws = f"T{uuid.uuid4().hex[:8].upper()}"
+    general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
+    response_url = fake.response_url()
+
+    def command(text: str, channel: str) -> None:
+        ok(sender.command(team=ws, channel=channel, user="UADA", text=text,
+                          response_url=response_url))
+
+    command("start Forged mentions", general)
+    channel = fake.wait_for(lambda: fake.channel_named("inc-1-forged-mentions"),
+                            message="the incident channel")
+    fake.wait_for(lambda: fake.bot_messages(channel.id), message="the summary")
+    command("note ask &lt;@UCEO&gt; and \ue000@UCFO\ue000 to call &lt;!channel&gt;", channel.id)
+    command("role comms <@UBOB|bob>", channel.id)
+    command("timeline", channel.id)
+    listing = fake.wait_for(
+        lambda: next((m["text"] for m in fake.bot_messages(channel.id)
+                      if m["text"].startswith("Timeline of incident 1")), None),
+        message="the timeline listing",
+    )
+    assert "ask &lt;@UCEO&gt; and @UCFO to call &lt;!channel&gt;" in listing, listing
+    posted = "\n".join(m["text"] + str(m.get("blocks")) for m in fake.bot_messages(channel.id))
+    for forged in ("<@UCEO>", "<@UCFO>", "<!channel>", "\ue000"):
+        assert forged not in posted, f"{forged!r} reached Slack as markup:\n{posted}"
+    assert "<@UBOB>" in posted  # the bot's own mention of the new comms lead pings

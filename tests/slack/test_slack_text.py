@@ -15,6 +15,7 @@ from adapters.slack.text import (
     escape,
     link_channels,
     mentioned_users,
+    own_mention,
     plain_text,
 )
 from bot.commands import AssignRole, ParseError, parse
@@ -60,18 +61,24 @@ def test_command_text_keeps_the_mention_the_parser_reads() -> None:
 
 def test_the_new_channel_is_linked_by_id() -> None:
     linked = link_channels("Join #inc-3-db. Not #inc-3-db-2.", {"inc-3-db": "C7"})
-    assert linked == "Join <#C7>. Not #inc-3-db-2."
-    assert escape(linked) == linked
+    assert escape(linked) == "Join <#C7>. Not #inc-3-db-2."
 
 
 def test_replies_cannot_ping_everyone_or_forge_links() -> None:
-    assert escape("<@U1> noted “<!channel> <https://evil.test|bank>” & more") == (
-        "<@U1> noted “&lt;!channel&gt; &lt;https://evil.test|bank&gt;” &amp; more"
+    said = f"{own_mention('U1')} noted “<!channel> <https://evil.test|bank> <@UCEO> <#C9>” & more"
+    assert escape(said) == (
+        "<@U1> noted “&lt;!channel&gt; &lt;https://evil.test|bank&gt; &lt;@UCEO&gt; &lt;#C9&gt;”"
+        " &amp; more"
     )
 
 
+def test_typed_mentions_and_marks_stay_text() -> None:
+    typed = plain_text("ask &lt;@UCEO&gt; and \ue000@UCFO\ue000 now")
+    assert escape(typed) == "ask &lt;@UCEO&gt; and @UCFO now"
+
+
 def test_blocks_put_a_summary_under_a_header_with_names() -> None:
-    rendered = blocks("Incident 3: DB down\nCommander: <@U1>.", NAMES)
+    rendered = blocks(f"Incident 3: DB down\nCommander: {own_mention('U1')}.", NAMES)
     assert rendered[0] == {"type": "header", "text": {"type": "plain_text",
                                                       "text": "Incident 3: DB down"}}
     assert rendered[1]["text"] == {"type": "mrkdwn", "text": "Commander: <@U1>."}
