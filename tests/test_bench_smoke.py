@@ -41,3 +41,11 @@ def test_export_bench_runs() -> None:
     assert {(row.template, row.format) for row in rows} == {
         (template, fmt) for template in ("standard", "report") for fmt in ("md", "html", "docx")
     }
+
+
+@pytest.mark.postgres
+def test_replicas_burst_bench_applies_each_request_once(postgres_url: str) -> None:
+    # postgres_url only makes sure a server answers (else the test is skipped).
+    result = bench("replicas_burst").main(["--rate", "20", "--seconds", "1", "--retries", "0.5"])
+    assert result.requests == 25  # 20 requests, 5 of the 10 events sent again as retries
+    assert result.failures == 0, result

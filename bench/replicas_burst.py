@@ -1,0 +1,251 @@
+"""A burst of Slack requests at a fixed rate across two `incident-bot run` replicas in
+HTTP mode on one PostgreSQL: is every request acked, every event applied once, and
+nobody told "something went wrong"?
+
+    .venv/bin/python bench/replicas_burst.py [--rate 600] [--seconds 3] [--retries 0.1]
+
+One run:
+- a scratch PostgreSQL database (reached like the tests do: INCIDENT_BOT_TEST_POSTGRES,
+  default host=127.0.0.1 port=5432 user=postgres), the fake Slack of tests/slack/, and
+  two replicas, each on a port of its own;
+- one incident is started, and people's messages are posted for the 📌 to tag;
+- `rate × seconds` requests are sent open-loop, each at its own scheduled instant
+  (not "as fast as the last answer allows"): in turn a `/incident note` command and a
+  📌 `reaction_added` event, alternately to each replica, as a round-robin front would.
+  A share of the events (`--retries`) is sent again to the other replica as Slack's
+  retry (`X-Slack-Retry-Num: 1`);
+- then it waits until both replicas have handled everything stored in their inbox.
+
+It prints the rate the sender achieved, ack latency (median, p99, max), how long the
+handling took to drain after the burst, and the counts that must be zero: requests
+not acked with 200, notes or 📌 missing or applied twice, people told "went wrong".
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "slack"))
+sys.path.insert(0, str(REPO / "bench"))
+
+from fake_slack import BOT_TOKEN, BOT_USER, FakeSlack  # noqa: E402
+from ingest import postgres_url  # noqa: E402
+from slack_bot import (  # noqa: E402
+    SIGNING_SECRET,
+    BotProcess,
+    SlackSender,
+    event_callback,
+    free_port,
+    port_open,
+    reaction,
+)
+from sqlalchemy import func, select  # noqa: E402
+
+from storage.database import make_engine  # noqa: E402
+from storage.orm import inbox, incidents, timeline_entries  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Result:
+    requests: int
+    achieved_per_s: float
+    late_p99_ms: float  # how far behind its scheduled instant a request was sent
+    ack_median_ms: float
+    ack_p99_ms: float
+    ack_max_ms: float
+    drain_s: float  # from the last ack until every stored request was handled
+    not_acked: int
+    notes_missing: int
+    notes_twice: int
+    pins_missing: int
+    pins_twice: int
+    told_went_wrong: int
+
+    @property
+    def failures(self) -> int:
+        return (self.not_acked + self.notes_missing + self.notes_twice + self.pins_missing
+                + self.pins_twice + self.told_went_wrong)
+
+
+@dataclass(frozen=True)
+class Sent:
+    at: float  # when it was sent (perf_counter)
+    late: float
+    seconds: float
+    status: int
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(share * len(ordered)) - 1)]
+
+
+def burst(rate: int, seconds: float, retries: float, database_url: str) -> Result:
+    fake = FakeSlack().start()
+    fake.add_user("UADA", name="ada", display_name="Ada Lovelace")
+    fake.add_user("UBOB", name="bob", display_name="Bob Ross")
+    workdir = Path(tempfile.mkdtemp(prefix="replicas-burst-"))
+    ports = [free_port(), free_port()]
+    replicas: list[BotProcess] = []
+    try:
+        for n, port in enumerate(ports):
+            (workdir / f"replica-{n}").mkdir()
+            replicas.append(BotProcess(workdir=workdir / f"replica-{n}", env={
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "INCIDENT_BOT_SLACK_PORT": str(port),
+                "INCIDENT_BOT_SLACK_HOST": "127.0.0.1",
+                "INCIDENT_BOT_HTTP_PORT": "off",
+                "INCIDENT_BOT_SLACK_API_URL": fake.api_url,
+                "INCIDENT_BOT_DATABASE_URL": database_url,
+                "INCIDENT_BOT_INBOX_RETRY_AFTER": "5s",
+            }))
+        for replica, port in zip(replicas, ports, strict=True):
+            replica.wait_until(lambda port=port: port_open(port), timeout=60)  # type: ignore[misc]
+        senders = [SlackSender(port=port) for port in ports]
+        return _measure(fake, senders, rate, seconds, retries, database_url)
+    finally:
+        for replica in replicas:
+            replica.stop()
+        fake.stop()
+
+
+def _measure(fake: FakeSlack, senders: list[SlackSender], rate: int, seconds: float,
+             retries: float, database_url: str) -> Result:
+    ws = f"T{uuid.uuid4().hex[:8].upper()}"
+    general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
+    title = f"Burst {uuid.uuid4().hex[:6]}"
+    assert senders[0].command(team=ws, channel=general, user="UADA", text=f"start {title}",
+                              response_url=fake.response_url()).status == 200
+    channel = fake.wait_for(
+        lambda: next((c.id for c in fake.channels.values() if c.topic.endswith(title)), None),
+        timeout=60,
+    )
+    count = int(rate * seconds)
+    notes = [f"burst note {n} {uuid.uuid4().hex[:6]}" for n in range(count - count // 2)]
+    pinned = [fake.post_user_message(channel, user="UBOB", text=f"line {n}")
+              for n in range(count // 2)]
+    response_url = fake.response_url()
+    every_retry = round(1 / retries) if retries > 0 else 0
+    lock = threading.Lock()
+    sent: list[Sent] = []
+
+    def send(n: int, at: float) -> None:
+        time.sleep(max(0.0, at - time.perf_counter()))
+        began = time.perf_counter()
+        late = began - at
+        sender = senders[n % 2]
+        if n % 2:
+            answer = sender.command(team=ws, channel=channel, user="UADA",
+                                    text=f"note {notes[n // 2]}", response_url=response_url)
+            answers = [answer]
+        else:
+            event = event_callback(ws, reaction("reaction_added", user="UADA", channel=channel,
+                                                ts=pinned[n // 2], author="UBOB"))
+            answers = [sender.event(event)]
+            if every_retry and (n // 2) % every_retry == 0:
+                answers.append(senders[(n + 1) % 2].event(
+                    event, headers={"X-Slack-Retry-Num": "1",
+                                    "X-Slack-Retry-Reason": "http_timeout"}))
+        with lock:
+            sent.extend(Sent(began, late, a.seconds, a.status) for a in answers)
+
+    workers = max(16, min(256, rate // 4))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        start = time.perf_counter() + 0.5
+        for n in range(count):
+            pool.submit(send, n, start + n / rate)
+    burst_end = time.perf_counter()
+    first, last = min(s.at for s in sent), max(s.at for s in sent)
+    span = max(last - first, 1 / rate)  # from the first request sent to the last
+
+    noted, tagged = _wait_until_handled(database_url, ws, notes, pinned)
+    drain = time.perf_counter() - burst_end
+    told = [body for _, body in fake.responses] + [
+        str(call.params.get("text")) for call in fake.calls_to("chat.postEphemeral")
+    ]
+    acks = [s.seconds * 1000 for s in sent]
+    return Result(
+        requests=len(sent),
+        achieved_per_s=len(sent) / span,
+        late_p99_ms=percentile([s.late * 1000 for s in sent], 0.99),
+        ack_median_ms=statistics.median(acks),
+        ack_p99_ms=percentile(acks, 0.99),
+        ack_max_ms=max(acks),
+        drain_s=drain,
+        not_acked=sum(s.status != 200 for s in sent),
+        notes_missing=sum(noted[t] == 0 for t in notes),
+        notes_twice=sum(noted[t] > 1 for t in notes),
+        pins_missing=sum(tagged[ts] == 0 for ts in pinned),
+        pins_twice=sum(tagged[ts] > 1 for ts in pinned),
+        told_went_wrong=sum("went wrong" in text for text in told),
+    )
+
+
+def _wait_until_handled(database_url: str, ws: str, notes: list[str], pinned: list[str],
+                        timeout: float = 600) -> tuple[Counter[str], Counter[str]]:
+    """The notes and 📌 applied, once every request stored in an inbox was handled."""
+    engine = make_engine(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            with engine.connect() as connection:
+                rows = connection.execute(
+                    select(timeline_entries.c.kind, timeline_entries.c.text,
+                           timeline_entries.c.source_ref)
+                    .join(incidents, incidents.c.id == timeline_entries.c.incident_id)
+                    .where(incidents.c.workspace == ws)
+                ).all()
+                waiting = connection.scalar(select(func.count()).select_from(inbox))
+            noted = Counter(row.text for row in rows if row.kind == "note")
+            tagged = Counter(row.source_ref for row in rows if row.kind == "tagged")
+            done = all(noted[t] for t in notes) and all(tagged[ts] for ts in pinned)
+            if (done and not waiting) or time.monotonic() > deadline:
+                return noted, tagged
+            time.sleep(0.25)
+    finally:
+        engine.dispose()
+
+
+def report(rate: int, seconds: float, result: Result) -> str:
+    r = result
+    return "\n".join([
+        f"target {rate} requests/s for {seconds:g} s, two replicas, one PostgreSQL",
+        "| requests | achieved/s | sent late p99 | ack median | ack p99 | ack max | drain |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {r.requests:,} | {r.achieved_per_s:,.0f} | {r.late_p99_ms:.0f} ms | "
+        f"{r.ack_median_ms:.1f} ms | {r.ack_p99_ms:.1f} ms | {r.ack_max_ms:.1f} ms | "
+        f"{r.drain_s:.1f} s |",
+        f"not acked {r.not_acked}; notes missing {r.notes_missing}, twice {r.notes_twice}; "
+        f"📌 missing {r.pins_missing}, twice {r.pins_twice}; told 'went wrong' "
+        f"{r.told_went_wrong}",
+    ])
+
+
+def main(argv: Sequence[str] | None = None) -> Result:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rate", type=int, default=600, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=3)
+    parser.add_argument("--retries", type=float, default=0.1,
+                        help="share of events Slack sends again to the other replica")
+    args = parser.parse_args(argv)
+    with postgres_url() as url:
+        result = burst(args.rate, args.seconds, args.retries, url)
+    print(report(args.rate, args.seconds, result))
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(1 if main().failures else 0)
