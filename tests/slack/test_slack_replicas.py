@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -76,10 +77,11 @@ class RoundRobin:
         self.server.server_close()
 
 
-@pytest.fixture
-def two_replicas(
-    postgres_url: str, fake_slack: FakeSlack, tmp_path: Path
+@contextmanager
+def replicas(
+    postgres_url: str, fake_slack: FakeSlack, tmp_path: Path, env: dict[str, str] | None = None
 ) -> Iterator[tuple[SlackSender, list[BotProcess]]]:
+    """Two `incident-bot run` processes in HTTP mode on one database, behind a front."""
     ports = [free_port(), free_port()]
     bots = []
     for n, port in enumerate(ports):
@@ -93,6 +95,7 @@ def two_replicas(
             "INCIDENT_BOT_SLACK_API_URL": fake_slack.api_url,
             "INCIDENT_BOT_DATABASE_URL": postgres_url,
             "INCIDENT_BOT_INBOX_RETRY_AFTER": "2s",
+            **(env or {}),
         }))
     front = None
     try:
@@ -105,6 +108,14 @@ def two_replicas(
             front.close()
         codes = [bot.stop() for bot in bots]
     assert codes == [0, 0], [bot.log_tail() for bot in bots]
+
+
+@pytest.fixture
+def two_replicas(
+    postgres_url: str, fake_slack: FakeSlack, tmp_path: Path
+) -> Iterator[tuple[SlackSender, list[BotProcess]]]:
+    with replicas(postgres_url, fake_slack, tmp_path) as running:
+        yield running
 
 
 def test_two_replicas_ack_every_request_and_apply_each_once(
@@ -241,3 +252,48 @@ def test_two_socket_mode_connections_apply_each_event_once(
     finally:
         codes = [bot.stop() for bot in bots]
     assert codes == [0] * len(bots), [bot.log_tail() for bot in bots]
+
+
+def test_two_replicas_deliver_each_reminder_once(
+    postgres_url: str, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """Both replicas sweep the one database every second: each reminder still reaches
+    its channel once, however the two race for it."""
+    fake = fake_slack
+    reminders = {
+        "INCIDENT_BOT_DECLARER_IS_COMMANDER": "false",
+        "INCIDENT_BOT_REMIND_NO_COMMANDER_AFTER": "3s",
+        "INCIDENT_BOT_REMIND_SECTIONS_AFTER": "2s",
+        "INCIDENT_BOT_REMIND_SECTIONS_EVERY": "2s",
+        "INCIDENT_BOT_REMIND_SECTIONS_MAX": "3",
+        "INCIDENT_BOT_REMIND_SWEEP_INTERVAL": "1s",
+    }
+    with replicas(postgres_url, fake, tmp_path, reminders) as (sender, bots):
+        ws = f"T{uuid.uuid4().hex[:8].upper()}"
+        general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
+        channels = []
+        for title in (f"Open {uuid.uuid4().hex[:6]}", f"Closed {uuid.uuid4().hex[:6]}"):
+            assert sender.command(team=ws, channel=general, user="UADA", text=f"start {title}",
+                                  response_url=fake.response_url()).status == 200
+            channels.append(fake.wait_for(lambda title=title: next(  # type: ignore[misc]
+                (c.id for c in fake.channels.values() if c.topic.endswith(title)), None)))
+        live, closed = channels
+        assert sender.command(team=ws, channel=closed, user="UADA", text="close",
+                              response_url=fake.response_url()).status == 200
+
+        def posted(channel: str, words: str) -> int:
+            return sum(words in str(call.params.get("text", ""))
+                       for call in fake.calls_to("chat.postMessage")
+                       if call.params.get("channel") == channel)
+
+        fake.wait_for(lambda: posted(closed, "Reminder 3 of 3"), timeout=60,
+                      message="the last empty-sections reminder")
+        fake.wait_for(lambda: posted(live, "has no commander"), timeout=60,
+                      message="the no-commander reminder")
+        time.sleep(4)  # four more sweeps by each replica: room for a second delivery
+        assert posted(live, "has no commander") == 1
+        for n in (1, 2, 3):
+            assert posted(closed, f"Reminder {n} of 3") == 1, n
+        assert posted(closed, "Reminder 4") == 0
+        for bot in bots:
+            assert "not delivered" not in bot.log(), bot.log_tail()
