@@ -91,6 +91,36 @@ def test_list_open_filter_search_and_download(page: object, site: str, tmp_path:
     assert page.problems == []
 
 
+def test_beyond_loopback_a_reader_logs_in_and_is_refused_without_the_token(
+    page: object, filled_database: str
+) -> None:
+    # Listens on every interface, so the login is required; the browser only ever
+    # connects to 127.0.0.1.
+    token = "a-long-enough-browser-token-0123456789"
+    face = start_face(filled_database, INCIDENT_BOT_HTTP_HOST="0.0.0.0",
+                      INCIDENT_BOT_WEB_TOKEN=token)
+    try:
+        site = face.url.replace("0.0.0.0", "127.0.0.1")
+        page.goto(site + "/incidents/console/1")
+        assert "/login?next=" in page.url
+        assert "Checkout returns 502" not in page.content()
+        page.fill("input[name=token]", "not-the-token-at-all-0123")
+        page.click("form.login button")
+        assert page.locator("p.problem").inner_text().startswith("That is not the token.")
+        assert "Checkout returns 502" not in page.content()
+        page.fill("input[name=token]", token)
+        page.click("form.login button")
+        page.wait_for_url(site + "/incidents/console/1")
+        assert page.locator("h1").inner_text().startswith("Incident 1:")
+        page.goto(site + "/")  # the cookie holds on the next page
+        assert page.locator("table.incidents tbody tr").count() == 2
+        cookies = page.context.cookies()
+        assert [c["httpOnly"] for c in cookies] == [True]
+        assert token not in str(cookies)
+    finally:
+        face.stop()
+
+
 def test_insights_draw_charts(page: object, site: str) -> None:
     page.goto(site + "/insights?by=month")
     assert page.locator("svg.chart rect").count() >= 2
