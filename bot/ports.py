@@ -219,6 +219,42 @@ class Inbox(abc.ABC):
         """Removes a handled item."""
 
 
+class LeaseLost(Exception):
+    """This process no longer holds the lease: another replica took it over, or it ran
+    out. Nothing was stored; the work it guarded belongs to the new holder now."""
+
+
+class Leadership(abc.ABC):
+    """Which of several replicas does a job that only one may do at a time (the Matrix
+    sync), and where that job has got to (its sync token).
+
+    A lease is held for a number of seconds, measured on the database's clock so that
+    replicas on hosts whose clocks differ agree on when it ran out. The holder renews
+    it well before then; when the holder dies, another process takes it once it has
+    run out. The position is saved only while the lease is held, checked in the same
+    transaction (fencing): a holder that was paused past its lease cannot write behind
+    the one that took over.
+    """
+
+    @abc.abstractmethod
+    def take(self, name: str, *, holder: str, seconds: float) -> bool:
+        """Takes or renews the lease `name` for `holder`, for `seconds` from now, and
+        commits; False when another holder's lease has not run out."""
+
+    @abc.abstractmethod
+    def give_up(self, name: str, *, holder: str) -> None:
+        """Ends `holder`'s lease now (a clean stop), so another may take it at once."""
+
+    @abc.abstractmethod
+    def position(self, name: str) -> str | None:
+        """The position last saved under `name`, or None."""
+
+    @abc.abstractmethod
+    def save_position(self, name: str, *, holder: str, position: str) -> None:
+        """Stores the position if `holder` holds the lease `name` right now, in one
+        transaction with that check; raises LeaseLost (storing nothing) otherwise."""
+
+
 class UnitOfWork(abc.ABC):
     incidents: IncidentRepository
     events: ProcessedEvents

@@ -262,6 +262,26 @@ inbox = Table(
     Index(None, "platform", "claimed_at"),
 )
 
+# Which replica does a job only one may do at a time (bot.ports.Leadership): the
+# holder's lease runs out at `expires_at` unless renewed.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("taken_at", UTCDateTime(), nullable=False),
+)
+
+# Where a leased job has got to (the Matrix sync token), saved by the lease's holder.
+sync_positions = Table(
+    "sync_positions",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("position", Text, nullable=False),
+    Column("saved_at", UTCDateTime(), nullable=False),
+)
+
 mapper_registry = registry(metadata=metadata)
 _lock = threading.Lock()
 

@@ -35,6 +35,8 @@ TABLES = {
     "people",
     "milestones",
     "inbox",
+    "leases",
+    "sync_positions",
 }
 
 
@@ -158,7 +160,7 @@ def test_the_script_location_is_the_migrations_package() -> None:
     assert (directory / "env.py").is_file()
     assert (directory / "script.py.mako").is_file()
     assert any(directory.joinpath("versions").glob("0001_*.py"))
-    assert head_revision() == "0003_flatcost"
+    assert head_revision() == "0004_leases"
 
 
 def test_foreign_keys_are_enforced(engine: Engine) -> None:
