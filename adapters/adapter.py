@@ -51,6 +51,10 @@ class Adapter(Protocol):
     def readiness_problem(self) -> str | None:
         """Why the platform cannot take events now (for `/readyz`), or None."""
 
+    def standing_by(self) -> bool:
+        """True while another replica does this platform's work (a Matrix standby): it
+        takes no events and delivers no reminders until it takes over."""
+
     def http_mount(self) -> HttpMount | None:
         """What the platform serves on the bot's one HTTP server (Slack's HTTP mode:
         /slack/events), or None. Asked once `start` returned."""

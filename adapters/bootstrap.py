@@ -6,11 +6,12 @@ import sys
 
 from adapters.config import Settings, mask_url
 from bot.drafts.templates import TemplateRegistry, load_registry
-from bot.ports import Clock, Inbox, UnitOfWorkFactory
+from bot.ports import Clock, Inbox, Leadership, UnitOfWorkFactory
 from bot.service import CoreSettings, IncidentBot
 from bot.telemetry import Telemetry
 from storage.database import database_revision, head_revision, upgrade_database
 from storage.inbox import inbox_for
+from storage.leadership import leadership_for
 from storage.uow import unit_of_work_factory
 
 
@@ -77,3 +78,8 @@ def build_inbox(settings: Settings) -> Inbox:
     """The inbox beside the bot's data, with its own connections: storing a request
     before its ack never waits behind the core's work for a pooled connection."""
     return inbox_for(settings.database_url)
+
+
+def build_leadership(settings: Settings) -> Leadership:
+    """The leases that decide which replica syncs Matrix, and its saved sync token."""
+    return leadership_for(settings.database_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import getpass
 import os
 import re
@@ -117,7 +118,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     def on_started(adapters: Sequence[Adapter]) -> None:
         for face in faces:
-            face.readiness.watch([adapter.readiness_problem for adapter in adapters])
+            face.readiness.watch(
+                [adapter.readiness_problem for adapter in adapters],
+                [functools.partial(_standby_note, adapter) for adapter in adapters],
+            )
 
     if run_adapters(
         settings,
@@ -140,6 +144,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return _console(args, settings, telemetry=telemetry)
     finally:
         stop_http()
+
+
+def _standby_note(adapter: Adapter) -> str | None:
+    """Beside "ready" on /readyz: a standby is ready to take over, and says it waits."""
+    return f"{adapter.platform}: standby, another replica syncs" if adapter.standing_by() else None
 
 
 def _console(

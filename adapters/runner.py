@@ -13,10 +13,10 @@ from types import FrameType
 from typing import Protocol
 
 from adapters.adapter import Adapter, HttpMount
-from adapters.bootstrap import build_bot, build_inbox, prepare_database
+from adapters.bootstrap import build_bot, build_inbox, build_leadership, prepare_database
 from adapters.config import Settings
 from bot.clock import SystemClock
-from bot.ports import Inbox
+from bot.ports import Inbox, Leadership
 from bot.service import IncidentBot
 from bot.telemetry import Telemetry
 
@@ -25,13 +25,21 @@ log = logging.getLogger(__name__)
 
 class AdapterFactory(Protocol):
     def __call__(
-        self, *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str], inbox: Inbox
+        self,
+        *,
+        bot: IncidentBot,
+        settings: Settings,
+        environ: Mapping[str, str],
+        inbox: Inbox,
+        leadership: Leadership,
     ) -> Adapter | None:
         """The adapter, or None when its credentials are not set. `inbox` is where it
-        stores what it acknowledges before handling it."""
+        stores what it acknowledges before handling it; `leadership` decides which
+        replica does what only one may do at a time (the Matrix sync)."""
 
 
-# Each module offers `from_environment(*, bot, settings, environ, inbox) -> Adapter | None`.
+# Each module offers
+# `from_environment(*, bot, settings, environ, inbox, leadership) -> Adapter | None`.
 ADAPTER_MODULES: tuple[str, ...] = (
     "adapters.slack.adapter",
     "adapters.matrix.adapter",
@@ -41,12 +49,18 @@ BackgroundJobs = Callable[[IncidentBot, Mapping[str, Adapter], Settings], Callab
 
 
 def configured_adapters(
-    bot: IncidentBot, settings: Settings, environ: Mapping[str, str], inbox: Inbox
+    bot: IncidentBot,
+    settings: Settings,
+    environ: Mapping[str, str],
+    inbox: Inbox,
+    leadership: Leadership,
 ) -> list[Adapter]:
     adapters: list[Adapter] = []
     for module_name in ADAPTER_MODULES:
         factory: AdapterFactory = importlib.import_module(module_name).from_environment
-        adapter = factory(bot=bot, settings=settings, environ=environ, inbox=inbox)
+        adapter = factory(
+            bot=bot, settings=settings, environ=environ, inbox=inbox, leadership=leadership
+        )
         if adapter is not None:
             adapters.append(adapter)
     return adapters
@@ -70,7 +84,9 @@ def run_adapters(
     """Runs the configured adapters until SIGINT or SIGTERM; False when none is configured."""
     prepare_database(settings.database_url)
     bot = build_bot(settings, clock=SystemClock(), telemetry=telemetry)
-    adapters = configured_adapters(bot, settings, environ, build_inbox(settings))
+    adapters = configured_adapters(
+        bot, settings, environ, build_inbox(settings), build_leadership(settings)
+    )
     if not adapters:
         return False
     stopping = threading.Event()

@@ -30,9 +30,14 @@ def claimant_name() -> str:
 
 
 def sweep_once(
-    bot: IncidentBot, outlets: Mapping[str, ReminderOutlet], *, claimant: str
+    bot: IncidentBot, adapters: Mapping[str, Adapter], *, claimant: str
 ) -> None:
     """One sweep; a failure is logged and the next sweep tries again."""
+    # A standby leaves its platform's reminders to the replica that is connected: a
+    # claim it could not deliver would only postpone them.
+    outlets: dict[str, ReminderOutlet] = {
+        platform: adapter for platform, adapter in adapters.items() if not adapter.standing_by()
+    }
     try:
         report = bot.deliver_due_reminders(outlets, claimant=claimant)
     except StorageUnavailable as problem:
@@ -72,14 +77,13 @@ def reminder_jobs(
 ) -> Callable[[], None]:
     """Starts the sweep every `remind_sweep_interval`; returns the function that stops it."""
     # An adapter knows how its platform writes commands and mentions: it is the outlet.
-    outlets: dict[str, ReminderOutlet] = dict(adapters)
     claimant = claimant_name()
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         sweep_once,
         "interval",
         seconds=settings.remind_sweep_interval.total_seconds(),
-        kwargs={"bot": bot, "outlets": outlets, "claimant": claimant},
+        kwargs={"bot": bot, "adapters": adapters, "claimant": claimant},
         id="reminder-sweep",
         # One sweep at a time per process; a sweep that overran is not run twice to
         # catch up (the next one finds everything that is due anyway).
@@ -101,7 +105,7 @@ def reminder_jobs(
     log.info(
         "reminder sweep every %ss for %s",
         settings.remind_sweep_interval.total_seconds(),
-        ", ".join(outlets) or "no platform",
+        ", ".join(adapters) or "no platform",
     )
 
     def stop() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from adapters.config import load_settings
+from adapters.matrix.settings import matrix_settings
 from adapters.slack.settings import slack_settings
 from storage.database import normalise_url
 
@@ -29,10 +30,16 @@ def environment_of(service: dict[str, Any], secrets_dir: Path) -> dict[str, str]
         "database-url": "postgresql://incident:change-me@postgres:5432/incident_bot",
         "slack-bot-token": "xoxb-1-sample",
         "slack-signing-secret": "sample-signing-secret",
+        "matrix-password": "sample-matrix-password",
+    }
+    # What `docker compose` puts for ${NAME:-}: here, as if the operator had set it.
+    variables = {
+        "${MATRIX_HOMESERVER:-}": "https://matrix.example.org",
+        "${MATRIX_USER_ID:-}": "@incident-bot:example.org",
     }
     environ = {}
     for key, value in service["environment"].items():
-        text = str(value)
+        text = variables.get(str(value), str(value))
         if text.startswith("/run/secrets/"):
             name = text.removeprefix("/run/secrets/")
             assert name in service["secrets"], f"{key} names a secret the service lacks"
@@ -57,6 +64,8 @@ def test_two_replicas_share_one_postgresql_and_read_every_setting(tmp_path: Path
     known = {f"INCIDENT_BOT_{name.upper()}" for name in settings.__dataclass_fields__} | {
         "INCIDENT_BOT_SLACK_PORT", "INCIDENT_BOT_SLACK_HOST", "INCIDENT_BOT_SLACK_API_URL",
         "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
+        "MATRIX_HOMESERVER", "MATRIX_USER_ID", "MATRIX_PASSWORD", "INCIDENT_BOT_MATRIX_STORE",
+        "INCIDENT_BOT_MATRIX_LEASE",
     }
     for key in environ:
         assert key.removesuffix("_FILE") in known, f"{key} is not a setting incident-bot reads"
@@ -75,5 +84,24 @@ def test_two_replicas_share_one_postgresql_and_read_every_setting(tmp_path: Path
         assert any(v.endswith(":/data") for v in services[name]["volumes"])
     assert services[REPLICAS[0]]["volumes"] != services[REPLICAS[1]]["volumes"]
     assert settings.inbox_retry_after.total_seconds() > 0
-    for name in ("database-url", "slack-bot-token", "slack-signing-secret"):
+    for name in ("database-url", "slack-bot-token", "slack-signing-secret", "matrix-password"):
         assert name in data["secrets"]
+
+
+def test_matrix_replicas_share_one_store_and_lease_it(tmp_path: Path) -> None:
+    """One device and one set of keys for both replicas (only the lease holder opens
+    them): the store directory is one volume mounted in each."""
+    services = compose()["services"]
+    environ = environment_of(services[REPLICAS[0]], tmp_path)
+    matrix = matrix_settings(environ)
+    assert matrix is not None
+    assert matrix.password == "sample-matrix-password"
+    assert 3 <= matrix.lease_seconds <= 20, "a standby must take over within 30 s"
+    mounts = [
+        {volume for volume in services[name]["volumes"] if volume.endswith(f":{matrix.store}")}
+        for name in REPLICAS
+    ]
+    assert len(mounts[0]) == 1 and mounts[0] == mounts[1], mounts
+    # Without MATRIX_HOMESERVER set (compose puts ""), the replicas run Slack alone.
+    assert services[REPLICAS[0]]["environment"]["MATRIX_HOMESERVER"] == "${MATRIX_HOMESERVER:-}"
+    assert matrix_settings({**environ, "MATRIX_HOMESERVER": ""}) is None

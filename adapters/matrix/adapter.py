@@ -2,7 +2,9 @@
 
 Configured by MATRIX_HOMESERVER, MATRIX_USER_ID, MATRIX_ACCESS_TOKEN or
 MATRIX_PASSWORD (+ MATRIX_DEVICE_ID), INCIDENT_BOT_MATRIX_STORE,
-INCIDENT_BOT_MATRIX_ENCRYPT_ROOMS and INCIDENT_BOT_MATRIX_ALLOWED_INVITERS.
+INCIDENT_BOT_MATRIX_ENCRYPT_ROOMS, INCIDENT_BOT_MATRIX_ALLOWED_INVITERS and
+INCIDENT_BOT_MATRIX_LEASE. Replicas sharing one account (and one store directory) sync
+one at a time: the others are standbys (adapters.matrix.lease).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from collections.abc import Mapping, Sequence
 
 from adapters.adapter import Adapter, HttpMount
 from adapters.config import Settings
+from adapters.matrix.lease import SyncLease
 from adapters.matrix.render import COMMAND_PREFIX
 from adapters.matrix.session import MatrixSession
 from adapters.matrix.settings import MatrixSettings, matrix_settings
-from bot.ports import Inbox
+from bot.ports import Inbox, Leadership
 from bot.replies import Reply
 from bot.service import IncidentBot
 
@@ -38,9 +41,12 @@ class MatrixAdapter:
     platform = "matrix"
     command_prefix = COMMAND_PREFIX
 
-    def __init__(self, *, bot: IncidentBot, settings: MatrixSettings) -> None:
+    def __init__(
+        self, *, bot: IncidentBot, settings: MatrixSettings, leadership: Leadership
+    ) -> None:
         self._settings = settings
-        self._session = MatrixSession(bot=bot, settings=settings)
+        lease = SyncLease(leadership, user_id=settings.user_id, seconds=settings.lease_seconds)
+        self._session = MatrixSession(bot=bot, settings=settings, lease=lease)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._connected = threading.Event()
@@ -65,7 +71,7 @@ class MatrixAdapter:
         self._thread.start()
         loop_ready.wait()
         self._first_attempt.wait(timeout=CONNECT_WAIT)
-        if not self._connected.is_set():
+        if not self._connected.is_set() and not self._session.standby:
             log.warning(
                 "Matrix: not connected to %s yet; still trying in the background",
                 self._settings.homeserver,
@@ -92,9 +98,12 @@ class MatrixAdapter:
         return None  # Matrix is reached by syncing, not by requests to the bot
 
     def readiness_problem(self) -> str | None:
-        if self._connected.is_set():
-            return None
+        if self._connected.is_set() or self._session.standby:
+            return None  # a standby is ready: it takes over when the syncing replica dies
         return f"matrix: not connected to {self._settings.homeserver}"
+
+    def standing_by(self) -> bool:
+        return self._session.standby
 
     def mention(self, user: str) -> str:
         return self._session.platform.mention(user)
@@ -110,7 +119,12 @@ class MatrixAdapter:
 
 
 def from_environment(
-    *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str], inbox: Inbox
+    *,
+    bot: IncidentBot,
+    settings: Settings,
+    environ: Mapping[str, str],
+    inbox: Inbox,
+    leadership: Leadership,
 ) -> Adapter | None:
     """The adapter when MATRIX_HOMESERVER is set; a clear ConfigError when it is half set."""
     matrix = matrix_settings(environ)
@@ -119,4 +133,4 @@ def from_environment(
     # nio logs every decrypted event at INFO; its warnings (e.g. rate limits) stay.
     logging.getLogger("nio").setLevel(logging.WARNING)
     log.info("Matrix: %s as %s, store %s", matrix.homeserver, matrix.user_id, matrix.store)
-    return MatrixAdapter(bot=bot, settings=matrix)
+    return MatrixAdapter(bot=bot, settings=matrix, leadership=leadership)

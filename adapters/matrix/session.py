@@ -3,7 +3,10 @@ events, neutral replies out as Matrix events. Runs on the adapter's asyncio loop
 
 The sync token is stored only after every event of a sync has been handled, so a
 crash or a restart carries on from the last fully handled batch; the core's record
-of processed event ids makes the few re-delivered events no-ops.
+of processed event ids makes the few re-delivered events no-ops. It is stored in the
+bot's database, by the replica that holds the sync lease (adapters.matrix.lease): a
+replica without it is a standby, and opens no connection to the homeserver until it
+takes the lease over.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import aiohttp
 import nio  # type: ignore[import-untyped]  # nio ships no type information
 
 from adapters.matrix.backfill import BackfillFailed, in_order_once, missed_events
+from adapters.matrix.lease import SyncLease
 from adapters.matrix.pins import Pin, PinMap
 from adapters.matrix.platform import MatrixPlatform
 from adapters.matrix.render import command_text, message_text, notice
@@ -39,7 +43,7 @@ from bot.events import (
     MessageUntagged,
 )
 from bot.mentions import users_in
-from bot.ports import ChannelRef, StorageUnavailable
+from bot.ports import ChannelRef, LeaseLost, StorageUnavailable
 from bot.replies import FileUpload, Message, Reaction, ReactionRemoved, Reply
 from bot.service import IncidentBot
 
@@ -70,6 +74,10 @@ class DatabaseAway(Exception):
     """The bot's database cannot be reached; the batch is synced again once it is back."""
 
 
+class NotLeader(Exception):
+    """This replica no longer holds the sync lease: it stops syncing at once."""
+
+
 @dataclass(frozen=True)
 class Posted:
     sender: str
@@ -93,9 +101,13 @@ def _describe(response: Any) -> str:
 
 
 class MatrixSession:
-    def __init__(self, *, bot: IncidentBot, settings: MatrixSettings) -> None:
+    def __init__(self, *, bot: IncidentBot, settings: MatrixSettings, lease: SyncLease) -> None:
         self._bot = bot
         self._settings = settings
+        self._lease = lease
+        self._renewing: asyncio.Task[None] | None = None
+        # Another replica syncs; this one waits to take over (readiness says so).
+        self.standby = False
         self.platform = MatrixPlatform(
             open_room=self._open_room, invite=self._invite_people, known_name=self._known_name
         )
@@ -126,6 +138,9 @@ class MatrixSession:
         backoff = 1.0
         while not self._stopping:
             try:
+                if not self._lease.held() and not await self._lead(on_state):
+                    await self._pause(self._lease.renew_every)  # a standby, for now
+                    continue
                 if self.client is None:
                     self.client = await self._connect()
                 await self._sync_once()
@@ -138,11 +153,23 @@ class MatrixSession:
             except asyncio.CancelledError:
                 if self.stopping:
                     break
+                if not self._lease.held():
+                    continue  # the renewal ended the long poll: stepping down, above
                 raise
+            except (NotLeader, LeaseLost) as problem:
+                log.error("Matrix: %s; this replica stops syncing", problem)
+                self._lease.drop()
+                continue
             except HomeserverError as problem:
                 log.error("Matrix: %s; retrying in %.0f s", problem, backoff)
             except RetryLater:
                 log.error("Matrix: an event failed; syncing it again in %.0f s", backoff)
+            except StorageUnavailable as problem:
+                # Taking the lease or saving the token: the same wait as for an event.
+                log.warning("Matrix: %s; sync paused, trying again in %.0f s", problem,
+                            DATABASE_RETRY)
+                await self._pause(DATABASE_RETRY)
+                continue
             except DatabaseAway as problem:
                 # Checked often: the bot should carry on as soon as the database is back.
                 log.warning("Matrix: %s; sync paused, trying again in %.0f s", problem,
@@ -178,9 +205,81 @@ class MatrixSession:
             self._poll.cancel()
 
     async def close(self) -> None:
+        await self._stop_renewing()
         if self.client is not None:
             await self.client.close()
+            self.client = None
+        if self._lease.held():
+            try:
+                await self._lease.give_up()
+                log.info("Matrix: gave up the sync lease; a standby may take over at once")
+            except Exception as problem:  # it runs out by itself
+                log.warning("Matrix: could not give up the sync lease (%s)", problem)
         self._pins.close()
+
+    # -- the lease: one replica syncs ------------------------------------------------------
+
+    async def _lead(self, on_state: Callable[[bool], None] | None) -> bool:
+        """Steps down if this replica was syncing, then tries to take the lease: True
+        when this replica is to sync now."""
+        await self._stop_renewing()
+        if self.client is not None:
+            client, self.client = self.client, None
+            await client.close()
+            self.connected.clear()
+            if on_state is not None:
+                on_state(False)
+        if not await self._lease.take():
+            if not self.standby:
+                self.standby = True
+                log.info(
+                    "Matrix: standby; another replica syncs %s (lease %s); taking over "
+                    "if its lease runs out",
+                    self._settings.user_id,
+                    self._lease.name,
+                )
+            if on_state is not None:
+                on_state(False)
+            return False
+        log.info(
+            "Matrix: this replica syncs %s (lease %s held as %s)",
+            self._settings.user_id,
+            self._lease.name,
+            self._lease.holder,
+        )
+        self.standby = False
+        self._renewing = asyncio.ensure_future(self._renew())
+        return True
+
+    async def _renew(self) -> None:
+        """Renews the lease while syncing; when it cannot (another replica took it, or the
+        database is away until it runs out), ends the sync at once."""
+        lease = self._lease
+        while lease.held():
+            # Woken at the lease's end too, when renewing has been failing until then.
+            await self._pause(min(lease.renew_every, lease.remaining()))
+            if self._stopping:
+                return
+            if not lease.held():
+                break
+            try:
+                if not await lease.take():
+                    log.error("Matrix: another replica took over the sync lease")
+            except Exception as problem:
+                log.warning(
+                    "Matrix: cannot renew the sync lease (%s); this replica stops syncing "
+                    "if it runs out",
+                    problem,
+                )
+        if not self._stopping and self._poll is not None:
+            self._poll.cancel()
+
+    async def _stop_renewing(self) -> None:
+        task, self._renewing = self._renewing, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _pause(self, seconds: float) -> None:
         assert self._stop is not None
@@ -240,7 +339,12 @@ class MatrixSession:
         except BaseException:
             await client.close()
             raise
-        self._token = client.store.load_sync_token() if client.store else None
+        self._token = await self._lease.position()
+        if self._token is None and client.store:
+            # Kept in the store directory before the database had it.
+            self._token = client.store.load_sync_token()
+            if self._token:
+                log.info("Matrix: the sync token moves from the store into the database")
         self._full_state = True
         log.info(
             "Matrix: logged in as %s (device %s) on %s; %s",
@@ -288,11 +392,15 @@ class MatrixSession:
                 for event in events:
                     if self._stopping:
                         return  # the token stays before this batch; the rest comes again
+                    if not self._lease.held():
+                        raise NotLeader("the sync lease ran out before it was renewed")
                     await self._event(room_id, event)
         await self._tell_changed_names(response)
-        self._token = str(response.next_batch)
-        if client.store:
-            client.store.save_sync_token(self._token)
+        # Saved only while the lease is held, checked in the same transaction: a replica
+        # paused past its lease cannot move the token behind the one that took over.
+        token = str(response.next_batch)
+        await self._lease.save_position(token)
+        self._token = token
 
     async def _new_events(self, room_id: str, timeline: Any) -> list[Any]:
         """The room's events since the saved token, in order, each once: a `limited`

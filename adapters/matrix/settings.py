@@ -12,9 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.config import ConfigError, parse_boolean, secret_from
+from bot.reminders import DURATION_FORMS, parse_duration
 
 DEFAULT_STORE = Path("matrix-store")
 DEFAULT_BACKFILL_LIMIT = 10_000
+# Renewed every third of it: a standby takes over within about 1⅓ of it after the
+# syncing replica dies.
+DEFAULT_LEASE = 15.0
+MIN_LEASE = 3.0
 _USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
 
 
@@ -31,6 +36,8 @@ class MatrixSettings:
     # After downtime, at most this many missed events per room are fetched with
     # /messages; older ones are skipped (and logged).
     backfill_limit: int = DEFAULT_BACKFILL_LIMIT
+    # One replica syncs at a time; it holds a lease this long and renews it.
+    lease_seconds: float = DEFAULT_LEASE
 
     @property
     def server_name(self) -> str:
@@ -95,6 +102,13 @@ def matrix_settings(environ: Mapping[str, str]) -> MatrixSettings | None:
             f"(0 fetches nothing missed); got `{backfill_text}`. The default is "
             f"{DEFAULT_BACKFILL_LIMIT}."
         ) from None
+    lease_text = environ.get("INCIDENT_BOT_MATRIX_LEASE", "").strip()
+    lease = parse_duration(lease_text) if lease_text else None
+    if lease_text and (lease is None or lease.total_seconds() < MIN_LEASE):
+        raise ConfigError(
+            f"INCIDENT_BOT_MATRIX_LEASE: `{lease_text}` is not a duration of at least "
+            f"{MIN_LEASE:.0f}s; write {DURATION_FORMS}. The default is {DEFAULT_LEASE:.0f}s."
+        )
     return MatrixSettings(
         homeserver=homeserver.rstrip("/"),
         user_id=user_id,
@@ -108,5 +122,6 @@ def matrix_settings(environ: Mapping[str, str]) -> MatrixSettings | None:
         ),
         allowed_inviters=inviters,
         backfill_limit=backfill_limit,
+        lease_seconds=lease.total_seconds() if lease else DEFAULT_LEASE,
     )
 

@@ -31,7 +31,7 @@ from adapters.slack.platform import COMMAND_PREFIX, DisplayNames, api_error
 from adapters.slack.settings import EVENTS_PATH, SlackSettings, slack_settings
 from adapters.slack.text import own_mention
 from adapters.slack.workers import InboxSweeper, Lanes
-from bot.ports import Inbox
+from bot.ports import Inbox, Leadership
 from bot.replies import Reply
 from bot.service import IncidentBot
 
@@ -46,8 +46,15 @@ def claimant_name() -> str:
 
 
 def from_environment(
-    *, bot: IncidentBot, settings: Settings, environ: Mapping[str, str], inbox: Inbox
+    *,
+    bot: IncidentBot,
+    settings: Settings,
+    environ: Mapping[str, str],
+    inbox: Inbox,
+    leadership: Leadership,
 ) -> Adapter | None:
+    # Every Slack replica takes requests (each is stored before its ack): `leadership`
+    # is for jobs only one replica may do, and Slack has none.
     slack = slack_settings(environ)
     if slack is None:
         return None
@@ -163,6 +170,9 @@ class SlackAdapter:
         if not self._endpoint.serving:
             return "slack: not started"
         return None
+
+    def standing_by(self) -> bool:
+        return False  # every Slack replica takes requests
 
     def _app(self) -> tuple[App, SlackHandlers]:
         try:

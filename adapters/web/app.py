@@ -51,6 +51,7 @@ def build_app(
     bot: IncidentBot,
     settings: WebSettings,
     readiness: Readiness,
+    readiness_notes: Callable[[], list[str]] = list,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
     extra_routes: list[BaseRoute] | None = None,
 ) -> AccessMiddleware:
@@ -65,7 +66,7 @@ def build_app(
         Route("/login", pages.login, methods=["GET", "POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/healthz", lambda request: PlainTextResponse("ok\n")),
-        Route("/readyz", _ready_endpoint(readiness)),
+        Route("/readyz", _ready_endpoint(readiness, readiness_notes)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     if metrics is not None:
@@ -77,12 +78,15 @@ def build_app(
     return guarded
 
 
-def _ready_endpoint(readiness: Readiness) -> Callable[[Request], Response]:
+def _ready_endpoint(
+    readiness: Readiness, notes: Callable[[], list[str]]
+) -> Callable[[Request], Response]:
     def ready(request: Request) -> Response:
         problems = readiness()
         if problems:
             return PlainTextResponse("not ready: " + "; ".join(problems) + "\n", status_code=503)
-        return PlainTextResponse("ready\n")
+        said = notes()
+        return PlainTextResponse(f"ready ({'; '.join(said)})\n" if said else "ready\n")
 
     return ready
 

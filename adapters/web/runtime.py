@@ -29,9 +29,19 @@ class ReadinessProblems:
     def __init__(self, bot: IncidentBot) -> None:
         self._bot = bot
         self._platforms: list[Callable[[], str | None]] = []
+        self._notes: list[Callable[[], str | None]] = []
 
-    def watch(self, checks: Sequence[Callable[[], str | None]]) -> None:
+    def watch(
+        self,
+        checks: Sequence[Callable[[], str | None]],
+        notes: Sequence[Callable[[], str | None]] = (),
+    ) -> None:
         self._platforms = list(checks)
+        self._notes = list(notes)
+
+    def notes(self) -> list[str]:
+        """Said beside "ready": a part that is ready but not at work (a standby)."""
+        return [note for check in self._notes if (note := check())]
 
     def __call__(self) -> list[str]:
         problems = [self._bot.database_problem()]
@@ -57,6 +67,7 @@ class WebFace:
             bot=bot,
             settings=settings,
             readiness=self.readiness,
+            readiness_notes=self.readiness.notes,
             metrics=telemetry.exposition,
             extra_routes=[route for mount in mounts for route in mount.routes],
         )

@@ -306,6 +306,18 @@ class BotProcess:
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
 
+    def pause(self) -> None:
+        """SIGSTOP of the process this test started, by its pid: it stands still, as a
+        process starved of CPU or stuck on a full disk would, and holds what it held."""
+        process = self._process
+        assert process is not None and process.poll() is None, "the bot is not running"
+        os.kill(process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        process = self._process
+        assert process is not None
+        os.kill(process.pid, signal.SIGCONT)
+
     def stop(self) -> int:
         process = self._process
         if process is None or process.poll() is not None:

@@ -21,6 +21,7 @@ from bot.replies import Message, Reply
 from bot.service import CoreSettings, IncidentBot
 from storage.database import make_engine
 from storage.inbox import SqlAlchemyInbox
+from storage.leadership import leadership_for
 from storage.uow import SqlAlchemyUnitOfWorkFactory
 
 
@@ -37,6 +38,9 @@ class RecordingAdapter:
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def standing_by(self) -> bool:
+        return False
 
     def mention(self, user: str) -> str:
         return f"<@{user}>"
@@ -93,12 +97,16 @@ def test_each_platform_writes_reminders_its_own_way(tmp_path: Path) -> None:
         "MATRIX_ACCESS_TOKEN": "token", "INCIDENT_BOT_MATRIX_STORE": str(tmp_path / "store"),
     }
     inbox = SqlAlchemyInbox(make_engine(f"sqlite:///{tmp_path}/unused.db"))
-    matrix = matrix_from_environment(bot=bot, settings=Settings(), environ=environ, inbox=inbox)
+    leadership = leadership_for(f"sqlite:///{tmp_path}/unused.db")
+    matrix = matrix_from_environment(
+        bot=bot, settings=Settings(), environ=environ, inbox=inbox, leadership=leadership
+    )
     assert matrix is not None
     assert (matrix.command_prefix, matrix.mention("@li:hs")) == ("!incident", "@li:hs")
     slack = slack_from_environment(
         bot=bot, settings=Settings(),
         environ={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, inbox=inbox,
+        leadership=leadership,
     )
     assert slack is not None
     assert slack.command_prefix == "/incident"
