@@ -191,3 +191,18 @@ def test_the_backfill_limit_is_a_whole_number_of_events() -> None:
     for wrong in ("lots", "-1", "1e4"):
         with pytest.raises(ConfigError, match="BACKFILL_LIMIT must be a whole number"):
             matrix_settings({**base, "INCIDENT_BOT_MATRIX_BACKFILL_LIMIT": wrong})
+
+
+def test_the_sync_lease_is_a_duration_of_at_least_3_s() -> None:
+    base = {
+        "MATRIX_HOMESERVER": "https://m.example.org",
+        "MATRIX_USER_ID": "@bot:example.org",
+        "MATRIX_PASSWORD": "pw",
+    }
+    settings = matrix_settings(base)
+    assert settings is not None and settings.lease_seconds == 15.0
+    settings = matrix_settings({**base, "INCIDENT_BOT_MATRIX_LEASE": "1m"})
+    assert settings is not None and settings.lease_seconds == 60.0
+    for wrong in ("soon", "2s", "15"):
+        with pytest.raises(ConfigError, match="INCIDENT_BOT_MATRIX_LEASE: .* at least 3s; write"):
+            matrix_settings({**base, "INCIDENT_BOT_MATRIX_LEASE": wrong})
