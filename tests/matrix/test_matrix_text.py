@@ -204,5 +204,5 @@ def test_the_sync_lease_is_a_duration_of_at_least_3_s() -> None:
     settings = matrix_settings({**base, "INCIDENT_BOT_MATRIX_LEASE": "1m"})
     assert settings is not None and settings.lease_seconds == 60.0
     for wrong in ("soon", "2s", "15"):
-        with pytest.raises(ConfigError, match="INCIDENT_BOT_MATRIX_LEASE: .* at least 3s; write"):
+        with pytest.raises(ConfigError, match=r"INCIDENT_BOT_MATRIX_LEASE: .* at least 3s; write"):
             matrix_settings({**base, "INCIDENT_BOT_MATRIX_LEASE": wrong})
