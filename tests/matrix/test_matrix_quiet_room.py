@@ -15,7 +15,7 @@ from pathlib import Path
 from matrix_people import Human
 from synapse_server import Account, Synapse
 
-from adapters.bootstrap import build_bot, prepare_database
+from adapters.bootstrap import build_bot, build_leadership, prepare_database
 from adapters.config import Settings
 from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.settings import matrix_settings
@@ -39,7 +39,11 @@ def test_messages_files_and_reactions_reach_a_quiet_room_after_a_restart(
     assert matrix is not None
 
     def adapter() -> MatrixAdapter:
-        return MatrixAdapter(bot=build_bot(settings, clock=SystemClock()), settings=matrix)
+        return MatrixAdapter(
+            bot=build_bot(settings, clock=SystemClock()),
+            settings=matrix,
+            leadership=build_leadership(settings),
+        )
 
     asyncio.run(_quiet_room(synapse, new_account("alice"), tmp_path, account.user_id, adapter))
 
