@@ -290,6 +290,8 @@ class MatrixSession:
 
     async def _connect(self) -> nio.AsyncClient:
         settings = self._settings
+        # Read first: a database that is away stops the start before any login.
+        stored_token = await self._lease.position()
         settings.store.mkdir(parents=True, exist_ok=True)
         device_file = settings.store / "device.json"
         device_id = settings.device_id or _saved_device(device_file)
@@ -339,7 +341,7 @@ class MatrixSession:
         except BaseException:
             await client.close()
             raise
-        self._token = await self._lease.position()
+        self._token = stored_token
         if self._token is None and client.store:
             # Kept in the store directory before the database had it.
             self._token = client.store.load_sync_token()
