@@ -157,6 +157,7 @@ async def _takeover(
             timeout=TAKEOVER,
         )
         took = time.monotonic() - killed
+        print(f"the standby answered {took:.1f} s after the leader's kill -9")
         assert took < TAKEOVER, f"the standby answered {took:.1f} s after the kill"
         assert "this replica syncs" in standby.output()
         await alice.wait_until(

@@ -16,7 +16,7 @@ from adapters.slack.text import escape
 from bot.clock import SystemClock
 from bot.domain import Incident
 from bot.drafts.templates import builtin_registry
-from bot.reminders import Reminder, ReminderKind
+from bot.reminders import Reminder, ReminderKind, ReminderState
 from bot.replies import Message, Reply
 from bot.service import CoreSettings, IncidentBot
 from storage.database import make_engine
@@ -34,13 +34,16 @@ class RecordingAdapter:
     def __init__(self) -> None:
         self.delivered: list[Message] = []
         self.arrived = threading.Event()
+        self.standby = False
+        self.asked_standby = threading.Event()
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
 
     def standing_by(self) -> bool:
-        return False
+        self.asked_standby.set()
+        return self.standby
 
     def mention(self, user: str) -> str:
         return f"<@{user}>"
@@ -85,6 +88,50 @@ def test_the_sweep_job_delivers_due_reminders_through_the_adapter(
     [message] = adapter.delivered
     assert message.channel == "C1"
     assert message.text.startswith("no status update in incident 1 for 30m.")  # nobody to @
+
+
+def test_a_standby_leaves_its_platforms_reminders_to_the_replica_at_work(
+    uow_factory: SqlAlchemyUnitOfWorkFactory,
+) -> None:
+    """A Matrix standby cannot post: were it to claim a reminder, the delivery would fail
+    and the reminder be put off. It claims none; once it takes over, it delivers."""
+    now = datetime.now(UTC)
+    with uow_factory() as uow:
+        uow.incidents.add(
+            Incident.declare(
+                workspace="T1", number=1, title="Checkout down", platform="slack",
+                channel_id="C1", channel_name="inc-1", declared_by="U1",
+                declared_at=now - timedelta(hours=1), captured_at=now, template="standard",
+            )
+        )
+        uow.reminders.add(
+            Reminder(
+                workspace="T1", incident_number=1, platform="slack",
+                kind=ReminderKind.STATUS_UPDATE, due_at=now - timedelta(seconds=1),
+                created_at=now,
+            )
+        )
+        uow.commit()
+    bot = IncidentBot(
+        uow=uow_factory, clock=SystemClock(), settings=CoreSettings(),
+        templates=builtin_registry(),
+    )
+    adapter = RecordingAdapter()
+    adapter.standby = True
+    stop = reminder_jobs(
+        bot, {"slack": adapter}, Settings(remind_sweep_interval=timedelta(milliseconds=50))
+    )
+    try:
+        assert adapter.asked_standby.wait(timeout=30)
+        assert not adapter.arrived.wait(timeout=1.0), "a standby delivered a reminder"
+        with uow_factory() as uow:
+            [reminder] = uow.reminders.for_incident("T1", 1)
+            assert (reminder.state, reminder.attempts) == (ReminderState.PENDING, 0)
+        adapter.standby = False  # took over
+        assert adapter.arrived.wait(timeout=30), "the sweep delivered nothing"
+    finally:
+        stop()
+    assert len(adapter.delivered) == 1
 
 
 def test_each_platform_writes_reminders_its_own_way(tmp_path: Path) -> None:
