@@ -18,9 +18,9 @@ from matrix_people import BotProcess, Human, Seen
 from synapse_server import Account, Synapse
 
 SWEEP = 1.0
-NO_COMMANDER_AFTER = 12
-STATUS_EVERY = 16
-SECTIONS_AFTER = 15
+NO_COMMANDER_AFTER = 30  # room for setting up and a restart on a loaded machine
+STATUS_EVERY = 34
+SECTIONS_AFTER = 32
 SECTIONS_EVERY = 6
 REMINDERS = {
     "INCIDENT_BOT_DECLARER_IS_COMMANDER": "false",
@@ -114,9 +114,12 @@ async def _reminders(
             return room, stamp(declared)
 
         async def command(room: str, text: str, *answer: str) -> Seen:
+            """The command as the homeserver dated it, once the bot has answered it (the
+            answer itself may come a while later on a loaded machine)."""
             mark = len(alice.seen)
-            await alice.send(room, f"!incident {text}")
-            return await alice.wait_for(room, notice_from(bot, *answer), text, after=mark)
+            sent = await alice.send(room, f"!incident {text}")
+            await alice.wait_for(room, notice_from(bot, *answer), text, after=mark)
+            return await alice.wait_for(room, lambda s: s.event_id == sent, text, after=mark)
 
         async def reminder(room: str, due: float, what: str, *words: str) -> Seen:
             seen = await alice.wait_for(

@@ -103,16 +103,20 @@ def test_every_reminder_arrives_once_after_a_restart(
     general = fake.add_channel(f"general-{tag}", members={BOT_USER, "UADA"})
     bot.start()
 
-    def command(channel: str, text: str, *answer: str) -> Call:
+    def command(channel: str, text: str, *answer: str) -> float:
+        """Sends the command and waits for its answer; returns when it was sent (the core
+        dates it on arrival, a little later; the answer may come a while after that)."""
         before = len(posts(fake, channel, *answer))
         sender = bot.sender
         assert sender is not None
+        sent_at = time.time()
         reply = sender.command(team=ws, channel=channel, user="UADA", text=text,
                                response_url=fake.response_url())
         assert reply.status == 200, reply.body
-        return fake.wait_for(
+        fake.wait_for(
             lambda: posts(fake, channel, *answer)[before:], message=f"the answer to {text}"
-        )[0]
+        )
+        return sent_at
 
     def incident(number: int, title: str) -> tuple[str, float]:
         sent_at = time.time()  # the core dates `start` when Bolt hands it over, just after
@@ -131,19 +135,19 @@ def test_every_reminder_arrives_once_after_a_restart(
 
     # Incident 1 is closed at once, with every section empty and nobody in a role.
     closed_channel, _ = incident(1, f"Cache stampede {tag}")
-    closed = command(closed_channel, "close", "Incident 1 closed")
-    sections_due = closed.at + SECTIONS_AFTER
+    closed_at = command(closed_channel, "close", "Incident 1 closed")
+    sections_due = closed_at + SECTIONS_AFTER
     # Incident 2 stays open without a commander; its comms lead is bob.
     live, declared = incident(2, f"Disk full on db {tag}")
     no_commander_due = declared + NO_COMMANDER_AFTER
-    comms = command(live, "role comms <@UBOB|bob>", "is now Communications Lead")
-    status_due = comms.at + STATUS_EVERY  # a timeline change restarts the clock
+    comms_at = command(live, "role comms <@UBOB|bob>", "is now Communications Lead")
+    status_due = comms_at + STATUS_EVERY  # a timeline change restarts the clock
 
     # Restarted before any of them is due; nothing happens in those channels after it.
     began = time.time()
     bot.stop()
     bot.start()
-    print(f"set up in {began - closed.at:.1f} s, restarted in {time.time() - began:.1f} s")
+    print(f"set up in {began - closed_at:.1f} s, restarted in {time.time() - began:.1f} s")
     first_due = min(no_commander_due, status_due, sections_due)
     assert time.time() < first_due, "the restart took too long for this test"
     print(f"restart done {first_due - time.time():.1f} s before the first reminder was due")
