@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from matrix_people import BotProcess, RunBot
 from synapse_server import Account, Synapse, register, start, stop
 
 
@@ -39,3 +40,29 @@ def bot_env(synapse: Synapse, tmp_path: Path) -> dict[str, str]:
         "INCIDENT_BOT_DATABASE_URL": f"sqlite:///{tmp_path}/incident-bot.db",
         "INCIDENT_BOT_MATRIX_STORE": str(tmp_path / "matrix-store"),
     }
+
+
+
+@pytest.fixture
+def run_bot(
+    new_account: Callable[[str], Account], bot_env: dict[str, str], tmp_path: Path
+) -> Iterator[RunBot]:
+    """Starts `incident-bot run` as a fresh account that logs in with its password, with
+    any settings given (`run_bot(INCIDENT_BOT_TAG_EMOJI="bookmark")`); stopped at the
+    end of the test if the test did not stop it."""
+    started: list[BotProcess] = []
+
+    def run(**env: str) -> tuple[Account, BotProcess]:
+        account = new_account("incident-bot")
+        process = BotProcess(
+            env={**bot_env, "MATRIX_USER_ID": account.user_id,
+                 "MATRIX_PASSWORD": account.password, **env},
+            workdir=tmp_path,
+        )
+        started.append(process)
+        process.start()
+        return account, process
+
+    yield run
+    for process in started:
+        process.stop()

@@ -329,3 +329,44 @@ class BotProcess:
             process.kill()
             process.wait()
             raise AssertionError(f"the bot did not stop on SIGTERM:\n{tail(self.log)}") from None
+
+
+# -- what the tests look for in a room ----------------------------------------------------
+
+
+def notice_from(bot: str, *words: str) -> Callable[[Seen], bool]:
+    """The bot's notice (how it says everything) holding every one of `words`."""
+
+    def match(seen: Seen) -> bool:
+        return (
+            seen.sender == bot
+            and seen.type == "m.room.message"
+            and seen.content.get("msgtype") == "m.notice"
+            and all(word in seen.body for word in words)
+        )
+
+    return match
+
+
+def bot_joined(bot: str) -> Callable[[Seen], bool]:
+    def match(seen: Seen) -> bool:
+        return (
+            seen.type == "m.room.member"
+            and seen.source.get("state_key") == bot
+            and seen.content.get("membership") == "join"
+        )
+
+    return match
+
+
+def confirmations(seen: list[Seen], room: str, bot: str) -> list[str]:
+    """The events the bot put its ✅ (any reaction of its own) on, in `room`."""
+    return [
+        str((s.content.get("m.relates_to") or {}).get("event_id"))
+        for s in seen
+        if s.room_id == room and s.sender == bot and s.type == "m.reaction"
+    ]
+
+
+# The `run_bot` fixture (conftest.py): settings in, the bot's account and process out.
+RunBot = Callable[..., tuple[Account, BotProcess]]

@@ -9,22 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from matrix_people import BotProcess, Human, Seen
+from matrix_people import BotProcess, Human, Seen, notice_from
 from synapse_server import Account, Synapse
 
 CHECK = "✅"
-
-
-def notice_from(bot: str, *words: str) -> Callable[[Seen], bool]:
-    def match(seen: Seen) -> bool:
-        return (
-            seen.sender == bot
-            and seen.type == "m.room.message"
-            and seen.content.get("msgtype") == "m.notice"
-            and all(word in seen.body for word in words)
-        )
-
-    return match
 
 
 def reaction_from(bot: str, target: str, key: str = CHECK) -> Callable[[Seen], bool]:

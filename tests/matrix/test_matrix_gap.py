@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import nio
-from matrix_people import BotProcess, Human, Seen
+from matrix_people import BotProcess, Human, RunBot, bot_joined, confirmations, notice_from
 from sqlalchemy import select
 from synapse_server import Account, Synapse
-from test_matrix_restart import bot_joined, notice_from
 
 from storage.database import make_engine
 from storage.orm import incidents, timeline_entries
@@ -27,14 +26,10 @@ def test_a_gap_of_hundreds_of_events_is_applied_once_in_order(
     synapse: Synapse,
     new_account: Callable[[str], Account],
     bot_env: dict[str, str],
+    run_bot: RunBot,
     tmp_path: Path,
 ) -> None:
-    account = new_account("incident-bot")
-    bot = BotProcess(
-        env={**bot_env, "MATRIX_USER_ID": account.user_id, "MATRIX_PASSWORD": account.password},
-        workdir=tmp_path,
-    )
-    bot.start()
+    account, bot = run_bot()
     try:
         pinned = asyncio.run(
             _gap(synapse, new_account("alice"), new_account("bob"), tmp_path, account, bot)
@@ -125,7 +120,7 @@ async def _gap(
             timeout=120,
         )
         await alice.wait_until(
-            lambda: len(_confirmations(alice.seen[mark:], room, bot)) >= PINS,
+            lambda: len(confirmations(alice.seen[mark:], room, bot)) >= PINS,
             f"✅ on all {PINS} pinned messages",
             timeout=120,
         )
@@ -136,7 +131,7 @@ async def _gap(
             room, notice_from(bot, "Timeline of incident 1"), "the timeline", after=mark_listing
         )
         after_restart = alice.seen[mark:]
-        assert sorted(_confirmations(after_restart, room, bot)) == sorted(pinned_ids)
+        assert sorted(confirmations(after_restart, room, bot)) == sorted(pinned_ids)
         said = [s for s in after_restart if s.sender == bot and s.type == "m.room.message"]
         assert [s.room_id for s in said] == [room, room], [s.body for s in said]
         assert not any(s.body.startswith("Severity set") for s in said), "an old command ran again"
@@ -151,11 +146,3 @@ async def _gap(
                 event = alice.client.decrypt_event(event)
             pinned[event.body] = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
         return pinned
-
-
-def _confirmations(seen: list[Seen], room: str, bot: str) -> list[str]:
-    return [
-        str((s.content.get("m.relates_to") or {}).get("event_id"))
-        for s in seen
-        if s.room_id == room and s.sender == bot and s.type == "m.reaction"
-    ]

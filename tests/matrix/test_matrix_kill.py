@@ -9,10 +9,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from matrix_people import BotProcess, Human, Seen
+from matrix_people import BotProcess, Human, RunBot, bot_joined, confirmations, notice_from
 from sqlalchemy import select
 from synapse_server import Account, Synapse
-from test_matrix_restart import bot_joined, notice_from
 
 from storage.database import make_engine
 from storage.orm import timeline_entries
@@ -24,14 +23,10 @@ def test_a_kill_in_the_middle_of_a_burst_loses_nothing_and_doubles_nothing(
     synapse: Synapse,
     new_account: Callable[[str], Account],
     bot_env: dict[str, str],
+    run_bot: RunBot,
     tmp_path: Path,
 ) -> None:
-    account = new_account("incident-bot")
-    bot = BotProcess(
-        env={**bot_env, "MATRIX_USER_ID": account.user_id, "MATRIX_PASSWORD": account.password},
-        workdir=tmp_path,
-    )
-    bot.start()
+    account, bot = run_bot()
     try:
         pinned, confirmed_before_kill = asyncio.run(
             _burst_and_kill(synapse, new_account("alice"), tmp_path, account.user_id, bot)
@@ -76,14 +71,14 @@ async def _burst_and_kill(
         await alice.send(room, "!incident note Primary promoted during the burst")
         await asyncio.gather(*(alice.react(room, event_id) for event_id in messages[PINS // 2 :]))
         # Killed once the bot is seen well into it.
-        await alice.wait_until(lambda: len(_confirmations(alice.seen[mark:], room, bot)) >= 15,
+        await alice.wait_until(lambda: len(confirmations(alice.seen[mark:], room, bot)) >= 15,
                                "the first 15 ✅", timeout=60)
         process.kill()  # kill -9, by pid
-        confirmed_before_kill = len(set(_confirmations(alice.seen[mark:], room, bot)))
+        confirmed_before_kill = len(set(confirmations(alice.seen[mark:], room, bot)))
 
         process.start()
         await alice.wait_until(
-            lambda: set(_confirmations(alice.seen[mark:], room, bot)) >= set(messages)
+            lambda: set(confirmations(alice.seen[mark:], room, bot)) >= set(messages)
             or None,
             f"✅ on all {PINS} pinned messages",
             timeout=120,
@@ -94,15 +89,7 @@ async def _burst_and_kill(
                              after=listing)
         # Nothing handled before the kill was handled again: one ✅ per 📌, one answer.
         after = alice.seen[mark:]
-        assert Counter(_confirmations(after, room, bot)) == Counter(messages)
+        assert Counter(confirmations(after, room, bot)) == Counter(messages)
         said = [s.body for s in after if s.sender == bot and s.type == "m.room.message"]
         assert sum("Noted on the timeline" in body for body in said) <= 1, said
         return messages, confirmed_before_kill
-
-
-def _confirmations(seen: list[Seen], room: str, bot: str) -> list[str]:
-    return [
-        str((s.content.get("m.relates_to") or {}).get("event_id"))
-        for s in seen
-        if s.room_id == room and s.sender == bot and s.type == "m.reaction"
-    ]

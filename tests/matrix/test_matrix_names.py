@@ -10,19 +10,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from matrix_people import COMMAND, BotProcess, Human, Seen
+from matrix_people import COMMAND, BotProcess, Human, notice_from
 from synapse_server import Account, Synapse
-
-
-def notice_from(bot: str, *words: str) -> Callable[[Seen], bool]:
-    def match(seen: Seen) -> bool:
-        return (
-            seen.sender == bot
-            and seen.content.get("msgtype") == "m.notice"
-            and all(word in seen.body for word in words)
-        )
-
-    return match
 
 
 def pill(user: str, name: str) -> str:

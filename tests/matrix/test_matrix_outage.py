@@ -9,10 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from matrix_people import BotProcess, Human
+from matrix_people import BotProcess, Human, RunBot, bot_joined, notice_from
 from private_postgres import PrivatePostgres
 from synapse_server import Account, Synapse
-from test_matrix_restart import bot_joined, notice_from
 
 OUTAGE = 15.0
 
@@ -30,21 +29,11 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 def test_the_sync_waits_for_the_database_and_loses_nothing(
     synapse: Synapse,
     new_account: Callable[[str], Account],
-    bot_env: dict[str, str],
+    run_bot: RunBot,
     private_postgres: PrivatePostgres,
     tmp_path: Path,
 ) -> None:
-    account = new_account("incident-bot")
-    bot = BotProcess(
-        env={
-            **bot_env,
-            "INCIDENT_BOT_DATABASE_URL": private_postgres.url,
-            "MATRIX_USER_ID": account.user_id,
-            "MATRIX_PASSWORD": account.password,
-        },
-        workdir=tmp_path,
-    )
-    bot.start()
+    account, bot = run_bot(INCIDENT_BOT_DATABASE_URL=private_postgres.url)
     try:
         asyncio.run(_outage(synapse, new_account("alice"), tmp_path, account.user_id, bot,
                             private_postgres))

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from matrix_people import BotProcess, Human, Seen
+from matrix_people import BotProcess, Human, RunBot, Seen, notice_from
 from synapse_server import Account, Synapse
 
 SWEEP = 1.0
@@ -31,18 +31,6 @@ REMINDERS = {
     "INCIDENT_BOT_REMIND_SWEEP_INTERVAL": f"{SWEEP:.0f}s",
 }
 SECTIONS = ("impact", "summary", "root-cause", "resolution", "prevention")
-
-
-def notice_from(bot: str, *words: str) -> Callable[[Seen], bool]:
-    def match(seen: Seen) -> bool:
-        return (
-            seen.sender == bot
-            and seen.type == "m.room.message"
-            and seen.content.get("msgtype") == "m.notice"
-            and all(word in seen.body for word in words)
-        )
-
-    return match
 
 
 def stamp(seen: Seen) -> float:
@@ -62,20 +50,10 @@ def pill_to(seen: Seen, user: str) -> bool:
 def test_every_reminder_arrives_once_after_a_restart_in_quiet_rooms(
     synapse: Synapse,
     new_account: Callable[[str], Account],
-    bot_env: dict[str, str],
+    run_bot: RunBot,
     tmp_path: Path,
 ) -> None:
-    account = new_account("incident-bot")
-    bot = BotProcess(
-        env={
-            **bot_env,
-            **REMINDERS,
-            "MATRIX_USER_ID": account.user_id,
-            "MATRIX_PASSWORD": account.password,
-        },
-        workdir=tmp_path,
-    )
-    bot.start()
+    account, bot = run_bot(**REMINDERS)
     try:
         asyncio.run(
             _reminders(synapse, new_account("alice"), new_account("bob"), tmp_path,

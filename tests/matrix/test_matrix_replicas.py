@@ -15,10 +15,9 @@ from pathlib import Path
 
 import nio
 import pytest
-from matrix_people import BotProcess, Human, Seen
+from matrix_people import BotProcess, Human, bot_joined, confirmations, notice_from
 from sqlalchemy import delete, select
 from synapse_server import Account, Synapse
-from test_matrix_restart import bot_joined, notice_from
 
 from storage.database import make_engine
 from storage.orm import incidents, leases, sync_positions, timeline_entries
@@ -161,7 +160,7 @@ async def _takeover(
         assert took < TAKEOVER, f"the standby answered {took:.1f} s after the kill"
         assert "this replica syncs" in standby.output()
         await alice.wait_until(
-            lambda: sorted(_confirmations(alice.seen[mark:], room, bot)) == sorted(pinned),
+            lambda: sorted(confirmations(alice.seen[mark:], room, bot)) == sorted(pinned),
             f"✅ on the {PINS} pinned messages",
             timeout=30,
         )
@@ -178,7 +177,7 @@ async def _takeover(
         assert sum(body.startswith("Incident 1 declared") for body in answers) == 1
         assert sum(body.startswith("Severity set to SEV2") for body in answers) == 1
         assert sum("Noted on the timeline" in body for body in answers) == 1
-        assert sorted(_confirmations(alice.seen[mark:], room, bot)) == sorted(pinned)
+        assert sorted(confirmations(alice.seen[mark:], room, bot)) == sorted(pinned)
         return [texts[sent.index(event_id)] for event_id in pinned]
 
 
@@ -265,7 +264,7 @@ async def _pause(
             timeout=30,
         )
         await alice.wait_until(
-            lambda: _confirmations(alice.seen[mark:], room, bot) == [message], "✅ once",
+            lambda: confirmations(alice.seen[mark:], room, bot) == [message], "✅ once",
             timeout=30,
         )
         listing_mark = len(alice.seen)
@@ -276,7 +275,7 @@ async def _pause(
         assert listing.body.count("Pinned after the old leader woke") == 1
         answers = [s.body for s in alice.seen[mark:] if notice_from(bot)(s)]
         assert sum("Noted on the timeline" in body for body in answers) == 2, answers
-        assert _confirmations(alice.seen[mark:], room, bot) == [message]
+        assert confirmations(alice.seen[mark:], room, bot) == [message]
         assert second.running() and "this replica syncs" not in first.output()[woke:]
 
 
@@ -341,11 +340,3 @@ async def _upgrade(
         await alice.wait_for(
             room, notice_from(bot, "Noted on the timeline"), "the note", after=mark, timeout=60
         )
-
-
-def _confirmations(seen: list[Seen], room: str, bot: str) -> list[str]:
-    return [
-        str((s.content.get("m.relates_to") or {}).get("event_id"))
-        for s in seen
-        if s.room_id == room and s.sender == bot and s.type == "m.reaction"
-    ]

@@ -7,44 +7,17 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from matrix_people import BotProcess, Human, Seen
+from matrix_people import BotProcess, Human, RunBot, bot_joined, notice_from
 from synapse_server import Account, Synapse
-
-
-def notice_from(bot: str, *words: str) -> Callable[[Seen], bool]:
-    def match(seen: Seen) -> bool:
-        return (
-            seen.sender == bot
-            and seen.content.get("msgtype") == "m.notice"
-            and all(word in seen.body for word in words)
-        )
-
-    return match
-
-
-def bot_joined(bot: str) -> Callable[[Seen], bool]:
-    def match(seen: Seen) -> bool:
-        return (
-            seen.type == "m.room.member"
-            and seen.source.get("state_key") == bot
-            and seen.content.get("membership") == "join"
-        )
-
-    return match
 
 
 def test_what_happens_while_the_bot_is_down_is_handled_once_after_the_restart(
     synapse: Synapse,
     new_account: Callable[[str], Account],
-    bot_env: dict[str, str],
+    run_bot: RunBot,
     tmp_path: Path,
 ) -> None:
-    account = new_account("incident-bot")
-    bot = BotProcess(
-        env={**bot_env, "MATRIX_USER_ID": account.user_id, "MATRIX_PASSWORD": account.password},
-        workdir=tmp_path,
-    )
-    bot.start()
+    account, bot = run_bot()
     try:
         asyncio.run(_restart(synapse, new_account("alice"), tmp_path, account.user_id, bot))
     finally:

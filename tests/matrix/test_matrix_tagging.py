@@ -9,21 +9,10 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from matrix_people import BotProcess, Human, Seen
+from matrix_people import BotProcess, Human, RunBot, Seen, notice_from
 from synapse_server import Account, Synapse
 
 CHECK = "✅"
-
-
-def notice_from(bot: str, *words: str) -> Callable[[Seen], bool]:
-    def match(seen: Seen) -> bool:
-        return (
-            seen.sender == bot
-            and seen.content.get("msgtype") == "m.notice"
-            and all(word in seen.body for word in words)
-        )
-
-    return match
 
 
 def check_on(bot: str, target: str) -> Callable[[Seen], bool]:
@@ -50,20 +39,10 @@ def redaction_of(bot: str, event_id: str) -> Callable[[Seen], bool]:
 def test_the_configured_emoji_tags_and_the_check_follows_it(
     synapse: Synapse,
     new_account: Callable[[str], Account],
-    bot_env: dict[str, str],
+    run_bot: RunBot,
     tmp_path: Path,
 ) -> None:
-    account = new_account("incident-bot")
-    bot = BotProcess(
-        env={
-            **bot_env,
-            "MATRIX_USER_ID": account.user_id,
-            "MATRIX_PASSWORD": account.password,
-            "INCIDENT_BOT_TAG_EMOJI": "bookmark",
-        },
-        workdir=tmp_path,
-    )
-    bot.start()
+    account, bot = run_bot(INCIDENT_BOT_TAG_EMOJI="bookmark")
     try:
         asyncio.run(
             _tagging(synapse, new_account("alice"), new_account("bob"), tmp_path,
