@@ -95,7 +95,7 @@ class _RecordCollector(Collector):
         return []
 
     def collect(self) -> Iterable[Metric]:
-        summary = insights.record_summary(self._bot.list_incidents(), datetime.now(UTC))
+        summary = insights.record_summary(self._bot.incident_summaries(), datetime.now(UTC))
         declared = CounterMetricFamily(
             "incident_bot_incidents_declared",
             "Incidents declared, by severity.",

@@ -16,6 +16,7 @@ from typing import Protocol
 from bot.domain import Incident
 from bot.reminders import Reminder, ReminderControl, ReminderState
 from bot.replies import Reply
+from bot.summary import IncidentSummary
 from bot.timeline import ListTimelineEntries, TimelineEntries
 
 __all__ = [
@@ -82,7 +83,14 @@ class IncidentRepository(abc.ABC):
 
     @abc.abstractmethod
     def list(self, workspace: str | None = None) -> Sequence[Incident]:
-        """Incidents by workspace then number; all workspaces when None."""
+        """Incidents by workspace then number, whole (timelines loaded); all workspaces
+        when None. For lists and figures across incidents, `summaries` is the cheap read."""
+
+    @abc.abstractmethod
+    def summaries(self, workspace: str | None = None) -> Sequence[IncidentSummary]:
+        """What lists and figures across incidents need of each (`IncidentSummary`), by
+        workspace then number; all workspaces when None. Reads no timeline entry: a
+        fixed handful of queries however many incidents and entries there are."""
 
 
 class ProcessedEvents(abc.ABC):

@@ -38,6 +38,7 @@ from adapters.web.settings import WebSettings
 from bot import insights, overview
 from bot.domain import Incident, IncidentError
 from bot.service import IncidentBot
+from bot.summary import IncidentSummary
 from bot.timefmt import format_duration
 
 HERE = Path(__file__).parent
@@ -115,9 +116,13 @@ class Pages:
             severity=request.query_params.get("severity"),
             query=request.query_params.get("q"),
         )
-        incidents = self._bot.list_incidents()
+        incidents = self._bot.incident_summaries()
+        kept = overview.listed(incidents, chosen)
+        platforms = self._commanders_platforms(kept)
         rows = overview.incident_rows(
-            incidents, chosen, lambda incident: self._platform(incident).display_name
+            kept,
+            chosen,
+            lambda incident: platforms[(incident.platform, incident.workspace)].display_name,
         )
         return self._page(
             "index.html.j2",
@@ -235,7 +240,7 @@ class Pages:
         by = request.query_params.get("by", "week")
         if by not in ("week", "month"):
             by = "week"
-        incidents = self._bot.list_incidents()
+        incidents = self._bot.incident_summaries()
         periods = insights.periods(incidents, by=by)
         measures = [
             (label, insights.duration_stats(incidents, measure)) for measure, label in MEASURES
@@ -258,7 +263,7 @@ class Pages:
 
     def insights_csv(self, request: Request) -> Response:
         """The numbers behind the charts, for a spreadsheet."""
-        incidents = self._bot.list_incidents()
+        incidents = self._bot.incident_summaries()
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(
@@ -335,6 +340,23 @@ class Pages:
     def _platform(self, incident: Incident) -> OfflinePlatform:
         """The incident's platform as the pages see it: people by their stored names."""
         return OfflinePlatform(incident.platform, self._bot.stored_names(incident))
+
+    def _commanders_platforms(
+        self, incidents: list[IncidentSummary]
+    ) -> dict[tuple[str, str], OfflinePlatform]:
+        """Each listed incident's platform, knowing its commander's stored name: one
+        lookup per platform and workspace, not one per incident."""
+        commanders: dict[tuple[str, str], set[str]] = {}
+        for incident in incidents:
+            users = commanders.setdefault((incident.platform, incident.workspace), set())
+            if incident.commander is not None:
+                users.add(incident.commander)
+        return {
+            (platform, workspace): OfflinePlatform(
+                platform, self._bot.names_of(platform, workspace, users) if users else {}
+            )
+            for (platform, workspace), users in commanders.items()
+        }
 
     def _not_found(self, request: Request) -> Response:
         return self._page("missing.html.j2", request, title="No such incident", status_code=404)

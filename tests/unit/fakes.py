@@ -18,6 +18,7 @@ from bot.ports import (
     UnitOfWork,
 )
 from bot.reminders import Reminder, ReminderControl, ReminderState
+from bot.summary import IncidentSummary
 
 
 class FakeStore:
@@ -66,6 +67,10 @@ class FakeRepository(IncidentRepository):
             (i for i in self.incidents if workspace is None or i.workspace == workspace),
             key=lambda i: (i.workspace, i.number),
         )
+
+
+    def summaries(self, workspace: str | None = None) -> Sequence[IncidentSummary]:
+        return [IncidentSummary.of(incident) for incident in self.list(workspace)]
 
 
 class FakeEvents(ProcessedEvents):
