@@ -59,7 +59,8 @@ class PrometheusTelemetry:
         )
         self._matrix_lag = Histogram(
             "incident_bot_matrix_sync_lag_seconds",
-            "Age of the newest event of a Matrix sync when the bot handled it.",
+            "Age of the newest event from others in a Matrix sync once the whole sync "
+            "was handled (by the homeserver's origin_server_ts).",
             buckets=(*_LATENCY_BUCKETS, 30.0, 60.0, 300.0),
             registry=self.registry,
         )
