@@ -1,6 +1,8 @@
-"""What the web face's reads across incidents cost with long timelines: the incident
-list (`/`), the insights (`/insights`) and a Prometheus scrape (`/metrics`), read through
-incident summaries (no timeline) beside the old read that loaded every incident whole.
+"""What the web face's reads cost with long timelines: the incident list (`/`), the
+insights (`/insights`) and a Prometheus scrape (`/metrics`), read through incident
+summaries (no timeline) beside the old read that loaded every incident whole; and one
+poll of an open incident's live page, its change marker beside the old poll that loaded
+the incident whole.
 
 Run on demand (a smoke run with tiny sizes is in the tests):
 
@@ -13,7 +15,9 @@ loopback: `summaries` is the bot as it is, `whole` the same bot reading incident
 for these pages (`list_incidents()`, as before the summaries). Each page is fetched
 `--repeat` times from each face in turn; the figure is the median wall time. The
 `whole` figure leaves out the old list page's extra per-incident name look-up, so the
-old cost was higher still.
+old cost was higher still. The live poll is timed in-process (one incident, no HTTP):
+`whole` loads the incident and compares what it holds, as each open page did every 2 s;
+`summaries` is the change-marker query the pages of one incident now share.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from adapters.telemetry import PrometheusTelemetry  # noqa: E402
 from adapters.web.runtime import WebFace  # noqa: E402
 from adapters.web.settings import web_settings  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
-from bot.domain import EntryKind, MilestoneKind, Role, Status  # noqa: E402
+from bot.domain import EntryKind, Incident, MilestoneKind, Role, Status  # noqa: E402
 from bot.drafts.templates import builtin_registry  # noqa: E402
 from bot.service import CoreSettings, IncidentBot  # noqa: E402
 from bot.summary import IncidentSummary  # noqa: E402
@@ -68,12 +72,52 @@ class Row:
     page: str
     incidents: int
     entries: int
-    whole_ms: float
-    summaries_ms: float
+    whole_ms: float  # before: incidents read whole
+    summaries_ms: float  # now: summaries, or the change marker for the live poll
 
     @property
     def ratio(self) -> float:
         return self.whole_ms / self.summaries_ms if self.summaries_ms else float("inf")
+
+
+def old_live_version(incident: Incident) -> tuple[object, ...]:
+    """What the live page compared on each poll before the change marker."""
+    return (
+        incident.status.value,
+        incident.severity,
+        incident.closed_at,
+        tuple((e.seq, e.text, e.removed_at, e.edited_at) for e in incident.timeline),
+        tuple((a.role.value, a.user, a.relieved_at) for a in incident.roles),
+        tuple((a.seq, a.done_at) for a in incident.actions),
+        tuple((s.section_id, s.updated_at) for s in incident.sections),
+    )
+
+
+def live_poll_row(url: str, args: argparse.Namespace) -> Row:
+    bot = IncidentBot(
+        uow=unit_of_work_factory(url),
+        clock=ManualClock(T0),
+        settings=CoreSettings(),
+        templates=builtin_registry(),
+    )
+    number = args.incidents  # the newest: open when its number is a multiple of 3, or not
+    times: dict[str, list[float]] = {"whole": [], "marker": []}
+    for _ in range(args.repeat * 5):
+        started = time.perf_counter()
+        incident = bot.incident("bench", number)
+        assert incident is not None
+        old_live_version(incident)
+        times["whole"].append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        assert bot.change_marker("bench", number) is not None
+        times["marker"].append((time.perf_counter() - started) * 1000)
+    return Row(
+        page="live poll",
+        incidents=1,
+        entries=args.entries,
+        whole_ms=statistics.median(times["whole"]),
+        summaries_ms=statistics.median(times["marker"]),
+    )
 
 
 def seed(url: str, count: int, entries: int) -> None:
@@ -224,12 +268,13 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
         finally:
             for face in faces.values():
                 face.stop()
+        rows.append(live_poll_row(url, args))
     if args.json:
         print(json.dumps([asdict(row) | {"ratio": row.ratio} for row in rows], indent=2))
     else:
         print(f"{args.incidents} incidents x {args.entries} entries, SQLite, median of "
               f"{args.repeat} (ms)")
-        print(f"{'page':<12}{'whole':>10}{'summaries':>12}{'ratio':>8}")
+        print(f"{'read':<12}{'whole':>10}{'now':>12}{'ratio':>8}")
         for row in rows:
             print(f"{row.page:<12}{row.whole_ms:>10.1f}{row.summaries_ms:>12.1f}{row.ratio:>7.1f}x")
     return rows

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -91,6 +91,13 @@ class IncidentRepository(abc.ABC):
         """What lists and figures across incidents need of each (`IncidentSummary`), by
         workspace then number; all workspaces when None. Reads no timeline entry: a
         fixed handful of queries however many incidents and entries there are."""
+
+    @abc.abstractmethod
+    def change_marker(self, workspace: str, number: int) -> Hashable | None:
+        """A value that changes whenever anything a reader sees of the incident changes
+        (its fields, entries added, edited, removed or shown again, roles, sections,
+        actions, milestones); None when there is no such incident. One query of counts
+        and latest moments over indexed rows: no entry is loaded."""
 
 
 class ProcessedEvents(abc.ABC):

@@ -9,7 +9,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -814,6 +814,12 @@ class IncidentBot:
         number; no timeline is read."""
         with self._uow() as uow:
             return list(uow.incidents.summaries(workspace))
+
+    def change_marker(self, workspace: str, number: int) -> Hashable | None:
+        """A value that changes whenever anything a reader sees of the incident changes;
+        None when there is no such incident. Cheap: for a page that polls."""
+        with self._uow() as uow:
+            return uow.incidents.change_marker(workspace, number)
 
     def names_of(self, platform: str, workspace: str, users: Collection[str]) -> dict[str, str]:
         """The stored names of these people (one lookup by key); unknown ones are left out."""

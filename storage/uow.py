@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -36,7 +36,7 @@ from storage.orm import (
     start_mappers,
     timeline_entries,
 )
-from storage.summaries import incident_summaries
+from storage.summaries import change_marker, incident_summaries
 from storage.timeline import SqlTimelineEntries
 
 
@@ -115,6 +115,9 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
 
     def summaries(self, workspace: str | None = None) -> Sequence[IncidentSummary]:
         return incident_summaries(self.session, workspace)
+
+    def change_marker(self, workspace: str, number: int) -> Hashable | None:
+        return change_marker(self.session, workspace, number)
 
 
 class SqlAlchemyProcessedEvents(ProcessedEvents):

@@ -53,5 +53,5 @@ def test_replicas_burst_bench_applies_each_request_once(postgres_url: str) -> No
 
 def test_web_reads_bench_runs() -> None:
     rows = bench("web_reads").main(["--incidents", "3", "--entries", "5", "--repeat", "1"])
-    assert [row.page for row in rows] == ["/", "/insights", "/metrics"]
+    assert [row.page for row in rows] == ["/", "/insights", "/metrics", "live poll"]
     assert all(row.whole_ms > 0 and row.summaries_ms > 0 for row in rows)

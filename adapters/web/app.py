@@ -8,7 +8,6 @@ database never stalls the event loop that serves Slack's acks.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -33,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 from adapters.offline import OfflinePlatform
 from adapters.web import charts
 from adapters.web.access import COOKIE, SESSION_LIFETIME, AccessMiddleware, SessionSigner
+from adapters.web.live import IncidentWatches
 from adapters.web.picture import incident_picture
 from adapters.web.settings import WebSettings
 from bot import insights, overview
@@ -101,6 +100,7 @@ class Pages:
         self._bot = bot
         self._settings = settings
         self.signer: SessionSigner | None = None
+        self.watches = IncidentWatches(bot.change_marker)
         self._jinja = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -207,28 +207,25 @@ class Pages:
         )
 
     async def live(self, request: Request) -> Response:
-        """Server-sent events: `changed` whenever the incident's record moves on."""
+        """Server-sent events: `changed` whenever the incident's record moves on. The
+        pages of one incident share one poll of its change marker (adapters/web/live.py)."""
 
         workspace = request.path_params["workspace"]
         number = request.path_params["number"]
 
-        def version() -> tuple[object, ...] | None:
-            incident = self._bot.incident(workspace, number)
-            return None if incident is None else _version(incident)
-
         async def stream() -> AsyncIterator[bytes]:
-            last = await run_in_threadpool(version)
-            yield b"retry: 2000\n\n"
-            for _ in range(600):  # at most ~20 min; the browser reconnects by itself
-                await asyncio.sleep(2)
-                if await request.is_disconnected():
-                    return
-                now = await run_in_threadpool(version)
-                if now != last:
-                    last = now
-                    yield b"event: changed\ndata: {}\n\n"
-                else:
-                    yield b": still here\n\n"
+            async with self.watches.follow(workspace, number) as watch:
+                seen = watch.version
+                yield b"retry: 2000\n\n"
+                for _ in range(600):  # at most ~20 min; the browser reconnects by itself
+                    now = await watch.next_version(seen, timeout=self.watches.interval)
+                    if await request.is_disconnected():
+                        return
+                    if now != seen:
+                        seen = now
+                        yield b"event: changed\ndata: {}\n\n"
+                    else:
+                        yield b": still here\n\n"
 
         return StreamingResponse(
             stream(),
@@ -386,18 +383,6 @@ def _seconds_label(seconds: float) -> str:
 
 def _csv_number(value: float | None) -> str:
     return "" if value is None else f"{value:.0f}"
-
-
-def _version(incident: Incident) -> tuple[object, ...]:
-    return (
-        incident.status.value,
-        incident.severity,
-        incident.closed_at,
-        tuple((e.seq, e.text, e.removed_at, e.edited_at) for e in incident.timeline),
-        tuple((a.role.value, a.user, a.relieved_at) for a in incident.roles),
-        tuple((a.seq, a.done_at) for a in incident.actions),
-        tuple((s.section_id, s.updated_at) for s in incident.sections),
-    )
 
 
 def _local_path(target: str) -> str:

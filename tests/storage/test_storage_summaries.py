@@ -88,3 +88,56 @@ def test_no_incidents_is_one_query(uow_factory: Factory) -> None:
     with statements(uow_factory) as sent, uow_factory() as uow:
         assert list(uow.incidents.summaries()) == []
     assert len([sql for sql in sent if sql.lstrip().upper().startswith("SELECT")]) == 1
+
+
+def test_the_change_marker_moves_with_every_change_a_reader_sees(uow_factory: Factory) -> None:
+    incident = declare("acme", 1)
+    incident.tag_message(
+        source_ref="m1", author="erin", text="first", posted_at=at(1), tagger="bob", now=at(1)
+    )
+    store(uow_factory, incident)
+
+    def marker() -> object:
+        with uow_factory() as uow:
+            return uow.incidents.change_marker("acme", 1)
+
+    changes = [
+        lambda i: i.add_note("second", author="bob", at=at(2), now=at(2), source_ref=None),
+        lambda i: i.edit_entry(3, "second, corrected", now=at(3)),
+        lambda i: i.message_edited(source_ref="m1", text="first, edited", now=at(4)),
+        lambda i: i.remove_entry(3, now=at(5)),
+        lambda i: i.message_deleted(source_ref="m1", now=at(5.5)),
+        lambda i: i.assign_role(Role.COMMANDER, "ann", by="ann", at=at(6), now=at(6)),
+        lambda i: i.assign_role(Role.COMMANDER, "bob", by="ann", at=at(7), now=at(7)),
+        lambda i: i.set_severity(2, by="ann", at=at(8), now=at(8)),
+        lambda i: i.set_section("summary", "It broke.", by="ann", now=at(9)),
+        lambda i: i.set_section("summary", "It broke badly.", by="ann", now=at(10)),
+        lambda i: i.add_action("Fix it", owner=None, by="ann", now=at(11)),
+        lambda i: i.complete_action(1, by="ann", now=at(12)),
+        lambda i: i.set_milestone(MilestoneKind.STARTED, at(-5), by="ann", now=at(13)),
+        lambda i: i.set_milestone(MilestoneKind.STARTED, at(-6), by="ann", now=at(14)),
+        lambda i: i.clear_section("summary"),
+    ]
+    seen = [marker()]
+    for change in changes:
+        with uow_factory() as uow:
+            loaded = uow.incidents.get_by_channel("console", "acme-C1")
+            assert loaded is not None
+            change(loaded)
+            uow.commit()
+        seen.append(marker())
+    # Every change gave a marker never seen before; reading again changes nothing.
+    repeated = [index for index, value in enumerate(seen[1:]) if value in seen[: index + 1]]
+    assert repeated == [], [(i, seen[i + 1]) for i in repeated]
+    assert marker() == seen[-1]
+    with uow_factory() as uow:
+        assert uow.incidents.change_marker("acme", 99) is None
+
+
+def test_the_change_marker_loads_no_entry(uow_factory: Factory) -> None:
+    stored_incidents(uow_factory)
+    with statements(uow_factory) as sent, uow_factory() as uow:
+        uow.incidents.change_marker("globex", 1)
+    queries = [sql for sql in sent if sql.lstrip().upper().startswith("SELECT")]
+    assert len(queries) == 1
+    assert "timeline_entries.text" not in queries[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from datetime import datetime
 
 from bot.commands import default_mention
@@ -71,6 +71,10 @@ class FakeRepository(IncidentRepository):
 
     def summaries(self, workspace: str | None = None) -> Sequence[IncidentSummary]:
         return [IncidentSummary.of(incident) for incident in self.list(workspace)]
+
+    def change_marker(self, workspace: str, number: int) -> Hashable | None:
+        incident = self.get(workspace, number)
+        return None if incident is None else repr(incident)  # every field, as a value
 
 
 class FakeEvents(ProcessedEvents):
