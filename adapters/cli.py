@@ -21,7 +21,8 @@ from adapters.logs import configure_logging
 from adapters.offline import OfflinePlatform
 from adapters.runner import run_adapters
 from bot.clock import SystemClock
-from bot.domain import Incident, IncidentError
+from bot.domain import IncidentError
+from bot.summary import IncidentSummary
 from bot.telemetry import Telemetry
 from storage.database import upgrade_database
 
@@ -234,7 +235,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     prepare_database(settings.database_url)
     bot = build_bot(settings, clock=SystemClock())
-    incidents = bot.list_incidents(args.workspace)
+    incidents = bot.incident_summaries(args.workspace)
     if not incidents:
         print("No incidents yet.")
     for incident in incidents:
@@ -242,7 +243,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _list_line(incident: Incident) -> str:
+def _list_line(incident: IncidentSummary) -> str:
     zone = ZoneInfo(incident.timezone)
     declared = incident.declared_at.astimezone(zone)
     severity = f"SEV{incident.severity}" if incident.severity else "SEV-"

@@ -59,7 +59,8 @@ class PrometheusTelemetry:
         )
         self._matrix_lag = Histogram(
             "incident_bot_matrix_sync_lag_seconds",
-            "Age of the newest event of a Matrix sync when the bot handled it.",
+            "Age of the newest event from others in a Matrix sync once the whole sync "
+            "was handled (by the homeserver's origin_server_ts).",
             buckets=(*_LATENCY_BUCKETS, 30.0, 60.0, 300.0),
             registry=self.registry,
         )
@@ -95,7 +96,7 @@ class _RecordCollector(Collector):
         return []
 
     def collect(self) -> Iterable[Metric]:
-        summary = insights.record_summary(self._bot.list_incidents(), datetime.now(UTC))
+        summary = insights.record_summary(self._bot.incident_summaries(), datetime.now(UTC))
         declared = CounterMetricFamily(
             "incident_bot_incidents_declared",
             "Incidents declared, by severity.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -299,6 +300,22 @@ class Durations:
     impact: timedelta | None  # impact started -> mitigated, else -> resolved
     to_detect: timedelta | None  # impact started -> detected
     to_mitigate: timedelta | None  # impact started -> mitigated
+
+    @classmethod
+    def between(cls, milestones: Mapping[MilestoneKind, datetime]) -> Durations:
+        """Only what the milestones tell: without the impact's start, nothing is known
+        (the declaration is when people started talking, not when customers hurt)."""
+        started = milestones.get(MilestoneKind.STARTED)
+        if started is None:
+            return cls(None, None, None)
+        detected = milestones.get(MilestoneKind.DETECTED)
+        mitigated = milestones.get(MilestoneKind.MITIGATED)
+        ended = mitigated or milestones.get(MilestoneKind.RESOLVED)
+        return cls(
+            impact=ended - started if ended else None,
+            to_detect=detected - started if detected else None,
+            to_mitigate=mitigated - started if mitigated else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -729,19 +746,7 @@ class Incident:
         return current.at
 
     def durations(self) -> Durations:
-        """Only what the milestones tell: without the impact's start, nothing is known
-        (the declaration is when people started talking, not when customers hurt)."""
-        started = self.milestone(MilestoneKind.STARTED)
-        if started is None:
-            return Durations(None, None, None)
-        detected = self.milestone(MilestoneKind.DETECTED)
-        mitigated = self.milestone(MilestoneKind.MITIGATED)
-        ended = mitigated or self.milestone(MilestoneKind.RESOLVED)
-        return Durations(
-            impact=ended - started if ended else None,
-            to_detect=detected - started if detected else None,
-            to_mitigate=mitigated - started if mitigated else None,
-        )
+        return Durations.between({m.kind: m.at for m in self.milestones})
 
     def _milestone_record(self, kind: MilestoneKind) -> Milestone | None:
         for milestone in self.milestones:

@@ -1,6 +1,7 @@
 """Numbers across incidents: how many, how bad, how fast they were detected and
-mitigated, and what is left to do. Pure: incidents in, figures out, for the insights
-page, its CSV, and the metrics endpoint alike.
+mitigated, and what is left to do. Pure: incident summaries in (bot/summary.py: no
+timeline needed), figures out, for the insights page, its CSV, and the metrics endpoint
+alike.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from math import ceil
 
-from bot.domain import Incident
+from bot.summary import IncidentSummary
 
 SEVERITY_NAMES = ("SEV1", "SEV2", "SEV3", "SEV4", "none")
 
 
-def severity_name(incident: Incident) -> str:
+def severity_name(incident: IncidentSummary) -> str:
     return f"SEV{incident.severity}" if incident.severity else "none"
 
 
@@ -29,7 +30,7 @@ class Durations:
     impact: float | None = None
 
 
-def durations_of(incident: Incident) -> Durations:
+def durations_of(incident: IncidentSummary) -> Durations:
     """In seconds, from the incident's milestones (see `Incident.durations`)."""
     known = incident.durations()
     return Durations(
@@ -52,7 +53,7 @@ class RecordSummary:
     impact_duration: list[float] = field(default_factory=list)
 
 
-def record_summary(incidents: Iterable[Incident], now: datetime) -> RecordSummary:
+def record_summary(incidents: Iterable[IncidentSummary], now: datetime) -> RecordSummary:
     declared: Counter[str] = Counter()
     open_now: Counter[str] = Counter()
     detect: list[float] = []
@@ -101,7 +102,7 @@ class Period:
 
 
 def periods(
-    incidents: Iterable[Incident], *, by: str
+    incidents: Iterable[IncidentSummary], *, by: str
 ) -> list[Period]:
     """Incidents declared per ISO week (`by="week"`) or calendar month, by severity,
     from the first period with an incident to the last, empty periods included."""
@@ -140,7 +141,7 @@ class DurationStats:
     p90: float | None
 
 
-def duration_stats(incidents: Iterable[Incident], measure: str) -> list[DurationStats]:
+def duration_stats(incidents: Iterable[IncidentSummary], measure: str) -> list[DurationStats]:
     """Median and p90 of one measure (`time_to_detect`, `time_to_mitigate`, `impact`)
     per severity, over closed incidents whose milestones give it."""
     by_severity: dict[str, list[float]] = {name: [] for name in SEVERITY_NAMES}
@@ -162,12 +163,9 @@ class ActionCounts:
     done: int
 
 
-def action_counts(incidents: Iterable[Incident]) -> ActionCounts:
+def action_counts(incidents: Iterable[IncidentSummary]) -> ActionCounts:
     open_count = done = 0
     for incident in incidents:
-        for action in incident.actions:
-            if action.done_at is None:
-                open_count += 1
-            else:
-                done += 1
+        open_count += incident.actions_open
+        done += incident.actions_done
     return ActionCounts(open=open_count, done=done)

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 from bot.domain import EntryKind, Incident, MilestoneKind, Role, Status, TimelineEntry
 from bot.drafts.view import with_names
+from bot.summary import IncidentSummary
 from bot.timefmt import format_duration, format_moment, zone_label
 
 NameOf = Callable[[str], str]
-
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class IncidentFilter:
     severity: int | None = None
     query: str = ""  # words that must all appear in the title, any case
 
-    def matches(self, incident: Incident) -> bool:
+    def matches(self, incident: IncidentSummary) -> bool:
         if self.status == "open" and incident.is_closed:
             return False
         if self.status == "closed" and not incident.is_closed:
@@ -75,21 +75,26 @@ class IncidentRow:
     commander: str | None
 
 
+def listed(incidents: Iterable[IncidentSummary], chosen: IncidentFilter) -> list[IncidentSummary]:
+    """The incidents the filter lets through, newest first."""
+    kept = [incident for incident in incidents if chosen.matches(incident)]
+    kept.sort(key=lambda incident: (incident.declared_at, incident.number), reverse=True)
+    return kept
+
+
 def incident_rows(
-    incidents: Iterable[Incident],
+    incidents: Iterable[IncidentSummary],
     chosen: IncidentFilter,
-    names_for: Callable[[Incident], NameOf],
+    names_for: Callable[[IncidentSummary], NameOf],
 ) -> list[IncidentRow]:
     """The incidents the filter lets through, newest first; `names_for` gives how each
     incident's people are named (they live on its platform)."""
-    kept = [incident for incident in incidents if chosen.matches(incident)]
-    kept.sort(key=lambda incident: (incident.declared_at, incident.number), reverse=True)
-    return [_row(incident, names_for(incident)) for incident in kept]
+    return [_row(incident, names_for(incident)) for incident in listed(incidents, chosen)]
 
 
-def _row(incident: Incident, name_of: NameOf) -> IncidentRow:
+def _row(incident: IncidentSummary, name_of: NameOf) -> IncidentRow:
     zone = zone_of(incident)
-    commander = incident.holder(Role.COMMANDER)
+    commander = incident.commander
     return IncidentRow(
         workspace=incident.workspace,
         number=incident.number,
@@ -104,18 +109,18 @@ def _row(incident: Incident, name_of: NameOf) -> IncidentRow:
     )
 
 
-def impact_duration(incident: Incident) -> str | None:
+def impact_duration(incident: Incident | IncidentSummary) -> str | None:
     """How long the impact lasted, from the milestones; None while they cannot say
     (declared to resolved is when people talked, not how long customers were hurt)."""
     impact = incident.durations().impact
     return None if impact is None else format_duration(impact)
 
 
-def severity_label(incident: Incident) -> str:
+def severity_label(incident: Incident | IncidentSummary) -> str:
     return f"SEV{incident.severity}" if incident.severity else "not set"
 
 
-def zone_of(incident: Incident) -> tzinfo:
+def zone_of(incident: Incident | IncidentSummary) -> tzinfo:
     return ZoneInfo(incident.timezone)
 
 

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -16,6 +16,7 @@ from typing import Protocol
 from bot.domain import Incident
 from bot.reminders import Reminder, ReminderControl, ReminderState
 from bot.replies import Reply
+from bot.summary import IncidentSummary
 from bot.timeline import ListTimelineEntries, TimelineEntries
 
 __all__ = [
@@ -82,7 +83,21 @@ class IncidentRepository(abc.ABC):
 
     @abc.abstractmethod
     def list(self, workspace: str | None = None) -> Sequence[Incident]:
-        """Incidents by workspace then number; all workspaces when None."""
+        """Incidents by workspace then number, whole (timelines loaded); all workspaces
+        when None. For lists and figures across incidents, `summaries` is the cheap read."""
+
+    @abc.abstractmethod
+    def summaries(self, workspace: str | None = None) -> Sequence[IncidentSummary]:
+        """What lists and figures across incidents need of each (`IncidentSummary`), by
+        workspace then number; all workspaces when None. Reads no timeline entry: a
+        fixed handful of queries however many incidents and entries there are."""
+
+    @abc.abstractmethod
+    def change_marker(self, workspace: str, number: int) -> Hashable | None:
+        """A value that changes whenever anything a reader sees of the incident changes
+        (its fields, entries added, edited, removed or shown again, roles, sections,
+        actions, milestones); None when there is no such incident. One query of counts
+        and latest moments over indexed rows: no entry is loaded."""
 
 
 class ProcessedEvents(abc.ABC):

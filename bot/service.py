@@ -9,7 +9,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -65,6 +65,7 @@ from bot.reminders import (
     snooze,
 )
 from bot.replies import FileUpload, Message, Reaction, ReactionRemoved, Reply
+from bot.summary import IncidentSummary
 from bot.telemetry import NoTelemetry, Telemetry, event_kind
 from bot.timefmt import format_moment, needs_dates, resolve_when, zone_label
 
@@ -766,19 +767,22 @@ class IncidentBot:
     def find(self, number: int, workspace: str | None = None) -> Incident:
         """Incident `number`; the workspace may be left out when only one has that number."""
         with self._uow() as uow:
-            found = [
-                incident for incident in uow.incidents.list(workspace) if incident.number == number
-            ]
-        if not found:
-            where = f" in workspace {workspace}" if workspace else ""
-            raise IncidentError(f"There is no incident {number}{where}.")
-        if len(found) > 1:
-            spaces = ", ".join(incident.workspace for incident in found)
-            raise IncidentError(
-                f"Incident {number} exists in several workspaces ({spaces}); name one "
-                "with --workspace."
-            )
-        return found[0]
+            # Summaries say which workspaces have that number without reading any
+            # timeline; only the one incident asked for is then read whole.
+            summaries = uow.incidents.summaries(workspace)
+            found = [summary for summary in summaries if summary.number == number]
+            if not found:
+                where = f" in workspace {workspace}" if workspace else ""
+                raise IncidentError(f"There is no incident {number}{where}.")
+            if len(found) > 1:
+                spaces = ", ".join(summary.workspace for summary in found)
+                raise IncidentError(
+                    f"Incident {number} exists in several workspaces ({spaces}); name one "
+                    "with --workspace."
+                )
+            incident = uow.incidents.get(found[0].workspace, number)
+        assert incident is not None, "it was there a moment ago, in the same transaction"
+        return incident
 
     def incident_in_channel(self, platform: str, channel: str) -> Incident | None:
         """The incident whose channel this is, if any."""
@@ -800,8 +804,27 @@ class IncidentBot:
         return None
 
     def list_incidents(self, workspace: str | None = None) -> list[Incident]:
+        """Every incident whole, timelines loaded: for lists and figures across
+        incidents, `incident_summaries` reads a fraction of that."""
         with self._uow() as uow:
             return list(uow.incidents.list(workspace))
+
+    def incident_summaries(self, workspace: str | None = None) -> list[IncidentSummary]:
+        """Every incident as lists and figures see it (bot/summary.py), by workspace then
+        number; no timeline is read."""
+        with self._uow() as uow:
+            return list(uow.incidents.summaries(workspace))
+
+    def change_marker(self, workspace: str, number: int) -> Hashable | None:
+        """A value that changes whenever anything a reader sees of the incident changes;
+        None when there is no such incident. Cheap: for a page that polls."""
+        with self._uow() as uow:
+            return uow.incidents.change_marker(workspace, number)
+
+    def names_of(self, platform: str, workspace: str, users: Collection[str]) -> dict[str, str]:
+        """The stored names of these people (one lookup by key); unknown ones are left out."""
+        with self._uow() as uow:
+            return uow.people.names(platform, workspace, users)
 
     def describe(self, incident: Incident, platform: ChatPlatform) -> str:
         """A plain-text account of an incident: what `show N` prints."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -23,6 +23,7 @@ from bot.ports import (
     UnitOfWork,
 )
 from bot.reminders import Reminder, ReminderControl, ReminderState
+from bot.summary import IncidentSummary
 from storage.conflicts import flush as _flush
 from storage.conflicts import is_retryable, is_unique_violation
 from storage.database import make_engine
@@ -35,6 +36,7 @@ from storage.orm import (
     start_mappers,
     timeline_entries,
 )
+from storage.summaries import change_marker, incident_summaries
 from storage.timeline import SqlTimelineEntries
 
 
@@ -109,6 +111,13 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         for incident in found:
             self._attached(incident)
         return found
+
+
+    def summaries(self, workspace: str | None = None) -> Sequence[IncidentSummary]:
+        return incident_summaries(self.session, workspace)
+
+    def change_marker(self, workspace: str, number: int) -> Hashable | None:
+        return change_marker(self.session, workspace, number)
 
 
 class SqlAlchemyProcessedEvents(ProcessedEvents):

@@ -49,3 +49,9 @@ def test_replicas_burst_bench_applies_each_request_once(postgres_url: str) -> No
     result = bench("replicas_burst").main(["--rate", "20", "--seconds", "1", "--retries", "0.5"])
     assert result.requests == 25  # 20 requests, 5 of the 10 events sent again as retries
     assert result.failures == 0, result
+
+
+def test_web_reads_bench_runs() -> None:
+    rows = bench("web_reads").main(["--incidents", "3", "--entries", "5", "--repeat", "1"])
+    assert [row.page for row in rows] == ["/", "/insights", "/metrics", "live poll"]
+    assert all(row.whole_ms > 0 and row.summaries_ms > 0 for row in rows)

@@ -17,6 +17,7 @@ import functools
 import io
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -388,6 +389,7 @@ class MatrixSession:
         self._full_state = False
         await self._crypto_chores()
         await self._answer_invites(response)
+        newest: int | None = None  # origin_server_ts (ms) of the newest event from others
         if not first_start:
             for room_id, joined in response.rooms.join.items():
                 events = await self._new_events(room_id, joined.timeline)
@@ -397,12 +399,21 @@ class MatrixSession:
                     if not self._lease.held():
                         raise NotLeader("the sync lease ran out before it was renewed")
                     await self._event(room_id, event)
+                    stamp = self._stamp_from_others(event)
+                    if stamp is not None and (newest is None or stamp > newest):
+                        newest = stamp
         await self._tell_changed_names(response)
         # Saved only while the lease is held, checked in the same transaction: a replica
         # paused past its lease cannot move the token behind the one that took over.
         token = str(response.next_batch)
         await self._lease.save_position(token)
         self._token = token
+        if newest is not None:
+            # How far behind the rooms the bot is once a batch is fully handled: the
+            # homeserver's delivery, the handling of the whole batch, and any backlog
+            # (an outage, a restart) all show here. The stamp is the homeserver's
+            # clock: a skewed clock shifts every sample alike.
+            self._bot.telemetry.matrix_synced(lag_seconds=time.time() - newest / 1000)
 
     async def _new_events(self, room_id: str, timeline: Any) -> list[Any]:
         """The room's events since the saved token, in order, each once: a `limited`
@@ -438,6 +449,15 @@ class MatrixSession:
                 )
             events = in_order_once(gap.events, events)
         return self._after_own_join(events)[0]
+
+    def _stamp_from_others(self, event: Any) -> int | None:
+        """When the homeserver received an event someone else sent (the bot's own echoes
+        say nothing about how far behind it is)."""
+        source = event.source if isinstance(event.source, dict) else {}
+        stamp = source.get("origin_server_ts")
+        if source.get("sender") == self._settings.user_id or not isinstance(stamp, int):
+            return None
+        return stamp
 
     def _after_own_join(self, events: list[Any]) -> tuple[list[Any], bool]:
         """A room joined in this batch comes with some of its history: that is history,

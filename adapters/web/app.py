@@ -8,7 +8,6 @@ database never stalls the event loop that serves Slack's acks.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -33,11 +31,13 @@ from starlette.staticfiles import StaticFiles
 from adapters.offline import OfflinePlatform
 from adapters.web import charts
 from adapters.web.access import COOKIE, SESSION_LIFETIME, AccessMiddleware, SessionSigner
+from adapters.web.live import IncidentWatches
 from adapters.web.picture import incident_picture
 from adapters.web.settings import WebSettings
 from bot import insights, overview
 from bot.domain import Incident, IncidentError
 from bot.service import IncidentBot
+from bot.summary import IncidentSummary
 from bot.timefmt import format_duration
 
 HERE = Path(__file__).parent
@@ -104,6 +104,7 @@ class Pages:
         self._bot = bot
         self._settings = settings
         self.signer: SessionSigner | None = None
+        self.watches = IncidentWatches(bot.change_marker)
         self._jinja = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -119,9 +120,13 @@ class Pages:
             severity=request.query_params.get("severity"),
             query=request.query_params.get("q"),
         )
-        incidents = self._bot.list_incidents()
+        incidents = self._bot.incident_summaries()
+        kept = overview.listed(incidents, chosen)
+        platforms = self._commanders_platforms(kept)
         rows = overview.incident_rows(
-            incidents, chosen, lambda incident: self._platform(incident).display_name
+            kept,
+            chosen,
+            lambda incident: platforms[(incident.platform, incident.workspace)].display_name,
         )
         return self._page(
             "index.html.j2",
@@ -206,28 +211,25 @@ class Pages:
         )
 
     async def live(self, request: Request) -> Response:
-        """Server-sent events: `changed` whenever the incident's record moves on."""
+        """Server-sent events: `changed` whenever the incident's record moves on. The
+        pages of one incident share one poll of its change marker (adapters/web/live.py)."""
 
         workspace = request.path_params["workspace"]
         number = request.path_params["number"]
 
-        def version() -> tuple[object, ...] | None:
-            incident = self._bot.incident(workspace, number)
-            return None if incident is None else _version(incident)
-
         async def stream() -> AsyncIterator[bytes]:
-            last = await run_in_threadpool(version)
-            yield b"retry: 2000\n\n"
-            for _ in range(600):  # at most ~20 min; the browser reconnects by itself
-                await asyncio.sleep(2)
-                if await request.is_disconnected():
-                    return
-                now = await run_in_threadpool(version)
-                if now != last:
-                    last = now
-                    yield b"event: changed\ndata: {}\n\n"
-                else:
-                    yield b": still here\n\n"
+            async with self.watches.follow(workspace, number) as watch:
+                seen = watch.version
+                yield b"retry: 2000\n\n"
+                for _ in range(600):  # at most ~20 min; the browser reconnects by itself
+                    now = await watch.next_version(seen, timeout=self.watches.interval)
+                    if await request.is_disconnected():
+                        return
+                    if now != seen:
+                        seen = now
+                        yield b"event: changed\ndata: {}\n\n"
+                    else:
+                        yield b": still here\n\n"
 
         return StreamingResponse(
             stream(),
@@ -239,7 +241,7 @@ class Pages:
         by = request.query_params.get("by", "week")
         if by not in ("week", "month"):
             by = "week"
-        incidents = self._bot.list_incidents()
+        incidents = self._bot.incident_summaries()
         periods = insights.periods(incidents, by=by)
         measures = [
             (label, insights.duration_stats(incidents, measure)) for measure, label in MEASURES
@@ -262,7 +264,7 @@ class Pages:
 
     def insights_csv(self, request: Request) -> Response:
         """The numbers behind the charts, for a spreadsheet."""
-        incidents = self._bot.list_incidents()
+        incidents = self._bot.incident_summaries()
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(
@@ -340,6 +342,23 @@ class Pages:
         """The incident's platform as the pages see it: people by their stored names."""
         return OfflinePlatform(incident.platform, self._bot.stored_names(incident))
 
+    def _commanders_platforms(
+        self, incidents: list[IncidentSummary]
+    ) -> dict[tuple[str, str], OfflinePlatform]:
+        """Each listed incident's platform, knowing its commander's stored name: one
+        lookup per platform and workspace, not one per incident."""
+        commanders: dict[tuple[str, str], set[str]] = {}
+        for incident in incidents:
+            users = commanders.setdefault((incident.platform, incident.workspace), set())
+            if incident.commander is not None:
+                users.add(incident.commander)
+        return {
+            (platform, workspace): OfflinePlatform(
+                platform, self._bot.names_of(platform, workspace, users) if users else {}
+            )
+            for (platform, workspace), users in commanders.items()
+        }
+
     def _not_found(self, request: Request) -> Response:
         return self._page("missing.html.j2", request, title="No such incident", status_code=404)
 
@@ -368,18 +387,6 @@ def _seconds_label(seconds: float) -> str:
 
 def _csv_number(value: float | None) -> str:
     return "" if value is None else f"{value:.0f}"
-
-
-def _version(incident: Incident) -> tuple[object, ...]:
-    return (
-        incident.status.value,
-        incident.severity,
-        incident.closed_at,
-        tuple((e.seq, e.text, e.removed_at, e.edited_at) for e in incident.timeline),
-        tuple((a.role.value, a.user, a.relieved_at) for a in incident.roles),
-        tuple((a.seq, a.done_at) for a in incident.actions),
-        tuple((s.section_id, s.updated_at) for s in incident.sections),
-    )
 
 
 def _local_path(target: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from datetime import datetime
 
 from bot.commands import default_mention
@@ -18,6 +18,7 @@ from bot.ports import (
     UnitOfWork,
 )
 from bot.reminders import Reminder, ReminderControl, ReminderState
+from bot.summary import IncidentSummary
 
 
 class FakeStore:
@@ -66,6 +67,14 @@ class FakeRepository(IncidentRepository):
             (i for i in self.incidents if workspace is None or i.workspace == workspace),
             key=lambda i: (i.workspace, i.number),
         )
+
+
+    def summaries(self, workspace: str | None = None) -> Sequence[IncidentSummary]:
+        return [IncidentSummary.of(incident) for incident in self.list(workspace)]
+
+    def change_marker(self, workspace: str, number: int) -> Hashable | None:
+        incident = self.get(workspace, number)
+        return None if incident is None else repr(incident)  # every field, as a value
 
 
 class FakeEvents(ProcessedEvents):
