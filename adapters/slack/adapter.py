@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import (
@@ -29,6 +28,7 @@ from adapters.slack.handlers import PLATFORM, SlackHandlers
 from adapters.slack.http import SlackEndpoint
 from adapters.slack.platform import COMMAND_PREFIX, DisplayNames, api_error
 from adapters.slack.settings import EVENTS_PATH, SlackSettings, slack_settings
+from adapters.slack.socket import TimedSocketModeHandler
 from adapters.slack.text import own_mention
 from adapters.slack.workers import InboxSweeper, Lanes
 from bot.ports import Inbox, Leadership
@@ -108,7 +108,7 @@ class SlackAdapter:
             max_workers=16, thread_name_prefix="slack-ack"
         )
         self._sweeper: InboxSweeper | None = None
-        self._socket: SocketModeHandler | None = None
+        self._socket: TimedSocketModeHandler | None = None
         self._endpoint = SlackEndpoint(telemetry=bot.telemetry)
 
     def http_mount(self) -> HttpMount | None:
@@ -134,8 +134,11 @@ class SlackAdapter:
         self._sweeper.start()
         if self._settings.mode == "socket":
             assert self._settings.app_token is not None
-            self._socket = SocketModeHandler(
-                app, app_token=self._settings.app_token, web_client=self._client
+            self._socket = TimedSocketModeHandler(
+                app,
+                telemetry=self._bot.telemetry,
+                app_token=self._settings.app_token,
+                web_client=self._client,
             )
             self._socket.connect()  # type: ignore[no-untyped-call]
             log.info("Slack Socket Mode connected")
