@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Collection, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
@@ -54,10 +55,12 @@ log = logging.getLogger(__name__)
 SQLITE_SUFFIX = "-inbox"
 # At most this many rows in one group commit.
 MAX_GROUP = 500
-# With `synchronous=NORMAL`, the writer thread checkpoints the WAL once this many
-# requests were stored or finished since the last checkpoint (SQLite's own automatic
-# checkpoint, 1,000 pages, would run it inside some ack's commit).
+# With `synchronous=NORMAL`, the writer thread checkpoints the WAL (the fsync that
+# makes stored requests survive a power loss) once this many requests were stored or
+# finished since the last checkpoint, and at most this long after one was. SQLite's own
+# automatic checkpoint (at 1,000 pages) would run inside some ack's commit.
 CHECKPOINT_EVERY = 200
+CHECKPOINT_AFTER_SECONDS = 1.0
 
 
 class InboxSync(StrEnum):
@@ -143,6 +146,7 @@ class SqlAlchemyInbox(Inbox):
         self._ack_connection: Any = None
         self._stamp = inbox.c.received_at.type.bind_processor(engine.dialect)
         self._since_checkpoint = 0
+        self._checkpointed_at = time.monotonic()
 
     # -- the port ------------------------------------------------------------------------
 
@@ -243,8 +247,8 @@ class SqlAlchemyInbox(Inbox):
             item_id = cursor.lastrowid if inserted else None
             self._since_checkpoint += 1
             checkpoint_due = self._since_checkpoint >= CHECKPOINT_EVERY
+        self._ensure_writer()  # checkpoints within CHECKPOINT_AFTER_SECONDS
         if checkpoint_due:
-            self._ensure_writer()
             self._puts.put(_Put({}))  # wakes the writer, which checkpoints
         return int(item_id) if item_id is not None else None
 
@@ -262,7 +266,11 @@ class SqlAlchemyInbox(Inbox):
 
     def _write_forever(self) -> None:
         while True:
-            group = [self._puts.get()]
+            try:
+                group = [self._puts.get(timeout=CHECKPOINT_AFTER_SECONDS)]
+            except queue.Empty:
+                self._checkpoint_if_due()
+                continue
             while len(group) < MAX_GROUP:
                 try:
                     group.append(self._puts.get_nowait())
@@ -303,10 +311,14 @@ class SqlAlchemyInbox(Inbox):
     def _checkpoint_if_due(self) -> None:
         """Copies the WAL into the inbox file (and fsyncs both), outside the writers'
         lock: a PASSIVE checkpoint lets writers go on meanwhile."""
-        if not self._direct or self._since_checkpoint < CHECKPOINT_EVERY:
+        if not self._direct or not self._since_checkpoint:
+            return
+        waited = time.monotonic() - self._checkpointed_at
+        if self._since_checkpoint < CHECKPOINT_EVERY and waited < CHECKPOINT_AFTER_SECONDS:
             return
         with self._writing:
             self._since_checkpoint = 0
+        self._checkpointed_at = time.monotonic()
         try:
             # A DB-API connection in autocommit: a checkpoint inside a transaction (the
             # engine begins one on every connection) would do nothing.

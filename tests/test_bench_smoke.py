@@ -49,3 +49,13 @@ def test_replicas_burst_bench_applies_each_request_once(postgres_url: str) -> No
     result = bench("replicas_burst").main(["--rate", "20", "--seconds", "1", "--retries", "0.5"])
     assert result.requests == 25  # 20 requests, 5 of the 10 events sent again as retries
     assert result.failures == 0, result
+
+
+def test_slack_ack_bench_runs_both_modes_beside_bare_bolt() -> None:
+    rows = bench("slack_ack").main(["--commands", "6", "--concurrency", "3", "--runs", "1"])
+    assert [(row.mode, row.app) for row in rows] == [
+        (mode, app)
+        for mode in ("http", "socket")
+        for app in ("bare Bolt (ack only)", "incident-bot")
+    ]
+    assert all(0 < row.median_ms <= row.p99_ms <= row.max_ms for row in rows)
