@@ -30,7 +30,7 @@ from adapters.slack.platform import COMMAND_PREFIX, DisplayNames, api_error
 from adapters.slack.settings import EVENTS_PATH, SlackSettings, slack_settings
 from adapters.slack.socket import TimedSocketModeHandler
 from adapters.slack.text import own_mention
-from adapters.slack.workers import InboxSweeper, Lanes
+from adapters.slack.workers import AckFirst, InboxSweeper, Lanes
 from bot.ports import Inbox, Leadership
 from bot.replies import Reply
 from bot.service import IncidentBot
@@ -102,14 +102,16 @@ class SlackAdapter:
         self._delivery = Delivery(
             client=self._client, names=self._names, retry_handlers=retry_handlers()
         )
-        self._lanes = Lanes()
+        # HTTP acks in flight hold the handling back a little (see AckFirst).
+        self._ack_first = AckFirst()
+        self._lanes = Lanes(ack_first=self._ack_first)
         # Bolt's own threads only ack and queue, so a few suffice for many requests.
         self._listener_executor = ThreadPoolExecutor(
             max_workers=16, thread_name_prefix="slack-ack"
         )
         self._sweeper: InboxSweeper | None = None
         self._socket: TimedSocketModeHandler | None = None
-        self._endpoint = SlackEndpoint(telemetry=bot.telemetry)
+        self._endpoint = SlackEndpoint(telemetry=bot.telemetry, ack_first=self._ack_first)
 
     def http_mount(self) -> HttpMount | None:
         if self._settings.mode == "socket":

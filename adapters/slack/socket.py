@@ -52,4 +52,5 @@ class TimedSocketModeHandler(SocketModeHandler):
         with self._lock:
             if len(self._arrived) >= _MAX_WAITING:
                 self._arrived.clear()
-            self._arrived[found.group(1)] = time.perf_counter()
+            # Sent again before our ack: timed from its first arrival.
+            self._arrived.setdefault(found.group(1), time.perf_counter())
