@@ -72,8 +72,9 @@ def test_slack_and_the_pages_share_one_server(
     assert fetch(f"http://127.0.0.1:{slack_port}/")[0] == 404
     assert fetch(f"http://127.0.0.1:{slack_port}/metrics")[0] == 404
     # The pages' address serves the incident Slack just declared, and Slack too.
-    status, page = fetch(f"http://127.0.0.1:{pages_port}/")
-    assert status == 200 and "Search is slow" in page
+    # The incident is handled after the ack, and listed once handled.
+    assert eventually(lambda: "Search is slow" in fetch(f"http://127.0.0.1:{pages_port}/")[1])
+    assert fetch(f"http://127.0.0.1:{pages_port}/")[0] == 200
     second = SlackSender(port=pages_port).command(
         team=team, channel=general, user="UADA", text="help",
         response_url=fake_slack.response_url(),
