@@ -10,7 +10,7 @@ from bot.ports import Clock, Inbox, Leadership, UnitOfWorkFactory
 from bot.service import CoreSettings, IncidentBot
 from bot.telemetry import Telemetry
 from storage.database import database_revision, head_revision, upgrade_database
-from storage.inbox import inbox_for
+from storage.inbox import InboxSync, inbox_for
 from storage.leadership import leadership_for
 from storage.uow import unit_of_work_factory
 
@@ -77,7 +77,7 @@ def build_bot(
 def build_inbox(settings: Settings) -> Inbox:
     """The inbox beside the bot's data, with its own connections: storing a request
     before its ack never waits behind the core's work for a pooled connection."""
-    return inbox_for(settings.database_url)
+    return inbox_for(settings.database_url, sync=InboxSync(settings.inbox_sync))
 
 
 def build_leadership(settings: Settings) -> Leadership:

@@ -50,6 +50,9 @@ class Settings:
     # A stored request (the inbox) whose handling has not finished this long after it
     # was taken is taken up again, by this process or another replica.
     inbox_retry_after: timedelta = timedelta(seconds=30)
+    # On SQLite, how durable a stored request is before its ack: `normal` survives the
+    # bot being killed, `full` also a power loss, at an fsync per commit (storage/inbox.py).
+    inbox_sync: str = "normal"
     # Housekeeping: how long a platform event id is kept to drop a re-delivery of it.
     processed_events_retention: timedelta = timedelta(days=30)
     # The level of the libraries' loggers (Slack, Matrix, APScheduler, alembic …); the
@@ -93,6 +96,7 @@ class Settings:
                 for key, value in sorted(values.items())
             ),
             ("inbox_retry_after", format_duration(self.inbox_retry_after)),
+            ("inbox_sync", self.inbox_sync),
             ("processed_events_retention", format_duration(self.processed_events_retention)),
             ("log_level", self.log_level),
         ]
@@ -178,6 +182,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         links=_links(env, file_values, value("ticket_url", "")),
         template_options=_template_options(file_values.get("template_options", {})),
         inbox_retry_after=_duration("inbox_retry_after", value("inbox_retry_after", "30s")),
+        inbox_sync=_inbox_sync(value("inbox_sync", "normal")),
         processed_events_retention=_duration(
             "processed_events_retention", value("processed_events_retention", "30d")
         ),
@@ -227,6 +232,19 @@ def _links(env: Mapping[str, str], file_values: Mapping[str, object], url: str) 
             "https://tickets.example.org/view/{id}"
         )
     return LinkRules(ticket_patterns=patterns, ticket_url=url or None)
+
+
+INBOX_SYNCS = ("normal", "full")
+
+
+def _inbox_sync(text: str) -> str:
+    sync = text.strip().lower()
+    if sync not in INBOX_SYNCS:
+        raise ConfigError(
+            f"inbox_sync: `{text}` is not an inbox durability; write normal (a stored "
+            "request survives the bot being killed) or full (also a power loss, slower acks)"
+        )
+    return sync
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -1,28 +1,40 @@
 """Slash-command ack latency of the Slack adapter, beside a bare Bolt app that only acks,
 in Socket Mode and in HTTP mode, in one run, against the fake Slack of tests/slack/.
 
-    .venv/bin/python bench/slack_ack.py [--commands 200] [--concurrency 20]
+    .venv/bin/python bench/slack_ack.py [--commands 300] [--concurrency 20] [--runs 3]
+        [--modes http,socket] [--database-url postgresql://…]
+        [--variant 'full-sync:INCIDENT_BOT_INBOX_SYNC=full']
 
-For each (mode, app): start it as a subprocess, warm up, then send N `/incident note …`
-commands, C at a time, and time each until its ack (HTTP: the response; Socket Mode:
-the envelope's ack on the websocket, timed by the fake). The bot really does the work
-behind each ack (SQLite, chat.postMessage), so the numbers show the ack does not wait
-for it. The bot's ack includes storing the request in its inbox (one committed insert,
-group-committed with the requests arriving at the same moment); the bare app stores
-nothing. `--database-url postgresql://…` runs the bot on PostgreSQL instead.
+Each run starts, for each mode, the bare app and then the bot (and each `--variant`, the
+bot with more environment) as subprocesses, warms each up, then sends N `/incident note …`
+commands, C at a time, and times each until its ack (HTTP: the response; Socket Mode: the
+envelope's ack on the websocket, timed by the fake). The bot really does the work behind
+each ack (SQLite or PostgreSQL, chat.postMessage), so the numbers show whether the ack
+waits for it. The bot's ack includes storing the request in its inbox (one committed
+insert); the bare app stores nothing.
+
+The HTTP requests are sent and timed by a process of their own (`--http-client`): the
+fake Slack that the bot posts its replies to runs in this process, and a client sharing
+its interpreter lock would count the fake's work in the bot's ack time.
+
+Printed: each run's median and p99 per app, then the medians over runs of those and of
+the per-run p99 ratio bot/bare.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +50,25 @@ from slack_bot import (  # noqa: E402
     port_open,
 )
 
+BARE = "bare Bolt (ack only)"
+BOT = "incident-bot"
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Row:
+    run: int
+    mode: str
+    app: str
+    median_ms: float
+    p99_ms: float
+    max_ms: float
+
 
 class Bare(BotProcess):
     """bench/bare_bolt.py as a subprocess (BotProcess runs `incident-bot run`)."""
@@ -52,19 +83,29 @@ class Bare(BotProcess):
         )
 
 
-def run(fake: FakeSlack, mode: str, which: str, n: int, concurrency: int) -> list[float]:
+def p99(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(0.99 * len(ordered)) - 1)]
+
+
+def run(fake: FakeSlack, mode: str, variant: Variant | None, n: int, concurrency: int,
+        database_url: str | None) -> list[float]:
+    """Ack latencies in seconds; `variant` None is the bare app."""
+    which = "bare" if variant is None else "bot"
     workdir = Path(tempfile.mkdtemp(prefix=f"slack-ack-{mode}-{which}-"))
     port = free_port()
     env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "INCIDENT_BOT_SLACK_API_URL": fake.api_url,
-           "INCIDENT_BOT_DATABASE_URL": f"sqlite:///{workdir}/bot.db"}
+           "INCIDENT_BOT_DATABASE_URL": database_url or f"sqlite:///{workdir}/bot.db",
+           # The pages and /metrics on a free port (8080 may be taken).
+           "INCIDENT_BOT_HTTP_PORT": str(free_port())}
     if mode == "socket":
         env["SLACK_APP_TOKEN"] = APP_TOKEN
     else:
         env.update({"SLACK_SIGNING_SECRET": SIGNING_SECRET,
                     "INCIDENT_BOT_SLACK_PORT": str(port), "INCIDENT_BOT_SLACK_HOST": "127.0.0.1"})
     opened = fake.connections_opened
-    if which == "bot":
-        process: BotProcess = BotProcess(env=env, workdir=workdir)
+    if variant is not None:
+        process: BotProcess = BotProcess(env={**env, **variant.env}, workdir=workdir)
     else:
         process = Bare(env=env, workdir=workdir,
                        args=["--mode", mode, "--port", str(port), "--api-url", fake.api_url])
@@ -80,9 +121,12 @@ def run(fake: FakeSlack, mode: str, which: str, n: int, concurrency: int) -> lis
         send(general, f"start {title}")
         channel = fake.wait_for(
             lambda: next((c.id for c in fake.channels.values() if c.topic.endswith(title)), None)
-        ) if which == "bot" else general
+        ) if variant is not None else general
         for i in range(20):  # warm-up
             send(channel, f"note warm-up {i}")
+        if mode == "http":
+            return http_burst(port=port, team=ws, channel=channel, n=n,
+                              concurrency=concurrency, response_base=fake.response_url())
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             return list(pool.map(lambda i: send(channel, f"note bench {i}"), range(n)))
     finally:
@@ -106,30 +150,93 @@ def sender(fake: FakeSlack, mode: str, port: int, ws: str) -> Callable[[str, str
     return send
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--commands", type=int, default=200)
+def http_burst(*, port: int, team: str, channel: str, n: int, concurrency: int,
+               response_base: str) -> list[float]:
+    """N commands, C at a time, sent and timed by a client process of its own."""
+    job = {"port": port, "team": team, "channel": channel, "n": n,
+           "concurrency": concurrency, "response_base": response_base}
+    done = subprocess.run(
+        [sys.executable, __file__, "--http-client"], input=json.dumps(job),
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    return [float(s) for s in json.loads(done.stdout)]
+
+
+def http_client() -> None:
+    """The `--http-client` process: reads its job on stdin, prints the latencies."""
+    job = json.load(sys.stdin)
+    http = SlackSender(port=job["port"])
+
+    def send(i: int) -> float:
+        answer = http.command(team=job["team"], channel=job["channel"], user="UADA",
+                              text=f"note bench {i}", response_url=f"{job['response_base']}{i}")
+        assert answer.status == 200, answer
+        return answer.seconds
+
+    with ThreadPoolExecutor(max_workers=job["concurrency"]) as pool:
+        print(json.dumps(list(pool.map(send, range(job["n"])))))
+
+
+def variant(text: str) -> Variant:
+    """`label:KEY=VALUE,KEY=VALUE` -> the bot run with that environment added."""
+    label, _, assignments = text.partition(":")
+    env = dict(pair.split("=", 1) for pair in assignments.split(",") if pair)
+    return Variant(label=f"{BOT} {label}", env=env)
+
+
+def main(argv: Sequence[str] | None = None) -> list[Row]:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--commands", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=20)
-    args = parser.parse_args()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--modes", default="http,socket")
+    parser.add_argument("--database-url", help="run the bot on this database (PostgreSQL)")
+    parser.add_argument("--variant", type=variant, action="append", default=[],
+                        help="also run the bot with more environment: 'label:KEY=VALUE,…'")
+    parser.add_argument("--http-client", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.http_client:
+        http_client()
+        return []
+    modes = [mode for mode in args.modes.split(",") if mode]
+    apps: list[Variant | None] = [None, Variant(BOT, {}), *args.variant]
     fake = FakeSlack().start()
     fake.add_user("UADA", name="ada", display_name="Ada Lovelace")
-    print(f"{args.commands} slash commands, {args.concurrency} at a time; ack latency in ms")
-    print(f"{'mode':<7} {'app':<22} {'median':>8} {'p99':>8} {'max':>8}")
+    print(f"{args.commands} slash commands, {args.concurrency} at a time, {args.runs} run(s); "
+          f"ack latency in ms; load average at start {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"{'run':<4} {'mode':<7} {'app':<34} {'median':>8} {'p99':>8} {'max':>8}", flush=True)
+    rows: list[Row] = []
+    started = time.monotonic()
     try:
-        for mode in ("http", "socket"):
-            medians, p99s = {}, {}
-            for which in ("bare", "bot"):
-                ms = sorted(s * 1000 for s in run(fake, mode, which, args.commands,
-                                                  args.concurrency))
-                p99s[which] = ms[max(0, round(0.99 * len(ms)) - 1)]
-                medians[which] = statistics.median(ms)
-                label = "bare Bolt (ack only)" if which == "bare" else "incident-bot"
-                print(f"{mode:<7} {label:<22} {medians[which]:8.1f} {p99s[which]:8.1f} "
-                      f"{ms[-1]:8.1f}")
-            print(f"{mode:<7} {'ratio bot/bare':<22} {medians['bot'] / medians['bare']:8.2f} "
-                  f"{p99s['bot'] / p99s['bare']:8.2f}")
+        for number in range(1, args.runs + 1):
+            for mode in modes:
+                for app in apps:
+                    ms = [s * 1000 for s in run(fake, mode, app, args.commands,
+                                                args.concurrency, args.database_url)]
+                    row = Row(number, mode, BARE if app is None else app.label,
+                              statistics.median(ms), p99(ms), max(ms))
+                    rows.append(row)
+                    print(f"{row.run:<4} {row.mode:<7} {row.app:<34} {row.median_ms:8.1f} "
+                          f"{row.p99_ms:8.1f} {row.max_ms:8.1f}", flush=True)
     finally:
         fake.stop()
+    summarise(rows, modes, [BARE if a is None else a.label for a in apps])
+    print(f"load average at end {os.getloadavg()[0]:.1f}; {time.monotonic() - started:.0f} s",
+          flush=True)
+    return rows
+
+
+def summarise(rows: list[Row], modes: list[str], apps: list[str]) -> None:
+    print(f"\nmedian over runs    {'median':>8} {'p99':>8} {'p99 ratio (per run)':>22}")
+    for mode in modes:
+        bare = {r.run: r for r in rows if r.mode == mode and r.app == BARE}
+        for app in apps:
+            mine = [r for r in rows if r.mode == mode and r.app == app]
+            ratios = [r.p99_ms / bare[r.run].p99_ms for r in mine]
+            print(f"{mode:<7} {app:<34} {statistics.median(r.median_ms for r in mine):8.1f} "
+                  f"{statistics.median(r.p99_ms for r in mine):8.1f} "
+                  f"{statistics.median(ratios):8.2f} "
+                  f"({', '.join(f'{x:.2f}' for x in ratios)})")
 
 
 if __name__ == "__main__":

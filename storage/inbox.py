@@ -11,6 +11,21 @@ SQLite has one writer at a time per file and the core holds that lock while it h
 an event, so an ack would wait for it: there the inbox lives in a file of its own
 beside the database (`incident-bot.db` -> `incident-bot.db-inbox`), created on first
 use.
+
+How durable a stored request is on SQLite is a setting (`INCIDENT_BOT_INBOX_SYNC`):
+
+- `normal` (the default): WAL with `synchronous=NORMAL`. A commit is written to the
+  WAL file without waiting for the disk (fsync happens at checkpoints), so it survives
+  the process being killed (`kill -9`, a crash, an OOM kill): the write is in the
+  operating system's page cache. A power loss or kernel crash in the second or so before
+  the next checkpoint can lose the newest requests. The commit costs tens of
+  microseconds, so each request is inserted on the thread answering Slack, in one
+  statement, without a round trip to a writer thread; checkpoints (the fsyncs) run on
+  the writer thread, off the ack's path and outside its lock.
+- `full`: `synchronous=FULL`, an fsync per commit, so an ack survives a power loss
+  too; requests arriving together share one (group commit). Slower acks under load.
+
+On PostgreSQL durability is the server's (`synchronous_commit`); the setting is not used.
 """
 
 from __future__ import annotations
@@ -18,14 +33,16 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Collection, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Row
 
@@ -38,9 +55,22 @@ log = logging.getLogger(__name__)
 SQLITE_SUFFIX = "-inbox"
 # At most this many rows in one group commit.
 MAX_GROUP = 500
+# With `synchronous=NORMAL`, the writer thread checkpoints the WAL (the fsync that
+# makes stored requests survive a power loss) once this many requests were stored or
+# finished since the last checkpoint, and at most this long after one was. SQLite's own
+# automatic checkpoint (at 1,000 pages) would run inside some ack's commit.
+CHECKPOINT_EVERY = 200
+CHECKPOINT_AFTER_SECONDS = 1.0
 
 
-def inbox_for(url: str | URL) -> SqlAlchemyInbox:
+class InboxSync(StrEnum):
+    """How durable a stored request is on SQLite (see the module's docstring)."""
+
+    NORMAL = "normal"  # survives kill -9 of the bot; not a power loss just after
+    FULL = "full"  # survives a power loss; an fsync per (group) commit
+
+
+def inbox_for(url: str | URL, *, sync: InboxSync = InboxSync.NORMAL) -> SqlAlchemyInbox:
     """The inbox of the bot's database at `url` (see the module's docstring)."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -49,8 +79,22 @@ def inbox_for(url: str | URL) -> SqlAlchemyInbox:
     if database and database != ":memory:" and not database.startswith("file:"):
         parsed = parsed.set(database=database + SQLITE_SUFFIX)
     engine = make_engine(parsed)
+    _synchronous(engine, sync)
     inbox.create(engine, checkfirst=True)  # with its index
-    return SqlAlchemyInbox(engine)
+    return SqlAlchemyInbox(engine, sync=sync)
+
+
+def _synchronous(engine: Engine, sync: InboxSync) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA synchronous = {sync.value.upper()}")
+            if sync is InboxSync.NORMAL:
+                # The writer thread checkpoints (CHECKPOINT_EVERY), not an ack's commit.
+                cursor.execute("PRAGMA wal_autocheckpoint = 0")
+        finally:
+            cursor.close()
 
 
 @dataclass
@@ -59,8 +103,17 @@ class _Put:
     result: Future[int | None] = field(default_factory=Future)
 
 
+# The ack's insert on SQLite with `synchronous=NORMAL`: one statement, in autocommit, so
+# it is committed when it returns; prepared once and cached by the sqlite3 module.
+_SQLITE_PUT = (
+    "INSERT INTO inbox (platform, delivery_key, payload, received_at, claimed_at,"
+    " claimed_by, attempts) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (platform, delivery_key) DO NOTHING"
+)
+
+
 class SqlAlchemyInbox(Inbox):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sync: InboxSync = InboxSync.FULL) -> None:
         self.engine = engine
         # SQLite lets one writer in at a time and makes the others poll, sleeping up to
         # 100 ms between tries; this process's own writers queue on a lock instead.
@@ -85,6 +138,15 @@ class SqlAlchemyInbox(Inbox):
         self._finished: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
+        # SQLite with synchronous=NORMAL: the ack inserts on its own thread through one
+        # DB-API connection kept for it (a commit costs no fsync, so grouping gains
+        # nothing, and the hand-over to a writer thread would cost the ack the
+        # interpreter lock twice more).
+        self._direct = dialect == "sqlite" and sync is InboxSync.NORMAL
+        self._ack_connection: Any = None
+        self._stamp = inbox.c.received_at.type.bind_processor(engine.dialect)
+        self._since_checkpoint = 0
+        self._checkpointed_at = time.monotonic()
 
     # -- the port ------------------------------------------------------------------------
 
@@ -102,9 +164,12 @@ class SqlAlchemyInbox(Inbox):
                 "attempts": 1,
             }
         )
-        self._ensure_writer()
-        self._puts.put(request)
-        item_id = request.result.result()  # raises what the commit raised
+        if self._direct:
+            item_id = self._put_now(request.values)
+        else:
+            self._ensure_writer()
+            self._puts.put(request)
+            item_id = request.result.result()  # raises what the commit raised
         if item_id is None:
             return None
         return InboxItem(
@@ -161,6 +226,32 @@ class SqlAlchemyInbox(Inbox):
         with self.engine.connect() as connection:
             return len(connection.execute(select(inbox.c.id)).all())
 
+    def _put_now(self, values: dict[str, Any]) -> int | None:
+        stamp = self._stamp
+        row = (
+            values["platform"],
+            values["delivery_key"],
+            values["payload"],
+            stamp(values["received_at"]) if stamp else values["received_at"],
+            stamp(values["claimed_at"]) if stamp else values["claimed_at"],
+            values["claimed_by"],
+            values["attempts"],
+        )
+        with self._writing:
+            if self._ack_connection is None:
+                self._ack_connection = self.engine.raw_connection()
+            # Autocommit (the engine's connections leave transactions to us): committed
+            # once execute returns. A redelivery of a stored request changes no row.
+            cursor = self._ack_connection.execute(_SQLITE_PUT, row)
+            inserted = cursor.rowcount == 1
+            item_id = cursor.lastrowid if inserted else None
+            self._since_checkpoint += 1
+            checkpoint_due = self._since_checkpoint >= CHECKPOINT_EVERY
+        self._ensure_writer()  # checkpoints within CHECKPOINT_AFTER_SECONDS
+        if checkpoint_due:
+            self._puts.put(_Put({}))  # wakes the writer, which checkpoints
+        return int(item_id) if item_id is not None else None
+
     # -- the writer ------------------------------------------------------------------------
 
     def _ensure_writer(self) -> None:
@@ -175,7 +266,11 @@ class SqlAlchemyInbox(Inbox):
 
     def _write_forever(self) -> None:
         while True:
-            group = [self._puts.get()]
+            try:
+                group = [self._puts.get(timeout=CHECKPOINT_AFTER_SECONDS)]
+            except queue.Empty:
+                self._checkpoint_if_due()
+                continue
             while len(group) < MAX_GROUP:
                 try:
                     group.append(self._puts.get_nowait())
@@ -188,6 +283,9 @@ class SqlAlchemyInbox(Inbox):
                 except queue.Empty:
                     break
             inserts = [put for put in group if put.values]
+            if not inserts and not finished:
+                self._checkpoint_if_due()
+                continue
             try:
                 with self._writing, self.engine.begin() as connection:
                     ids = self._insert(connection, inserts)
@@ -200,12 +298,37 @@ class SqlAlchemyInbox(Inbox):
                 for item_id in finished:
                     self._finished.put(item_id)
                 continue
+            with self._writing:
+                self._since_checkpoint += len(finished)
+            self._checkpoint_if_due()
             answered: set[tuple[str, str]] = set()
             for put in inserts:
                 key = (put.values["platform"], put.values["delivery_key"])
                 # The same request twice in one group: the first one is stored.
                 put.result.set_result(None if key in answered else ids.get(key))
                 answered.add(key)
+
+    def _checkpoint_if_due(self) -> None:
+        """Copies the WAL into the inbox file (and fsyncs both), outside the writers'
+        lock: a PASSIVE checkpoint lets writers go on meanwhile."""
+        if not self._direct or not self._since_checkpoint:
+            return
+        waited = time.monotonic() - self._checkpointed_at
+        if self._since_checkpoint < CHECKPOINT_EVERY and waited < CHECKPOINT_AFTER_SECONDS:
+            return
+        with self._writing:
+            self._since_checkpoint = 0
+        self._checkpointed_at = time.monotonic()
+        try:
+            # A DB-API connection in autocommit: a checkpoint inside a transaction (the
+            # engine begins one on every connection) would do nothing.
+            connection = self.engine.raw_connection()
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                connection.close()
+        except Exception:
+            log.warning("checkpointing the inbox failed; tried again later", exc_info=True)
 
     def _insert(
         self, connection: Connection, puts: Sequence[_Put]

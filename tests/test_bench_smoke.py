@@ -55,3 +55,13 @@ def test_web_reads_bench_runs() -> None:
     rows = bench("web_reads").main(["--incidents", "3", "--entries", "5", "--repeat", "1"])
     assert [row.page for row in rows] == ["/", "/insights", "/metrics", "live poll"]
     assert all(row.whole_ms > 0 and row.summaries_ms > 0 for row in rows)
+
+
+def test_slack_ack_bench_runs_both_modes_beside_bare_bolt() -> None:
+    rows = bench("slack_ack").main(["--commands", "6", "--concurrency", "3", "--runs", "1"])
+    assert [(row.mode, row.app) for row in rows] == [
+        (mode, app)
+        for mode in ("http", "socket")
+        for app in ("bare Bolt (ack only)", "incident-bot")
+    ]
+    assert all(0 < row.median_ms <= row.p99_ms <= row.max_ms for row in rows)

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import (
@@ -29,8 +28,9 @@ from adapters.slack.handlers import PLATFORM, SlackHandlers
 from adapters.slack.http import SlackEndpoint
 from adapters.slack.platform import COMMAND_PREFIX, DisplayNames, api_error
 from adapters.slack.settings import EVENTS_PATH, SlackSettings, slack_settings
+from adapters.slack.socket import TimedSocketModeHandler
 from adapters.slack.text import own_mention
-from adapters.slack.workers import InboxSweeper, Lanes
+from adapters.slack.workers import AckFirst, InboxSweeper, Lanes
 from bot.ports import Inbox, Leadership
 from bot.replies import Reply
 from bot.service import IncidentBot
@@ -102,14 +102,16 @@ class SlackAdapter:
         self._delivery = Delivery(
             client=self._client, names=self._names, retry_handlers=retry_handlers()
         )
-        self._lanes = Lanes()
+        # HTTP acks in flight hold the handling back a little (see AckFirst).
+        self._ack_first = AckFirst()
+        self._lanes = Lanes(ack_first=self._ack_first)
         # Bolt's own threads only ack and queue, so a few suffice for many requests.
         self._listener_executor = ThreadPoolExecutor(
             max_workers=16, thread_name_prefix="slack-ack"
         )
         self._sweeper: InboxSweeper | None = None
-        self._socket: SocketModeHandler | None = None
-        self._endpoint = SlackEndpoint(telemetry=bot.telemetry)
+        self._socket: TimedSocketModeHandler | None = None
+        self._endpoint = SlackEndpoint(telemetry=bot.telemetry, ack_first=self._ack_first)
 
     def http_mount(self) -> HttpMount | None:
         if self._settings.mode == "socket":
@@ -134,8 +136,11 @@ class SlackAdapter:
         self._sweeper.start()
         if self._settings.mode == "socket":
             assert self._settings.app_token is not None
-            self._socket = SocketModeHandler(
-                app, app_token=self._settings.app_token, web_client=self._client
+            self._socket = TimedSocketModeHandler(
+                app,
+                telemetry=self._bot.telemetry,
+                app_token=self._settings.app_token,
+                web_client=self._client,
             )
             self._socket.connect()  # type: ignore[no-untyped-call]
             log.info("Slack Socket Mode connected")

@@ -12,14 +12,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from adapters.slack.workers import AckFirst
 from bot.telemetry import Telemetry
 
 
 class SlackEndpoint:
     """`POST /slack/events`; answers 503 until the adapter has started (Slack retries)."""
 
-    def __init__(self, *, telemetry: Telemetry) -> None:
+    def __init__(self, *, telemetry: Telemetry, ack_first: AckFirst | None = None) -> None:
         self._telemetry = telemetry
+        self._ack_first = ack_first or AckFirst()
         self._app: App | None = None
 
     @property
@@ -41,10 +43,11 @@ class SlackEndpoint:
                 status_code=503,
                 headers={"retry-after": "1"},
             )
-        body = await request.body()
-        # Bolt verifies the signature and runs the listener, which stores the request and
-        # acks: all of it blocking work, so off the event loop.
-        answer = await run_in_threadpool(app.dispatch, to_bolt_request(request, body))
-        response = to_starlette_response(answer)
+        with self._ack_first.acking():
+            body = await request.body()
+            # Bolt verifies the signature and runs the listener, which stores the request
+            # and acks: all of it blocking work, so off the event loop.
+            answer = await run_in_threadpool(app.dispatch, to_bolt_request(request, body))
+            response = to_starlette_response(answer)
         self._telemetry.slack_acked(seconds=time.perf_counter() - arrived)
         return response

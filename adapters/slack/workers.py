@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from bot.ports import Inbox, InboxItem
@@ -21,8 +22,51 @@ log = logging.getLogger(__name__)
 SWEEP_BATCH = 100
 
 
+# While acks are in flight, a lane waits at most this long before its next event.
+GIVE_WAY_AT_MOST = 0.1
+
+
+class AckFirst:
+    """Handling gives way to acks: a lane starts its next event only when no ack is in
+    flight, or after waiting GIVE_WAY_AT_MOST. The ack and the handling share the
+    interpreter lock (and, on a busy machine, the CPUs); without this, a burst of
+    requests is acked while the events before it are handled, and every ack waits its
+    turn behind ORM work. Slack's 3 s limit is on the ack; the handling can wait.
+
+    Counted in HTTP mode (SlackEndpoint). In Socket Mode bench/slack_ack.py showed no
+    gain (the median ack got slower), so there the lanes do not wait."""
+
+    def __init__(self) -> None:
+        self._in_flight = 0
+        self._quiet = threading.Condition()
+
+    @contextmanager
+    def acking(self) -> Iterator[None]:
+        self.started()
+        try:
+            yield
+        finally:
+            self.finished()
+
+    def started(self) -> None:
+        with self._quiet:
+            self._in_flight += 1
+
+    def finished(self) -> None:
+        with self._quiet:
+            self._in_flight -= 1
+            if self._in_flight <= 0:
+                self._in_flight = 0
+                self._quiet.notify_all()
+
+    def give_way(self, at_most: float = GIVE_WAY_AT_MOST) -> None:
+        with self._quiet:
+            self._quiet.wait_for(lambda: self._in_flight == 0, timeout=at_most)
+
+
 class Lanes:
-    def __init__(self, *, lanes: int = 4) -> None:
+    def __init__(self, *, lanes: int = 4, ack_first: AckFirst | None = None) -> None:
+        self._ack_first = ack_first
         self._lanes = [
             ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"slack-lane-{n}")
             for n in range(lanes)
@@ -32,9 +76,10 @@ class Lanes:
         lane = self._lanes[zlib.crc32(key.encode()) % len(self._lanes)]
         return lane.submit(self._logged, work)
 
-    @staticmethod
-    def _logged(work: Callable[[], None]) -> None:
+    def _logged(self, work: Callable[[], None]) -> None:
         try:
+            if self._ack_first is not None:
+                self._ack_first.give_way()
             work()
         except Exception:
             log.exception("handling a Slack event failed")

@@ -47,6 +47,8 @@ def test_a_secret_can_come_from_a_file_and_is_masked_when_shown(tmp_path: Path) 
         ({"INCIDENT_BOT_DECLARER_IS_COMMANDER": "maybe"}, "`maybe` is not true or false"),
         ({"INCIDENT_BOT_CONFIG": "/nonexistent/bot.toml"}, "cannot be read"),
         ({"INCIDENT_BOT_DATABASE_URL_FILE": "/nonexistent/url"}, "cannot be read"),
+        ({"INCIDENT_BOT_INBOX_SYNC": "sometimes"}, "`sometimes` is not an inbox durability; "
+         "write normal"),
     ],
 )
 def test_bad_settings_are_named(environ: dict[str, str], says: str) -> None:
