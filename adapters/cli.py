@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from adapters.adapter import Adapter, HttpMount
 from adapters.bootstrap import DatabaseNotReady, build_bot, prepare_database
 from adapters.config import ConfigError, Settings, load_settings, mask_url
-from adapters.console.app import Console, new_console_clock
+from adapters.console.app import Console, ConsolePlatform, new_console_clock
 from adapters.logs import configure_logging
 from adapters.offline import OfflinePlatform
 from adapters.runner import run_adapters
 from bot.clock import SystemClock
 from bot.domain import Incident, IncidentError
+from bot.replies import Reply
 from bot.telemetry import Telemetry
 from storage.database import upgrade_database
 
@@ -137,13 +138,34 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         "incident-bot: no Slack or Matrix credentials set; starting the console.",
         file=sys.stderr,
     )
-    stop_http = serve_http([])
-    try:
-        args.tz = None
-        args.user = None
-        return _console(args, settings, telemetry=telemetry)
-    finally:
-        stop_http()
+    args.tz = None
+    args.user = None
+
+    def beside_console(console: Console) -> Callable[[], None]:
+        from adapters.alerts.runtime import start_alerts
+
+        alerts = start_alerts(settings, os.environ, {"console": _ConsoleAlerts(console)})
+        stop_http = serve_http([alerts.mount] if alerts else [])
+
+        def stop() -> None:
+            stop_http()
+            if alerts:
+                alerts.stop()
+
+        return stop
+
+    return _console(args, settings, telemetry=telemetry, beside=beside_console)
+
+
+class _ConsoleAlerts:
+    """The console as the alerts' outlet: its platform, and its output."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self.platform = ConsolePlatform()
+
+    def deliver(self, replies: Sequence[Reply]) -> None:
+        self._console.show_arrived(replies)
 
 
 def _standby_note(adapter: Adapter) -> str | None:
@@ -152,8 +174,14 @@ def _standby_note(adapter: Adapter) -> str | None:
 
 
 def _console(
-    args: argparse.Namespace, settings: Settings, *, telemetry: Telemetry | None = None
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    telemetry: Telemetry | None = None,
+    beside: Callable[[Console], Callable[[], None]] = lambda console: lambda: None,
 ) -> int:
+    """The console; `beside` starts what serves alongside it (the HTTP server) and
+    returns how to stop it."""
     zone = settings.timezone
     if args.tz:
         try:
@@ -179,10 +207,14 @@ def _console(
         follow_system_clock=interactive,
         default_user=_handle(args.user) if interactive else None,
     )
-    if not interactive:
-        return 1 if console.play(sys.stdin) else 0
-    _interact(console, zone, settings.tag_emoji.name)
-    return 0
+    stop_beside = beside(console)
+    try:
+        if not interactive:
+            return 1 if console.play(sys.stdin) else 0
+        _interact(console, zone, settings.tag_emoji.name)
+        return 0
+    finally:
+        stop_beside()
 
 
 def _handle(user: str | None) -> str:

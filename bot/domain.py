@@ -551,6 +551,25 @@ class Incident:
             )
         )
 
+    def add_sourced(
+        self, text: str, *, author: str, occurred_at: datetime, now: datetime, source_ref: str
+    ) -> TimelineEntry | None:
+        """An entry another system reported (an alert firing or resolving), at the time
+        it says; None when the entry with this reference is there already (a repeat)."""
+        if self.entry_for_message(source_ref) is not None:
+            return None
+        return self._add_entry(
+            TimelineEntry(
+                self._next_entry_seq(),
+                occurred_at,
+                now,
+                EntryKind.BACKDATED,
+                author,
+                text,
+                source_ref,
+            )
+        )
+
     def tag_message(
         self,
         *,
