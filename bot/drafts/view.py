@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+from bot.alerts import is_alert_ref, links_in_entry
 from bot.domain import (
     MILESTONE_LABELS,
     EntryKind,
@@ -22,7 +23,6 @@ from bot.domain import (
     TimelineEntry,
     slugify,
 )
-from bot.alerts import is_alert_ref, links_in_entry
 from bot.drafts.links import NO_TICKET_PATTERNS, Link, LinkRules, collect_links, safe_url
 from bot.drafts.templates import Template
 from bot.drafts.user_markdown import escape_text

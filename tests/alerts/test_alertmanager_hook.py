@@ -116,7 +116,9 @@ def test_resolving_adds_an_entry_at_its_end_and_proposes_monitoring(stack: Alert
     stack.alertmanager(notification([first_alert(), second_alert()]))
     stack.clock.advance_to(stack.clock.now() + timedelta(minutes=5))
     stack.alertmanager(
-        notification([first_alert(), second_alert(status="resolved", ends_at="2025-03-04T14:07:00Z")])
+        notification(
+            [first_alert(), second_alert(status="resolved", ends_at="2025-03-04T14:07:00Z")]
+        )
     )
     channel = stack.bot.find(1).channel_id
     assert not any("Every alert" in t for t in stack.outlet.texts(channel))  # one still fires
@@ -166,7 +168,7 @@ def test_a_closed_incidents_group_declares_a_new_one_that_links_the_old(
 def test_an_alert_no_route_matches_declares_nothing(stack: AlertStack) -> None:
     answer = stack.alertmanager(
         notification([alert("DiskFilling", fingerprint="cc01", starts_at="2025-03-04T14:00:00Z",
-                            severity="warning")])  # fmt: skip
+                            severity="warning")])
     )
     assert answer.status == 200
     assert stack.incidents() == []
