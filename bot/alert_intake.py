@@ -105,19 +105,45 @@ class AlertIntake:
                     uow.commit()
                     return Outcome([], ignored=True)
                 previous = incident
+
+                def remember_group(declared: Incident) -> None:
+                    # Stored with the incident, before its channel opens, so that a
+                    # redelivery after a crash finds the group's incident.
+                    nonlocal group
+                    if group is None:
+                        group = AlertGroup(
+                            workspace=route.workspace,
+                            group_key=notification.group_key,
+                            incident_number=declared.number,
+                            source=notification.source,
+                        )
+                    else:
+                        group.incident_number = declared.number
+                        group.summary_at = None
+                        group.pending_fired = group.pending_resolved = 0
+                        group.pending_names = ()
+                    uow.alert_groups.save(group)
+
+                # The notification counts as applied only once all of it is stored: the
+                # declaration commits once before its channel opens.
+                uow.events.forget(EVENTS, key)
                 incident, said, after_commit = self._bot.declare_from_alerts(
                     uow,
                     platform,
                     workspace=route.workspace,
                     announce=route.announce,
                     title=route.title_for(matched, notification.group_labels),
+                    severity=route.severity_for(matched),
                     source=notification.source,
                     now=now,
+                    on_stored=remember_group,
                 )
+                if not uow.events.record(EVENTS, key, now):
+                    return Outcome([], repeat=True)  # another worker applied it meanwhile
                 replies += said
                 declared = True
-                self._first_facts(incident, route.severity_for(matched), previous, now)
                 if previous is not None:
+                    self._follows(incident, previous, now)
                     replies.append(
                         Message(
                             channel=incident.channel_id,
@@ -126,18 +152,6 @@ class AlertIntake:
                             f"was #{previous.channel_name}.",
                         )
                     )
-                if group is None:
-                    group = AlertGroup(
-                        workspace=route.workspace,
-                        group_key=notification.group_key,
-                        incident_number=incident.number,
-                        source=notification.source,
-                    )
-                else:
-                    group.incident_number = incident.number
-                    group.summary_at = None
-                    group.pending_fired = group.pending_resolved = 0
-                    group.pending_names = ()
             assert group is not None
             changes = self._apply(incident, matched, notification.source, now)
             if changes:
@@ -162,20 +176,16 @@ class AlertIntake:
         return Outcome(replies, incident=(route.workspace, number), declared=declared)
 
     @staticmethod
-    def _first_facts(
-        incident: Incident, severity: int | None, previous: Incident | None, now: datetime
-    ) -> None:
-        if severity is not None:
-            incident.set_severity(severity, by=rules.ALERT_AUTHOR, at=now, now=now)
-        if previous is not None:
-            incident.add_note(
-                f"Follows incident {previous.number} (#{previous.channel_name}, closed): "
-                "the same alert group fired again.",
-                author=rules.ALERT_AUTHOR,
-                at=now,
-                now=now,
-                source_ref=None,
-            )
+    def _follows(incident: Incident, previous: Incident, now: datetime) -> None:
+        """The new incident links the closed one its alert group had."""
+        incident.add_note(
+            f"Follows incident {previous.number} (#{previous.channel_name}, closed): "
+            "the same alert group fired again.",
+            author=rules.ALERT_AUTHOR,
+            at=now,
+            now=now,
+            source_ref=None,
+        )
 
     @staticmethod
     def _apply(incident: Incident, alerts: list[Alert], source: str, now: datetime) -> AlertChanges:

@@ -482,18 +482,23 @@ class IncidentBot:
         workspace: str,
         announce: str,
         title: str,
+        severity: int | None,
         source: str,
         now: datetime,
+        on_stored: Callable[[Incident], None] = lambda incident: None,
     ) -> tuple[Incident, list[Reply], list[Callable[[], list[Reply]]]]:
         """Declares an incident for an alert group, in `uow`, the way `start` does (the
         channel opened with nobody in it), announced in `announce`; nobody becomes its
-        commander and nobody is invited. Returns the incident, the replies, and what to
-        do once `uow` is committed."""
+        commander and nobody is invited. `on_stored` adds to the first commit (the
+        incident stored, its channel not yet open). Returns the incident, the replies,
+        and what to do once `uow` is committed."""
         event = CommandReceived(
             workspace=workspace, channel=announce, user=source, text="", posted_at=now
         )
         ctx = _Context(uow, event, platform, now)
-        incident, replies = self._declare(ctx, c.Start(title=title), by_alerts=True)
+        incident, replies = self._declare(
+            ctx, c.Start(title=title), by_alerts=True, severity=severity, on_stored=on_stored
+        )
         return incident, replies, ctx.after_commit
 
     def alert_changes_applied(self, uow: UnitOfWork, incident: Incident, now: datetime) -> None:
@@ -501,7 +506,13 @@ class IncidentBot:
         self._reminders_follow(uow, incident, now, activity=True)
 
     def _declare(
-        self, ctx: _Context, command: c.Start, *, by_alerts: bool = False
+        self,
+        ctx: _Context,
+        command: c.Start,
+        *,
+        by_alerts: bool = False,
+        severity: int | None = None,
+        on_stored: Callable[[Incident], None] = lambda incident: None,
     ) -> tuple[Incident, list[Reply]]:
         """Declares an incident in three steps, so that a lost race opens no channel and
         nobody is in a channel the bot does not know as the incident's:
@@ -535,10 +546,13 @@ class IncidentBot:
             template=self._settings.default_template,
             timezone=self._settings.timezone.key,
         )
+        if severity is not None:
+            incident.set_severity(severity, by=ctx.user, at=ctx.at, now=ctx.now)
         if self._settings.declarer_is_commander and not by_alerts:
             incident.assign_role(Role.COMMANDER, ctx.user, by=ctx.user, at=ctx.at, now=ctx.now)
         ctx.uow.incidents.add(incident)
         self._reminders_follow(ctx.uow, incident, ctx.now, activity=True)
+        on_stored(incident)
         ctx.uow.commit()
         try:
             channel = ctx.platform.open_incident_channel(
@@ -559,7 +573,7 @@ class IncidentBot:
             f"Incident {number}: {title}",
             f"Declared by {declarer} at {listings.local_time(incident, ctx.at)} "
             f"{zone_label(listings.zone_of(incident), ctx.at)}. Status: {incident.status.value}. "
-            "Severity: not set.",
+            + (f"Severity: SEV{incident.severity}." if incident.severity else "Severity: not set."),
             f"Commander: {ctx.who(commander)}." if commander else "Commander: unassigned.",
             f"Assign roles with `{prefix} role ROLE @user`; set the severity with "
             f"`{prefix} severity 1..4`.",

@@ -62,8 +62,8 @@ def _version(document: Mapping[str, Any], known: tuple[str, ...], sender: str, h
     if str(version) not in known:
         shown = "no version" if version is None else f"version {json.dumps(version)}"
         raise PayloadError(
-            f"{shown} is not a {sender} webhook payload this receiver reads; it reads "
-            f"version {', '.join(known)}, what {sender}'s {how} sends"
+            f"{shown}: this receiver reads {sender}'s webhook payload version "
+            f"{', '.join(known)}, what {sender}'s {how} sends"
         )
 
 
