@@ -131,6 +131,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         telemetry=telemetry,
         on_started=on_started,
         serve_http=serve_http,
+        beside_adapters=lambda adapters: _alerts_beside(settings, adapters),
     ):
         return 0
     # No chat platform is configured: the console, on a terminal or a piped transcript.
@@ -155,6 +156,18 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return stop
 
     return _console(args, settings, telemetry=telemetry, beside=beside_console)
+
+
+def _alerts_beside(
+    settings: Settings, adapters: Sequence[Adapter]
+) -> tuple[list[HttpMount], Callable[[], None]]:
+    """The alert receivers, posting through the chat platforms that run."""
+    from adapters.alerts.runtime import outlets_of, start_alerts
+
+    alerts = start_alerts(settings, os.environ, outlets_of(adapters))
+    if alerts is None:
+        return [], lambda: None
+    return [alerts.mount], alerts.stop
 
 
 class _ConsoleAlerts:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from adapters.adapter import HttpMount
+from adapters.adapter import Adapter, HttpMount
 from adapters.alerts.receiver import AlertReceiver, ReceiverSettings
 from adapters.alerts.worker import AlertOutlet, AlertWorker
 from adapters.bootstrap import build_alert_intake, build_inbox
@@ -28,6 +28,17 @@ class AlertsFace:
 
     def stop(self) -> None:
         self.worker.stop()
+
+
+def outlets_of(adapters: Sequence[Adapter]) -> dict[str, AlertOutlet]:
+    """The outlets of the running platforms that offer one (`alert_outlet()`)."""
+    outlets: dict[str, AlertOutlet] = {}
+    for adapter in adapters:
+        offer = getattr(adapter, "alert_outlet", None)
+        outlet = offer() if callable(offer) else None
+        if outlet is not None:
+            outlets[adapter.platform] = outlet
+    return outlets
 
 
 def start_alerts(

@@ -122,11 +122,14 @@ class AlertWorker:
             self._deliver(platform, outcome.replies)
 
     def _deliver(self, platform: str, replies: Sequence[Reply]) -> None:
-        try:
-            self._outlets[platform].deliver(replies)
-        except Exception:
-            # The timeline has it all; only the channel's message is missing.
-            log.exception("posting %d alert message(s) on %s failed", len(replies), platform)
+        # One by one: the announcement refused (the bot is not in that channel) leaves
+        # the incident channel's messages to go out all the same.
+        for reply in replies:
+            try:
+                self._outlets[platform].deliver([reply])
+            except Exception:
+                # The timeline has it all; only this message is missing.
+                log.exception("posting an alert message on %s failed", platform)
 
     def sweep(self) -> None:
         """Takes up abandoned notifications and posts the summaries now due."""
