@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot import alerts as rules
+from bot import limits
 from bot.alerts import Alert, AlertChanges, AlertGroup, AlertNotification, AlertRules
 from bot.domain import Incident, IncidentError, MilestoneKind
 from bot.ports import ChatPlatform, Clock, ConcurrentChange, UnitOfWorkFactory
@@ -153,7 +154,17 @@ class AlertIntake:
                         )
                     )
             assert group is not None
-            changes = self._apply(incident, matched, notification.source, now)
+            room = (
+                limits.TIMELINE_ENTRIES
+                + limits.AUTOMATIC_HEADROOM
+                - uow.incidents.entry_count(incident)
+            )
+            changes, left_out = self._apply(incident, matched, notification.source, now, room)
+            if left_out:
+                log.warning(
+                    "incident %s/%s: its timeline is full; %d alert entries left out",
+                    incident.workspace, incident.number, left_out,
+                )  # fmt: skip
             if changes:
                 self._impact_started(incident, changes, now)
                 self._bot.alert_changes_applied(uow, incident, now)
@@ -188,12 +199,20 @@ class AlertIntake:
         )
 
     @staticmethod
-    def _apply(incident: Incident, alerts: list[Alert], source: str, now: datetime) -> AlertChanges:
+    def _apply(
+        incident: Incident, alerts: list[Alert], source: str, now: datetime, room: int
+    ) -> tuple[AlertChanges, int]:
         """One entry per firing (fingerprint and start) at its start, one per
-        resolution at its end; what is there already is left alone."""
+        resolution at its end; what is there already is left alone. At most `room`
+        entries are added (the timeline's limit); returns how many were left out."""
         fired: list[Alert] = []
         resolved: list[Alert] = []
+        left_out = 0
         for alert in sorted(alerts, key=lambda alert: (alert.starts_at, alert.fingerprint)):
+            if len(fired) + len(resolved) >= room:
+                refs = [alert.firing_ref] + ([] if alert.firing else [alert.resolved_ref])
+                left_out += sum(1 for ref in refs if incident.entry_for_message(ref) is None)
+                continue
             if incident.add_sourced(
                 rules.firing_text(alert, source),
                 author=rules.ALERT_AUTHOR,
@@ -210,7 +229,7 @@ class AlertIntake:
                 source_ref=alert.resolved_ref,
             ):
                 resolved.append(alert)
-        return AlertChanges(tuple(fired), tuple(resolved))
+        return AlertChanges(tuple(fired), tuple(resolved)), left_out
 
     @staticmethod
     def _impact_started(incident: Incident, changes: AlertChanges, now: datetime) -> None:

@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot import limits
+
 # Who the alert entries and the declaration are credited to.
 ALERT_AUTHOR = "alertmanager"
 # A group's channel gets a summary at most this often (a storm is one message a minute).
@@ -181,8 +183,8 @@ class AlertRoute:
             values.get(part[1] or "", ""),
             self.title,
         )
-        title = " ".join(rendered.split()).strip(" :-–—|,")
-        return title or f"Alert {first.name}"
+        title = " ".join(rendered.split()).strip(" :-–—|,") or f"Alert {first.name}"
+        return limits.shortened(title, limits.TITLE_CHARS)
 
     def severity_for(self, alerts: Sequence[Alert]) -> int | None:
         """The most severe level any alert's label maps to; None when none maps."""
@@ -338,13 +340,17 @@ def _describe(alert: Alert) -> str:
 
 
 def firing_text(alert: Alert, source: str) -> str:
+    """The entry of an alert firing: what it is, then its links (kept whole: a long
+    description is shortened first)."""
     links = " ".join(f"{_LINK_WORDS.get(link.kind, link.kind)}: {link.url}" for link in alert.links)
-    text = f"Alert firing ({source}): {_describe(alert)}"
-    return f"{text}. {links}" if links else text
+    head = f"Alert firing ({source}): "
+    room = limits.ENTRY_CHARS - len(head) - (len(links) + 2 if links else 0)
+    text = head + limits.shortened(_describe(alert), max(room, 200))
+    return limits.shortened(f"{text}. {links}" if links else text)
 
 
 def resolved_text(alert: Alert, source: str) -> str:
-    return f"Alert resolved ({source}): {_describe(alert)}"
+    return limits.shortened(f"Alert resolved ({source}): {_describe(alert)}")
 
 
 def links_in_entry(text: str) -> list[tuple[str, str]]:

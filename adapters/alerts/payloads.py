@@ -74,6 +74,8 @@ def _notification(document: Mapping[str, Any], source: str) -> AlertNotification
     group_labels = _labels(document.get("groupLabels", {}), "groupLabels")
     alerts = tuple(_alert(raw, index, source) for index, raw in enumerate(raw_alerts))
     group_key = document.get("groupKey")
+    if isinstance(group_key, str):
+        group_key = _clean(group_key)
     if not isinstance(group_key, str) or not group_key:
         # Older Grafana versions leave it out: the group is what its labels say.
         group_key = json.dumps(dict(sorted(group_labels.items())), ensure_ascii=False)
@@ -107,6 +109,8 @@ def _alert(raw: object, index: int, source: str) -> Alert:
         raise PayloadError(f"{where}.startsAt is missing; every alert has the time it started")
     ends_at = _time(raw.get("endsAt"), f"{where}.endsAt") if status == "resolved" else None
     fingerprint = raw.get("fingerprint")
+    if isinstance(fingerprint, str):
+        fingerprint = _clean(fingerprint)[:128]
     if not isinstance(fingerprint, str) or not fingerprint:
         fingerprint = hashlib.sha256(
             json.dumps(sorted(labels.items())).encode("utf-8")
@@ -131,7 +135,7 @@ def _links(raw: Mapping[str, Any], annotations: Mapping[str, str]) -> tuple[Aler
         ("silence", raw.get("silenceURL")),
     ]
     return tuple(
-        AlertLink(kind, url.strip())
+        AlertLink(kind, _clean(url.strip()))
         for kind, url in found
         if isinstance(url, str) and url.strip().lower().startswith(("http://", "https://"))
         and not any(character.isspace() for character in url.strip())
@@ -143,7 +147,17 @@ def _labels(raw: object, where: str) -> dict[str, str]:
         return {}
     if not isinstance(raw, dict):
         raise PayloadError(f"{where} is not an object of names and values")
-    return {str(key): str(value) for key, value in raw.items() if value is not None}
+    return {_clean(str(key)): _clean(str(value)) for key, value in raw.items() if value is not None}
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    """Control bytes (a NUL no PostgreSQL text column takes) go; a lone surrogate, which
+    no codec can write, becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", _CONTROL.sub("", text))
 
 
 def _time(raw: object, where: str) -> datetime | None:

@@ -65,8 +65,16 @@ class RecordingOutlet:
 
 
 class AlertStack:
-    def __init__(self, tmp: Path, *, routes: str = ROUTES, env: dict[str, str] | None = None):
-        self.database_url = f"sqlite:///{tmp / 'alerts.db'}"
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        routes: str = ROUTES,
+        env: dict[str, str] | None = None,
+        database_url: str | None = None,
+        start_worker: bool = True,
+    ) -> None:
+        self.database_url = database_url or f"sqlite:///{tmp / 'alerts.db'}"
         config = tmp / "settings.toml"
         config.write_text(textwrap.dedent(routes))
         self.settings: Settings = load_settings(
@@ -117,7 +125,8 @@ class AlertStack:
             telemetry=telemetry,
             mounts=[HttpMount(receiver.routes(), "127.0.0.1", 0, "INCIDENT_BOT_HTTP_PORT")],
         )
-        self.worker.start()
+        if start_worker:
+            self.worker.start()
         self.face.start()
         assert self.face.url is not None
         self.url = self.face.url

@@ -8,6 +8,7 @@ import http.client
 import json
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,25 @@ def test_grafana_in_a_header_of_its_own(tmp_path: Path) -> None:
                           headers={"x-grafana-token": "guess"}).status == 401  # fmt: skip
     finally:
         stack.close()
+
+
+def test_an_accepted_notification_survives_a_crash_before_its_work(tmp_path: Path) -> None:
+    """Answered 200 means stored: a process that dies before the work leaves it in the
+    inbox, and the next one takes it up once its claim is old."""
+    crashed = AlertStack(tmp_path, start_worker=False)  # nothing handles what arrives
+    try:
+        assert crashed.alertmanager(firing(), wait=False).status == 200
+        assert crashed.incidents() == [] and crashed.inbox.pending() == 1
+    finally:
+        crashed.close()
+    restarted = AlertStack(tmp_path)
+    try:
+        assert restarted.incidents() == []  # its claim is fresh: maybe still in hand
+        restarted.clock.advance_to(restarted.clock.now() + timedelta(seconds=31))
+        restarted.worker.sweep()
+        assert restarted.worker.wait_idle(timeout=60)
+        [incident] = restarted.incidents()
+        assert incident.title == "HighErrorRate"
+        assert any("declared" in text for text in restarted.outlet.texts("general"))
+    finally:
+        restarted.close()

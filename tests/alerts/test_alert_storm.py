@@ -31,8 +31,10 @@ def storm(count: int) -> dict[str, object]:
     )
 
 
-def test_a_thousand_alerts_make_one_summary_a_minute_and_one_entry_each(tmp_path: Path) -> None:
-    stack = AlertStack(tmp_path)
+def test_a_thousand_alerts_make_one_summary_a_minute_and_one_entry_each(
+    tmp_path: Path, database_url: str
+) -> None:
+    stack = AlertStack(tmp_path, database_url=database_url)
     try:
         # As Alertmanager sends a growing group: every group_interval, all its alerts.
         answers = []

@@ -17,8 +17,9 @@ DASHBOARD = "https://grafana.example.org/d/abc/checkout"
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[AlertStack]:
-    stack = AlertStack(tmp_path)
+def stack(tmp_path: Path, database_url: str) -> Iterator[AlertStack]:
+    """On SQLite and on PostgreSQL."""
+    stack = AlertStack(tmp_path, database_url=database_url)
     try:
         yield stack
     finally:
