@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import limits
+from bot.mentions import literal
 
 # Who the alert entries and the declaration are credited to.
 ALERT_AUTHOR = "alertmanager"
@@ -184,7 +185,7 @@ class AlertRoute:
             self.title,
         )
         title = " ".join(rendered.split()).strip(" :-–—|,") or f"Alert {first.name}"
-        return limits.shortened(title, limits.TITLE_CHARS)
+        return limits.shortened(literal(title), limits.TITLE_CHARS)
 
     def severity_for(self, alerts: Sequence[Alert]) -> int | None:
         """The most severe level any alert's label maps to; None when none maps."""
@@ -327,6 +328,12 @@ _LINK_IN_TEXT = re.compile(
 
 
 def _describe(alert: Alert) -> str:
+    """What the alert is, in its own words; `{@…}` look-alikes in them stay text (an
+    alert names nobody)."""
+    return literal(_describe_raw(alert))
+
+
+def _describe_raw(alert: Alert) -> str:
     about = alert.annotations.get("summary") or alert.annotations.get("description") or ""
     labels = ", ".join(
         f"{key}={value}" for key, value in sorted(alert.labels.items()) if key != "alertname"
@@ -423,7 +430,7 @@ class AlertGroup:
     def note(self, changes: AlertChanges, firing_now: int) -> None:
         self.pending_fired += len(changes.fired)
         self.pending_resolved += len(changes.resolved)
-        names = [alert.name for alert in (*changes.fired, *changes.resolved)]
+        names = [literal(alert.name) for alert in (*changes.fired, *changes.resolved)]
         self.pending_names = tuple(dict.fromkeys([*self.pending_names, *names]))[
             -SUMMARY_NAMES * 2 :
         ]

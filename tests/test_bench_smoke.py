@@ -49,3 +49,9 @@ def test_replicas_burst_bench_applies_each_request_once(postgres_url: str) -> No
     result = bench("replicas_burst").main(["--rate", "20", "--seconds", "1", "--retries", "0.5"])
     assert result.requests == 25  # 20 requests, 5 of the 10 events sent again as retries
     assert result.failures == 0, result
+
+
+def test_alert_storm_bench_runs_on_sqlite() -> None:
+    [row] = bench("alert_storm").main(["--alerts", "20", "--steps", "2", "--no-postgres"])
+    assert (row.backend, row.alerts, row.entries) == ("SQLite", 20, 20)
+    assert row.messages >= 1  # the announcement, the welcome, one summary

@@ -117,6 +117,13 @@ class AlertWorker:
             log.exception("alert notification %s failed; it will be tried again", item.id)
             return
         self._inbox.done(item.id)
+        if outcome.incident is not None:
+            workspace, number = outcome.incident
+            log.info(
+                "%s notification %s: %s incident %s/%s",
+                item.platform, item.key[-12:],
+                "declared" if outcome.declared else "added to", workspace, number,
+            )  # fmt: skip
         platform = self._intake.platform_for(notification)
         if outcome.replies and platform is not None:
             self._deliver(platform, outcome.replies)

@@ -122,3 +122,19 @@ def test_settings_file_rules_and_check_config(tmp_path: Path) -> None:
     assert "alerts.routes[0]: `severity` is not a label matcher" in refused.err
     with pytest.raises(ConfigError, match="alerts_max_body: `lots` is not a size"):
         load_settings({"INCIDENT_BOT_ALERTS_MAX_BODY": "lots"})
+
+
+def test_an_alert_names_nobody_whatever_its_text_says() -> None:
+    """A `{@…}` in an alert's labels or annotations stays text: rendered, it is not a
+    mention of anyone."""
+    from bot.alerts import firing_text
+    from bot.mentions import resolve
+
+    sneaky = Alert("f", "firing", {"alertname": "X{@UBOSS}"},
+                   {"summary": "page {@UADMIN} now"}, an_alert().starts_at, None)  # fmt: skip
+    text = firing_text(sneaky, "alertmanager")
+    rendered = resolve(text, lambda user: f"NAME-OF-{user}")
+    assert "NAME-OF-" not in rendered
+    assert "UADMIN" in rendered
+    title = route(title="{annotation.summary}").title_for([sneaky], {})
+    assert "NAME-OF-" not in resolve(title, lambda user: f"NAME-OF-{user}")
