@@ -208,27 +208,39 @@ class AlertIntake:
         fired: list[Alert] = []
         resolved: list[Alert] = []
         left_out = 0
+        wanted = [alert.firing_ref for alert in alerts]
+        wanted += [alert.resolved_ref for alert in alerts if not alert.firing]
+        present = incident.entries_with_refs(wanted)
         for alert in sorted(alerts, key=lambda alert: (alert.starts_at, alert.fingerprint)):
+            new = [ref for ref in (alert.firing_ref, alert.resolved_ref) if ref not in present]
+            if alert.firing:
+                new = [ref for ref in new if ref == alert.firing_ref]
+            if not new:
+                continue  # a repeat
             if len(fired) + len(resolved) >= room:
-                refs = [alert.firing_ref] + ([] if alert.firing else [alert.resolved_ref])
-                left_out += sum(1 for ref in refs if incident.entry_for_message(ref) is None)
+                left_out += len(new)
                 continue
-            if incident.add_sourced(
-                rules.firing_text(alert, source),
-                author=rules.ALERT_AUTHOR,
-                occurred_at=alert.starts_at,
-                now=now,
-                source_ref=alert.firing_ref,
-            ):
+            if alert.firing_ref in new:
+                incident.add_sourced(
+                    rules.firing_text(alert, source),
+                    author=rules.ALERT_AUTHOR,
+                    occurred_at=alert.starts_at,
+                    now=now,
+                    source_ref=alert.firing_ref,
+                    known_new=True,
+                )
                 fired.append(alert)
-            if not alert.firing and incident.add_sourced(
-                rules.resolved_text(alert, source),
-                author=rules.ALERT_AUTHOR,
-                occurred_at=alert.ends_at or now,
-                now=now,
-                source_ref=alert.resolved_ref,
-            ):
+            if alert.resolved_ref in new:
+                incident.add_sourced(
+                    rules.resolved_text(alert, source),
+                    author=rules.ALERT_AUTHOR,
+                    occurred_at=alert.ends_at or now,
+                    now=now,
+                    source_ref=alert.resolved_ref,
+                    known_new=True,
+                )
                 resolved.append(alert)
+            present.update(new)  # the same alert twice in one payload: one entry
         return AlertChanges(tuple(fired), tuple(resolved)), left_out
 
     @staticmethod

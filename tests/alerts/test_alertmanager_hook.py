@@ -181,3 +181,12 @@ def _command(channel: str, text: str, at: datetime):  # type: ignore[no-untyped-
 
     return CommandReceived(workspace="console", channel=channel, user="maria", text=text,
                            posted_at=at)  # fmt: skip
+
+
+def test_the_same_alert_twice_in_one_notification_is_one_entry(stack: AlertStack) -> None:
+    resolved = second_alert(status="resolved", ends_at="2025-03-04T14:07:00Z")
+    stack.alertmanager(notification([first_alert(), first_alert(), resolved, resolved]))
+    texts = [text for _, text in alert_entries(stack)]
+    assert sum("HighErrorRate (service=checkout" in t for t in texts) == 1
+    # First seen resolved: its firing and its resolution, once each.
+    assert sum("service=payments" in t for t in texts) == 2
