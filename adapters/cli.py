@@ -314,8 +314,18 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check_config(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.alerts.receiver import ReceiverSettings
+
     for key, value in settings.describe():
         print(f"{key} = {value}")
+    # The receivers' secrets: whether they are set, never what they are.
+    receivers = ReceiverSettings.from_environment(os.environ, settings.alerts_max_body)
+    for key, secret in (
+        ("alertmanager_token", receivers.alertmanager_token),
+        ("grafana_token", receivers.grafana_token),
+        ("grafana_basic_auth", receivers.grafana_user),
+    ):
+        print(f"{key} = {'(set)' if secret else '(not set)'}")
     return 0
 
 

@@ -112,6 +112,14 @@ def test_settings_file_rules_and_check_config(tmp_path: Path) -> None:
         "announce C0456" in shown.out
     )
     assert "s3cret-tok" not in shown.out
+    assert "alertmanager_token = (set)" in shown.out
+    assert "grafana_token = (not set)" in shown.out
+    half = incident_bot(
+        "check-config", cwd=tmp_path, database_url="sqlite:///x.db",
+        env={"INCIDENT_BOT_GRAFANA_USER": "grafana"},
+    )  # fmt: skip
+    assert half.code == 2
+    assert "INCIDENT_BOT_GRAFANA_USER and INCIDENT_BOT_GRAFANA_PASSWORD go together" in half.err
 
     config.write_text("[[alerts.routes]]\nmatch = ['severity']\n")
     refused = incident_bot(
