@@ -267,7 +267,11 @@ class AlertIntake:
         with self._uow() as uow:
             for group in uow.alert_groups.pending_since(now - rules.SUMMARY_EVERY, limit=100):
                 incident = uow.incidents.get_for_change(group.workspace, group.incident_number)
-                if incident is None or incident.platform not in platforms:
+                if incident is not None and incident.platform not in platforms:
+                    continue  # another process serves that platform
+                if incident is None or incident.is_closed:
+                    group.summary(now)  # nobody to tell any more: nothing stays pending
+                    uow.alert_groups.save(group)
                     continue
                 summary = Message(channel=incident.channel_id, text=group.summary(now))
                 replies.append((incident.platform, summary))

@@ -190,3 +190,21 @@ def test_the_same_alert_twice_in_one_notification_is_one_entry(stack: AlertStack
     assert sum("HighErrorRate (service=checkout" in t for t in texts) == 1
     # First seen resolved: its firing and its resolution, once each.
     assert sum("service=payments" in t for t in texts) == 2
+
+
+def test_news_held_back_for_an_incident_closed_meanwhile_is_not_posted(
+    stack: AlertStack,
+) -> None:
+    stack.alertmanager(notification([first_alert()]))
+    stack.alertmanager(notification([first_alert(), second_alert()]))  # within the minute
+    incident = stack.bot.find(1)
+    summaries = [t for t in stack.outlet.texts(incident.channel_id) if t.startswith("Alerts")]
+    assert len(summaries) == 1  # the second alert waits for the minute
+    stack.bot.handle(
+        _command(incident.channel_id, "close", stack.clock.now()), platform=stack.outlet.platform
+    )
+    stack.clock.advance_to(stack.clock.now() + timedelta(minutes=2))
+    stack.worker.sweep()
+    stack.worker.sweep()
+    after = [t for t in stack.outlet.texts(incident.channel_id) if t.startswith("Alerts")]
+    assert after == summaries
