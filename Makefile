@@ -63,7 +63,7 @@ synapse: $(SYNAPSE_STAMP)
 # missing ones are installed with apt when make runs as root (as in CI); otherwise the
 # tests that need them are skipped, saying which package to install.
 TEST_TOOLS := jekyll:jekyll soffice:libreoffice-writer-nogui pdftoppm:poppler-utils \
-  chromium:chromium prometheus:prometheus
+  chromium:chromium prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager
 
 test-tools:
 	@missing=""; \

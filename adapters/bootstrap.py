@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from adapters.config import Settings, mask_url
+from bot.alert_intake import AlertIntake
 from bot.drafts.templates import TemplateRegistry, load_registry
 from bot.ports import Clock, Inbox, Leadership, UnitOfWorkFactory
 from bot.service import CoreSettings, IncidentBot
@@ -71,6 +72,16 @@ def build_bot(
             links=settings.links,
         ),
         templates=load_templates(settings),
+    )
+
+
+def build_alert_intake(settings: Settings, *, clock: Clock) -> AlertIntake:
+    """The core's alert service over the bot's database, with the settings' routes."""
+    return AlertIntake(
+        bot=build_bot(settings, clock=clock),
+        uow=unit_of_work_factory(settings.database_url),
+        clock=clock,
+        rules=settings.alert_rules,
     )
 
 

@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from adapters.adapter import Adapter, HttpMount
 from adapters.bootstrap import DatabaseNotReady, build_bot, prepare_database
 from adapters.config import ConfigError, Settings, load_settings, mask_url
-from adapters.console.app import Console, new_console_clock
+from adapters.console.app import Console, ConsolePlatform, new_console_clock
 from adapters.logs import configure_logging
 from adapters.offline import OfflinePlatform
 from adapters.runner import run_adapters
 from bot.clock import SystemClock
 from bot.domain import IncidentError
+from bot.replies import Reply
 from bot.summary import IncidentSummary
 from bot.telemetry import Telemetry
 from storage.database import upgrade_database
@@ -131,6 +132,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         telemetry=telemetry,
         on_started=on_started,
         serve_http=serve_http,
+        beside_adapters=lambda adapters: _alerts_beside(settings, adapters),
     ):
         return 0
     # No chat platform is configured: the console, on a terminal or a piped transcript.
@@ -138,13 +140,46 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         "incident-bot: no Slack or Matrix credentials set; starting the console.",
         file=sys.stderr,
     )
-    stop_http = serve_http([])
-    try:
-        args.tz = None
-        args.user = None
-        return _console(args, settings, telemetry=telemetry)
-    finally:
-        stop_http()
+    args.tz = None
+    args.user = None
+
+    def beside_console(console: Console) -> Callable[[], None]:
+        from adapters.alerts.runtime import start_alerts
+
+        alerts = start_alerts(settings, os.environ, {"console": _ConsoleAlerts(console)})
+        stop_http = serve_http([alerts.mount] if alerts else [])
+
+        def stop() -> None:
+            stop_http()
+            if alerts:
+                alerts.stop()
+
+        return stop
+
+    return _console(args, settings, telemetry=telemetry, beside=beside_console)
+
+
+def _alerts_beside(
+    settings: Settings, adapters: Sequence[Adapter]
+) -> tuple[list[HttpMount], Callable[[], None]]:
+    """The alert receivers, posting through the chat platforms that run."""
+    from adapters.alerts.runtime import outlets_of, start_alerts
+
+    alerts = start_alerts(settings, os.environ, outlets_of(adapters))
+    if alerts is None:
+        return [], lambda: None
+    return [alerts.mount], alerts.stop
+
+
+class _ConsoleAlerts:
+    """The console as the alerts' outlet: its platform, and its output."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self.platform = ConsolePlatform()
+
+    def deliver(self, replies: Sequence[Reply]) -> None:
+        self._console.show_arrived(replies)
 
 
 def _standby_note(adapter: Adapter) -> str | None:
@@ -153,8 +188,14 @@ def _standby_note(adapter: Adapter) -> str | None:
 
 
 def _console(
-    args: argparse.Namespace, settings: Settings, *, telemetry: Telemetry | None = None
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    telemetry: Telemetry | None = None,
+    beside: Callable[[Console], Callable[[], None]] = lambda console: lambda: None,
 ) -> int:
+    """The console; `beside` starts what serves alongside it (the HTTP server) and
+    returns how to stop it."""
     zone = settings.timezone
     if args.tz:
         try:
@@ -180,10 +221,14 @@ def _console(
         follow_system_clock=interactive,
         default_user=_handle(args.user) if interactive else None,
     )
-    if not interactive:
-        return 1 if console.play(sys.stdin) else 0
-    _interact(console, zone, settings.tag_emoji.name)
-    return 0
+    stop_beside = beside(console)
+    try:
+        if not interactive:
+            return 1 if console.play(sys.stdin) else 0
+        _interact(console, zone, settings.tag_emoji.name)
+        return 0
+    finally:
+        stop_beside()
 
 
 def _handle(user: str | None) -> str:
@@ -270,8 +315,18 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check_config(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.alerts.receiver import ReceiverSettings
+
     for key, value in settings.describe():
         print(f"{key} = {value}")
+    # The receivers' secrets: whether they are set, never what they are.
+    receivers = ReceiverSettings.from_environment(os.environ, settings.alerts_max_body)
+    for key, secret in (
+        ("alertmanager_token", receivers.alertmanager_token),
+        ("grafana_token", receivers.grafana_token),
+        ("grafana_basic_auth", receivers.grafana_user),
+    ):
+        print(f"{key} = {'(set)' if secret else '(not set)'}")
     return 0
 
 

@@ -5,6 +5,7 @@ defaults. Secrets come from the environment or from files (`…_FILE`), never pr
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.alerts import NO_ALERT_RULES, AlertRuleError, AlertRules, parse_route
 from bot.drafts.links import NO_TICKET_PATTERNS, LinkRules, compile_ticket_patterns
 from bot.emoji import TagEmoji, TagEmojiError, parse_tag_emoji
 from bot.reminders import DURATION_FORMS, ReminderRules, format_duration, parse_duration
@@ -58,6 +60,10 @@ class Settings:
     # The level of the libraries' loggers (Slack, Matrix, APScheduler, alembic …); the
     # bot's own lines are at INFO unless this is lower.
     log_level: str = "WARNING"
+    # Which alerts declare incidents, and where (`[[alerts.routes]]` in the file).
+    alert_rules: AlertRules = NO_ALERT_RULES
+    # The largest alert notification the receivers take, in bytes.
+    alerts_max_body: int = 1024 * 1024
 
     def reminder_rules(self) -> ReminderRules:
         return ReminderRules(
@@ -99,6 +105,11 @@ class Settings:
             ("inbox_sync", self.inbox_sync),
             ("processed_events_retention", format_duration(self.processed_events_retention)),
             ("log_level", self.log_level),
+            ("alerts_max_body", f"{self.alerts_max_body} bytes"),
+            *(
+                (f"alerts.routes[{index}] {route.name}", route.describe())
+                for index, route in enumerate(self.alert_rules.routes)
+            ),
         ]
 
 
@@ -187,7 +198,47 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "processed_events_retention", value("processed_events_retention", "30d")
         ),
         log_level=_log_level(value("log_level", "WARNING")),
+        alert_rules=_alert_rules(file_values.get("alerts", {})),
+        alerts_max_body=_size("alerts_max_body", value("alerts_max_body", "1MiB")),
     )
+
+
+def _alert_rules(raw: object) -> AlertRules:
+    """`[alerts]` in the TOML file, with one `[[alerts.routes]]` table per route."""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            "alerts: a table, e.g. [[alerts.routes]] match = ['severity=\"critical\"']"
+        )
+    unknown = sorted(set(raw) - {"routes"})
+    if unknown:
+        raise ConfigError(
+            f"alerts: unknown key(s) {', '.join(unknown)}; write [[alerts.routes]] tables "
+            "(and alerts_max_body at the top level)"
+        )
+    routes = raw.get("routes", [])
+    if not isinstance(routes, list) or not all(isinstance(route, dict) for route in routes):
+        raise ConfigError(
+            "alerts.routes: one [[alerts.routes]] table per route, each with `match`, "
+            "`platform`, `workspace` and `announce`"
+        )
+    try:
+        return AlertRules(tuple(parse_route(route, index) for index, route in enumerate(routes)))
+    except AlertRuleError as problem:
+        raise ConfigError(str(problem)) from None
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib|k|m)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2, "mb": 1000**2}
+_SIZE_UNITS["mib"] = 1024**2
+
+
+def _size(key: str, text: str) -> int:
+    match = _SIZE.match(text)
+    if match is None or int(match[1]) < 1:
+        raise ConfigError(
+            f"{key}: `{text}` is not a size; write a number of bytes, or 512KiB, 1MiB"
+        )
+    return int(match[1]) * _SIZE_UNITS[(match[2] or "").lower()]
 
 
 def _template_options(raw: object) -> dict[str, dict[str, str]]:

@@ -81,6 +81,9 @@ def run_adapters(
     telemetry: Telemetry | None = None,
     on_started: Callable[[Sequence[Adapter]], None] = lambda adapters: None,
     serve_http: Callable[[Sequence[HttpMount]], Callable[[], None]] | None = None,
+    beside_adapters: Callable[
+        [Sequence[Adapter]], tuple[Sequence[HttpMount], Callable[[], None]]
+    ] | None = None,
 ) -> bool:
     """Runs the configured adapters until SIGINT or SIGTERM; False when none is configured."""
     prepare_database(settings.database_url)
@@ -101,22 +104,29 @@ def run_adapters(
     started: list[Adapter] = []
     stop_jobs: Callable[[], None] = lambda: None  # noqa: E731
     stop_http: Callable[[], None] = lambda: None  # noqa: E731
+    stop_beside: Callable[[], None] = lambda: None  # noqa: E731
     try:
         for adapter in adapters:
             adapter.start()
             started.append(adapter)
             log.info("%s adapter running", adapter.platform)
+        mounts = [m for adapter in started if (m := adapter.http_mount())]
+        if beside_adapters is not None:
+            # What serves the running platforms (the alert receivers).
+            extra, stop_beside = beside_adapters(started)
+            mounts.extend(extra)
         settle_the_heap()  # before the first request, so no ack waits for it
         if serve_http is not None:
             # Listening once the adapters run, so the first request finds them ready
             # (as Slack's port opened before: only when the bot could answer).
-            stop_http = serve_http([m for adapter in started if (m := adapter.http_mount())])
+            stop_http = serve_http(mounts)
         stop_jobs = background_jobs(bot, {a.platform: a for a in adapters}, settings)
         on_started(started)
         stopping.wait()
     finally:
         stop_jobs()
         stop_http()  # no new request, then the adapters finish what they took
+        stop_beside()
         for adapter in reversed(started):
             adapter.stop()
     return True

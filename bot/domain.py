@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -565,6 +565,37 @@ class Incident:
         return self._add_entry(
             TimelineEntry(
                 self._next_entry_seq(), occurred_at, now, EntryKind.BACKDATED, author, text
+            )
+        )
+
+    def entries_with_refs(self, source_refs: Collection[str]) -> set[str]:
+        """Which of these references already have an entry (one look-up for them all)."""
+        return self._entries().with_refs(source_refs)
+
+    def add_sourced(
+        self,
+        text: str,
+        *,
+        author: str,
+        occurred_at: datetime,
+        now: datetime,
+        source_ref: str,
+        known_new: bool = False,
+    ) -> TimelineEntry | None:
+        """An entry another system reported (an alert firing or resolving), at the time
+        it says; None when the entry with this reference is there already (a repeat).
+        `known_new`: the caller has just asked (`entries_with_refs`)."""
+        if not known_new and self.entry_for_message(source_ref) is not None:
+            return None
+        return self._add_entry(
+            TimelineEntry(
+                self._next_entry_seq(),
+                occurred_at,
+                now,
+                EntryKind.BACKDATED,
+                author,
+                text,
+                source_ref,
             )
         )
 

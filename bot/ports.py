@@ -13,6 +13,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
+from bot.alerts import AlertGroup
 from bot.domain import Incident
 from bot.reminders import Reminder, ReminderControl, ReminderState
 from bot.replies import Reply
@@ -71,6 +72,11 @@ class IncidentRepository(abc.ABC):
         work ends (PostgreSQL: the incident's row is locked), so entry numbers and
         the one-entry-per-message rule never race.
         """
+
+    def get_for_change(self, workspace: str, number: int) -> Incident | None:
+        """Incident `number` of `workspace` taken for a change, like `get_by_channel`:
+        its entries looked up one by one, other writers waiting."""
+        return self.get(workspace, number)
 
     @abc.abstractmethod
     def entry_count(self, incident: Incident) -> int:
@@ -187,6 +193,23 @@ class PeopleRepository(abc.ABC):
         """The stored names of these people (by key, never a scan); unknown ones are left out."""
 
 
+class AlertGroupRepository(abc.ABC):
+    """Each alert group's incident (bot.alerts.AlertGroup)."""
+
+    @abc.abstractmethod
+    def get(self, workspace: str, group_key: str) -> AlertGroup | None:
+        """The group, taken for a change (other writers to it wait)."""
+
+    @abc.abstractmethod
+    def save(self, group: AlertGroup) -> None:
+        """Stores the group: added when new, else changed."""
+
+    @abc.abstractmethod
+    def pending_since(self, before: datetime, limit: int) -> list[AlertGroup]:
+        """Groups with news for their channel whose last summary is older than
+        `before` (or that never had one), taken for a change."""
+
+
 @dataclass(frozen=True)
 class InboxItem:
     """A platform request stored before it was acknowledged, not yet fully handled."""
@@ -275,6 +298,7 @@ class UnitOfWork(abc.ABC):
     events: ProcessedEvents
     reminders: ReminderRepository
     people: PeopleRepository
+    alert_groups: AlertGroupRepository
 
     def __enter__(self) -> UnitOfWork:
         return self

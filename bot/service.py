@@ -473,6 +473,48 @@ class IncidentBot:
         raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
     def _start(self, ctx: _Context, command: c.Start) -> list[Reply]:
+        return self._declare(ctx, command)[1]
+
+    def declare_from_alerts(
+        self,
+        uow: UnitOfWork,
+        platform: ChatPlatform,
+        *,
+        workspace: str,
+        announce: str,
+        title: str,
+        severity: int | None,
+        source: str,
+        now: datetime,
+        on_stored: Callable[[Incident], None] = lambda incident: None,
+    ) -> tuple[Incident, list[Reply], list[Callable[[], list[Reply]]]]:
+        """Declares an incident for an alert group, in `uow`, the way `start` does (the
+        channel opened with nobody in it), announced in `announce`; nobody becomes its
+        commander and nobody is invited. `on_stored` adds to the first commit (the
+        incident stored, its channel not yet open). Returns the incident, the replies,
+        and what to do once `uow` is committed."""
+        event = CommandReceived(
+            workspace=workspace, channel=announce, user=source, text="", posted_at=now
+        )
+        ctx = _Context(uow, event, platform, now)
+        incident, replies = self._declare(
+            ctx, c.Start(title=title), by_alerts=True, severity=severity, on_stored=on_stored
+        )
+        return incident, replies, ctx.after_commit
+
+    def alert_changes_applied(self, uow: UnitOfWork, incident: Incident, now: datetime) -> None:
+        """The reminders follow an alert's entries as they follow anyone's."""
+        self._reminders_follow(uow, incident, now, activity=True)
+
+    def _declare(
+        self,
+        ctx: _Context,
+        command: c.Start,
+        *,
+        by_alerts: bool = False,
+        severity: int | None = None,
+        on_stored: Callable[[Incident], None] = lambda incident: None,
+    ) -> tuple[Incident, list[Reply]]:
         """Declares an incident in three steps, so that a lost race opens no channel and
         nobody is in a channel the bot does not know as the incident's:
 
@@ -505,10 +547,13 @@ class IncidentBot:
             template=self._settings.default_template,
             timezone=self._settings.timezone.key,
         )
-        if self._settings.declarer_is_commander:
+        if severity is not None:
+            incident.set_severity(severity, by=ctx.user, at=ctx.at, now=ctx.now)
+        if self._settings.declarer_is_commander and not by_alerts:
             incident.assign_role(Role.COMMANDER, ctx.user, by=ctx.user, at=ctx.at, now=ctx.now)
         ctx.uow.incidents.add(incident)
         self._reminders_follow(ctx.uow, incident, ctx.now, activity=True)
+        on_stored(incident)
         ctx.uow.commit()
         try:
             channel = ctx.platform.open_incident_channel(
@@ -520,14 +565,16 @@ class IncidentBot:
         incident.channel_id = channel.id
         incident.channel_name = channel.name
         people = list(dict.fromkeys([ctx.user, *command.invite]))
-        ctx.after_commit.append(lambda: self._invite(ctx, channel, people))
+        if not by_alerts:  # an alert source is nobody to invite
+            ctx.after_commit.append(lambda: self._invite(ctx, channel, people))
         prefix = ctx.platform.command_prefix
         commander = incident.holder(Role.COMMANDER)
+        declarer = f"{ctx.user} alerts" if by_alerts else ctx.who(ctx.user)
         lines = [
             f"Incident {number}: {title}",
-            f"Declared by {ctx.who(ctx.user)} at {listings.local_time(incident, ctx.at)} "
+            f"Declared by {declarer} at {listings.local_time(incident, ctx.at)} "
             f"{zone_label(listings.zone_of(incident), ctx.at)}. Status: {incident.status.value}. "
-            "Severity: not set.",
+            + (f"Severity: SEV{incident.severity}." if incident.severity else "Severity: not set."),
             f"Commander: {ctx.who(commander)}." if commander else "Commander: unassigned.",
             f"Assign roles with `{prefix} role ROLE @user`; set the severity with "
             f"`{prefix} severity 1..4`.",
@@ -539,11 +586,11 @@ class IncidentBot:
             replies.insert(
                 0,
                 ctx.say(
-                    f"Incident {number} declared by {ctx.who(ctx.user)}: {title}. "
+                    f"Incident {number} declared by {declarer}: {title}. "
                     f"Join #{channel.name}."
                 ),
             )
-        return replies
+        return incident, replies
 
     @staticmethod
     def _abandon_start(ctx: _Context, incident: Incident) -> None:

@@ -13,6 +13,7 @@ yet stored, and the core's unit tests.
 from __future__ import annotations
 
 import abc
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,6 +42,11 @@ class TimelineEntries(abc.ABC):
     @abc.abstractmethod
     def add(self, entry: TimelineEntry) -> None:
         """Stores a new entry (numbered with `next_seq()`)."""
+
+    def with_refs(self, source_refs: Collection[str]) -> set[str]:
+        """Which of these references already have an entry (an alert storm asks for a
+        thousand at once)."""
+        return {ref for ref in source_refs if self.for_message(ref) is not None}
 
     def count(self) -> int:
         """How many entries the incident has, removed ones included."""

@@ -244,6 +244,28 @@ people = Table(
     PrimaryKeyConstraint("platform", "workspace", "user_id"),
 )
 
+# An alert group's incident (bot.alerts.AlertGroup): one row per (workspace, group),
+# pointing at the group's latest incident. The group key can be long, so it is kept as
+# text and looked up by its SHA-256. Read and written with SQLAlchemy Core, unmapped.
+alert_groups = Table(
+    "alert_groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace", String(255), nullable=False),
+    Column("group_hash", String(64), nullable=False),
+    Column("group_key", Text, nullable=False),
+    Column("source", String(PLATFORM), nullable=False),
+    Column("incident_number", Integer, nullable=False),
+    Column("summary_at", UTCDateTime(), nullable=True),
+    Column("pending_fired", Integer, nullable=False),
+    Column("pending_resolved", Integer, nullable=False),
+    Column("pending_names", JSON, nullable=False),
+    Column("firing_now", Integer, nullable=True),
+    UniqueConstraint("workspace", "group_hash"),
+    # The summary sweep: groups with news the channel has not had yet.
+    Index(None, "pending_fired", "pending_resolved"),
+)
+
 # Platform requests stored before they were acknowledged (bot.ports.Inbox); a row lives
 # until its request has been handled. Read and written with SQLAlchemy Core, unmapped.
 inbox = Table(

@@ -8,6 +8,8 @@ the same on a 10,000-entry incident as on a 10-entry one: the next number comes 
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
@@ -15,6 +17,9 @@ from bot.domain import Incident, TimelineEntry
 from bot.timeline import ListTimelineEntries, TimelineEntries
 from storage.conflicts import flush
 from storage.orm import timeline_entries
+
+# References asked for in one IN (…) list at most.
+_IN_BATCH = 500
 
 
 class SqlTimelineEntries(TimelineEntries):
@@ -78,6 +83,23 @@ class SqlTimelineEntries(TimelineEntries):
             )
         ).all()
         return min(found, key=lambda entry: entry.seq, default=None)
+
+    def with_refs(self, source_refs: Collection[str]) -> set[str]:
+        if (loaded := self._loaded()) is not None:
+            return loaded.with_refs(source_refs)
+        flush(self._session)
+        wanted = list(dict.fromkeys(source_refs))
+        found: set[str] = set()
+        for start in range(0, len(wanted), _IN_BATCH):  # (incident_id, source_ref) index
+            found.update(
+                self._session.scalars(
+                    select(timeline_entries.c.source_ref).where(
+                        timeline_entries.c.incident_id == self._incident_id,
+                        timeline_entries.c.source_ref.in_(wanted[start : start + _IN_BATCH]),
+                    )
+                )
+            )
+        return found
 
     def add(self, entry: TimelineEntry) -> None:
         state = inspect(self._incident)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -13,8 +14,10 @@ from sqlalchemy.engine import URL, CursorResult, ExceptionContext
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from bot.alerts import AlertGroup
 from bot.domain import Incident
 from bot.ports import (
+    AlertGroupRepository,
     ConcurrentChange,
     IncidentRepository,
     PeopleRepository,
@@ -28,6 +31,7 @@ from storage.conflicts import flush as _flush
 from storage.conflicts import is_retryable, is_unique_violation
 from storage.database import make_engine
 from storage.orm import (
+    alert_groups,
     incidents,
     people,
     processed_events,
@@ -67,6 +71,14 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         found = self.session.scalars(
             select(Incident)
             .where(incidents.c.platform == platform, incidents.c.channel_id == channel_id)
+            .with_for_update(of=incidents)
+        ).one_or_none()
+        return self._attached(found)
+
+    def get_for_change(self, workspace: str, number: int) -> Incident | None:
+        found = self.session.scalars(
+            select(Incident)
+            .where(incidents.c.workspace == workspace, incidents.c.number == number)
             .with_for_update(of=incidents)
         ).one_or_none()
         return self._attached(found)
@@ -172,6 +184,84 @@ class SqlAlchemyProcessedEvents(ProcessedEvents):
         )
         assert isinstance(result, CursorResult)
         return result.rowcount
+
+
+class SqlAlchemyAlertGroupRepository(AlertGroupRepository):
+    """Alert groups with SQLAlchemy Core. A group is found by the SHA-256 of its key
+    (a key can be long); the row is locked while it is changed (PostgreSQL)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._ids: dict[int, int] = {}  # id(group) -> row id, for the groups read here
+
+    def get(self, workspace: str, group_key: str) -> AlertGroup | None:
+        row = self.session.execute(
+            select(alert_groups)
+            .where(
+                alert_groups.c.workspace == workspace,
+                alert_groups.c.group_hash == _group_hash(group_key),
+            )
+            .with_for_update()
+        ).one_or_none()
+        return self._group(row) if row is not None else None
+
+    def save(self, group: AlertGroup) -> None:
+        values = {
+            "workspace": group.workspace,
+            "group_hash": _group_hash(group.group_key),
+            "group_key": group.group_key,
+            "source": group.source,
+            "incident_number": group.incident_number,
+            "summary_at": group.summary_at,
+            "pending_fired": group.pending_fired,
+            "pending_resolved": group.pending_resolved,
+            "pending_names": list(group.pending_names),
+            "firing_now": group.firing_now,
+        }
+        row_id = self._ids.get(id(group))
+        if row_id is None:
+            result = self.session.execute(alert_groups.insert().values(values))
+            assert isinstance(result, CursorResult)
+            key = result.inserted_primary_key
+            assert key is not None
+            self._ids[id(group)] = int(key[0])
+        else:
+            self.session.execute(
+                update(alert_groups).where(alert_groups.c.id == row_id).values(values)
+            )
+
+    def pending_since(self, before: datetime, limit: int) -> list[AlertGroup]:
+        query = (
+            select(alert_groups)
+            .where(
+                (alert_groups.c.pending_fired > 0) | (alert_groups.c.pending_resolved > 0),
+                alert_groups.c.summary_at.is_(None) | (alert_groups.c.summary_at < before),
+            )
+            .order_by(alert_groups.c.id)
+            .limit(limit)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return [self._group(row) for row in self.session.execute(query).all()]
+
+    def _group(self, row: Any) -> AlertGroup:
+        group = AlertGroup(
+            workspace=row.workspace,
+            group_key=row.group_key,
+            incident_number=row.incident_number,
+            source=row.source,
+            summary_at=row.summary_at,
+            pending_fired=row.pending_fired,
+            pending_resolved=row.pending_resolved,
+            pending_names=tuple(row.pending_names or ()),
+            firing_now=row.firing_now,
+        )
+        self._ids[id(group)] = row.id
+        return group
+
+
+def _group_hash(group_key: str) -> str:
+    return hashlib.sha256(group_key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class SqlAlchemyPeopleRepository(PeopleRepository):
@@ -372,6 +462,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     events: SqlAlchemyProcessedEvents
     reminders: SqlAlchemyReminderRepository
     people: SqlAlchemyPeopleRepository
+    alert_groups: SqlAlchemyAlertGroupRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
@@ -391,6 +482,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.events = SqlAlchemyProcessedEvents(self._session)
         self.reminders = SqlAlchemyReminderRepository(self._session)
         self.people = SqlAlchemyPeopleRepository(self._session)
+        self.alert_groups = SqlAlchemyAlertGroupRepository(self._session)
         return self
 
     def __exit__(

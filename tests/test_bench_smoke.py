@@ -65,3 +65,9 @@ def test_slack_ack_bench_runs_both_modes_beside_bare_bolt() -> None:
         for app in ("bare Bolt (ack only)", "incident-bot")
     ]
     assert all(0 < row.median_ms <= row.p99_ms <= row.max_ms for row in rows)
+
+
+def test_alert_storm_bench_runs_on_sqlite() -> None:
+    [row] = bench("alert_storm").main(["--alerts", "20", "--steps", "2", "--no-postgres"])
+    assert (row.backend, row.alerts, row.entries) == ("SQLite", 20, 20)
+    assert row.messages >= 1  # the announcement, the welcome, one summary

@@ -5,6 +5,7 @@ neutral events, and prints the bot's replies as `[STAMP] #channel bot: TEXT`.
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -106,6 +107,7 @@ class Console:
         # database never mistakes its message 5 for an earlier run's message 5.
         self._run = uuid.uuid4().hex[:8]
         self.errors = 0
+        self._printing = threading.Lock()
 
     @property
     def current_channel(self) -> str:
@@ -282,13 +284,22 @@ class Console:
         lines = [upload.comment, f"Wrote {path}:"] + [f"| {line}" for line in preview]
         return "\n".join(lines)
 
-    def _print(self, channel: str, who: str, text: str) -> None:
+    def _print(self, channel: str, who: str, text: str, at: datetime | None = None) -> None:
         first, *rest = text.split("\n")
-        stamp = self._stamp(self._clock.now())
-        self._out.write(f"[{stamp}] #{channel} {who}: {first}\n")
-        for line in rest:
-            self._out.write(f"    {line}\n")
-        self._out.flush()
+        with self._printing:
+            stamp = self._stamp(at or self._clock.now())
+            self._out.write(f"[{stamp}] #{channel} {who}: {first}\n")
+            for line in rest:
+                self._out.write(f"    {line}\n")
+            self._out.flush()
+
+    def show_arrived(self, replies: Sequence[Reply]) -> None:
+        """Replies to something that came from outside the console (an alert), from
+        any thread, stamped with the system's time: the transcript's clock stays put."""
+        now = SystemClock().now()
+        for reply in replies:
+            if isinstance(reply, Message):
+                self._print(reply.channel, "bot", reply.text, at=now)
 
     def _problem(self, line_number: int | None, text: str) -> None:
         self.errors += 1

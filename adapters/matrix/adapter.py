@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from adapters.adapter import Adapter, HttpMount
 from adapters.config import Settings
 from adapters.matrix.lease import SyncLease
+from adapters.matrix.platform import MatrixPlatform
 from adapters.matrix.render import COMMAND_PREFIX
 from adapters.matrix.session import MatrixSession
 from adapters.matrix.settings import MatrixSettings, matrix_settings
@@ -108,6 +109,9 @@ class MatrixAdapter:
     def mention(self, user: str) -> str:
         return self._session.platform.mention(user)
 
+    def alert_outlet(self) -> MatrixAlertOutlet:
+        return MatrixAlertOutlet(self, self._session.platform)
+
     def deliver(self, replies: Sequence[Reply]) -> None:
         loop = self._loop
         if loop is None or not self._connected.is_set():
@@ -116,6 +120,18 @@ class MatrixAdapter:
             )
         future = asyncio.run_coroutine_threadsafe(self._session.deliver(replies), loop)
         future.result(timeout=DELIVER_TIMEOUT)
+
+
+class MatrixAlertOutlet:
+    """Matrix as the alerts use it: the session's platform (it opens rooms from any
+    thread) and delivery."""
+
+    def __init__(self, adapter: MatrixAdapter, platform: MatrixPlatform) -> None:
+        self.platform = platform
+        self._adapter = adapter
+
+    def deliver(self, replies: Sequence[Reply]) -> None:
+        self._adapter.deliver(replies)
 
 
 def from_environment(

@@ -26,7 +26,7 @@ from adapters.config import ConfigError, Settings
 from adapters.slack.delivery import Delivery
 from adapters.slack.handlers import PLATFORM, SlackHandlers
 from adapters.slack.http import SlackEndpoint
-from adapters.slack.platform import COMMAND_PREFIX, DisplayNames, api_error
+from adapters.slack.platform import COMMAND_PREFIX, DisplayNames, SlackPlatform, api_error
 from adapters.slack.settings import EVENTS_PATH, SlackSettings, slack_settings
 from adapters.slack.socket import TimedSocketModeHandler
 from adapters.slack.text import own_mention
@@ -112,6 +112,7 @@ class SlackAdapter:
         self._sweeper: InboxSweeper | None = None
         self._socket: TimedSocketModeHandler | None = None
         self._endpoint = SlackEndpoint(telemetry=bot.telemetry, ack_first=self._ack_first)
+        self._bot_user: str | None = None
 
     def http_mount(self) -> HttpMount | None:
         if self._settings.mode == "socket":
@@ -165,6 +166,13 @@ class SlackAdapter:
     def deliver(self, replies: Sequence[Reply]) -> None:
         self._delivery.deliver(replies)
 
+    def alert_outlet(self) -> SlackAlertOutlet:
+        """Where the alert receivers open incident channels and post (`start` first)."""
+        return SlackAlertOutlet(
+            SlackPlatform(client=self._client, names=self._names, bot_user=self._bot_user),
+            self,
+        )
+
     def mention(self, user: str) -> str:
         return own_mention(user)
 
@@ -204,6 +212,7 @@ class SlackAdapter:
             # "got it" for is on disk; what cannot be stored gets no 200 (no ack).
             process_before_response=True,
         )
+        self._bot_user = identity.get("user_id")
         handlers = SlackHandlers(
             bot=self._bot,
             client=self._client,
@@ -216,6 +225,17 @@ class SlackAdapter:
         )
         handlers.register(app)
         return app, handlers
+
+
+class SlackAlertOutlet:
+    """Slack as the alerts use it: a platform to open channels with, and delivery."""
+
+    def __init__(self, platform: SlackPlatform, adapter: SlackAdapter) -> None:
+        self.platform = platform
+        self._adapter = adapter
+
+    def deliver(self, replies: Sequence[Reply]) -> None:
+        self._adapter.deliver(replies)
 
 
 def _bolt_logger() -> logging.Logger:

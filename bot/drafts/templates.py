@@ -114,6 +114,7 @@ class LinkHeadings:
     merge_requests: str = "Merge requests"
     pull_requests: str = "Pull requests"
     commits: str = "Commits"
+    alerts: str = "Alerts"  # the alerts' own links: source, runbook, dashboard, panel
 
 
 @dataclass(frozen=True)

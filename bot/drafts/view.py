@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+from bot.alerts import is_alert_ref, links_in_entry
 from bot.domain import (
     MILESTONE_LABELS,
     EntryKind,
@@ -22,7 +23,7 @@ from bot.domain import (
     TimelineEntry,
     slugify,
 )
-from bot.drafts.links import NO_TICKET_PATTERNS, Link, LinkRules, collect_links
+from bot.drafts.links import NO_TICKET_PATTERNS, Link, LinkRules, collect_links, safe_url
 from bot.drafts.templates import Template
 from bot.drafts.user_markdown import escape_text
 from bot.mentions import resolve
@@ -432,10 +433,25 @@ def _link_groups(
         (headings.merge_requests, found.merge_requests),
         (headings.pull_requests, found.pull_requests),
         (headings.commits, found.commits),
+        (headings.alerts, _alert_links(incident)),
     ):
         if links:
             groups.append(LinkGroup(heading, links))
     return tuple(groups)
+
+
+def _alert_links(incident: Incident) -> tuple[Link, ...]:
+    """The links the alerts brought (where each fired, its runbook, its dashboard),
+    each once."""
+    found: dict[str, Link] = {}
+    for entry in incident.visible_timeline():
+        if not is_alert_ref(entry.source_ref):
+            continue
+        for label, url in links_in_entry(entry.text):
+            safe = safe_url(url)
+            if safe is not None:
+                found.setdefault(safe, Link(label, safe))
+    return tuple(found.values())
 def _credited(entry: TimelineEntry, names: str, name_of: NameOf) -> str | None:
     """Who a line names. Only what someone wrote or 📌'd is ever credited to its author; a
     back-dated entry describes someone's action, not the typist's, so it never is."""
