@@ -181,6 +181,9 @@ class _ConsoleAlerts:
     def deliver(self, replies: Sequence[Reply]) -> None:
         self._console.show_arrived(replies)
 
+    def standing_by(self) -> bool:
+        return False  # one console, one process
+
 
 def _standby_note(adapter: Adapter) -> str | None:
     """Beside "ready" on /readyz: a standby is ready to take over, and says it waits."""

@@ -37,6 +37,11 @@ class AlertOutlet(Protocol):
 
     def deliver(self, replies: Sequence[Reply]) -> None: ...
 
+    def standing_by(self) -> bool:
+        """True on a replica that waits while another syncs the platform (Matrix): it
+        must leave the platform's alerts to that one, which can open rooms and post."""
+        ...
+
 
 class AlertWorker:
     def __init__(
@@ -110,6 +115,13 @@ class AlertWorker:
             log.error("stored alert notification %s cannot be read: %s", item.id, problem)
             self._inbox.done(item.id)
             return
+        routed_to = self._intake.platform_for(notification)
+        if routed_to in self._outlets and self._outlets[routed_to].standing_by():
+            # Left claimed in the inbox: the replica that syncs takes it up with its
+            # sweep once the claim is `retry_after` old.
+            log.info("%s notification %s is for %s, which another replica runs; left to it",
+                     item.platform, item.key[-12:], routed_to)  # fmt: skip
+            return
         try:
             outcome = self._intake.receive(notification, item.key, self._platforms)
         except Exception:
@@ -141,6 +153,8 @@ class AlertWorker:
     def sweep(self) -> None:
         """Takes up abandoned notifications and posts the summaries now due."""
         now = self._clock.now()
+        if self._outlets and all(outlet.standing_by() for outlet in self._outlets.values()):
+            return  # nothing to take up here: a standby would only hold it back
         try:
             for source in READERS:
                 for item in self._inbox.claim_abandoned(

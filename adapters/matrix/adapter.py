@@ -133,6 +133,9 @@ class MatrixAlertOutlet:
     def deliver(self, replies: Sequence[Reply]) -> None:
         self._adapter.deliver(replies)
 
+    def standing_by(self) -> bool:
+        return self._adapter.standing_by()
+
 
 def from_environment(
     *,

@@ -237,6 +237,9 @@ class SlackAlertOutlet:
     def deliver(self, replies: Sequence[Reply]) -> None:
         self._adapter.deliver(replies)
 
+    def standing_by(self) -> bool:
+        return False  # every Slack replica answers Slack
+
 
 def _bolt_logger() -> logging.Logger:
     """Bolt's logger, without its warning that the token is unused: we hand Bolt a

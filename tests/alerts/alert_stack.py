@@ -56,6 +56,10 @@ class Answer:
 class RecordingOutlet:
     platform: ConsolePlatform = field(default_factory=ConsolePlatform)
     posted: list[Message] = field(default_factory=list)
+    standby: bool = False  # as a Matrix replica while another one syncs
+
+    def standing_by(self) -> bool:
+        return self.standby
 
     def deliver(self, replies: Sequence[Reply]) -> None:
         self.posted.extend(reply for reply in replies if isinstance(reply, Message))

@@ -178,3 +178,33 @@ def test_an_accepted_notification_survives_a_crash_before_its_work(tmp_path: Pat
         assert any("declared" in text for text in restarted.outlet.texts("general"))
     finally:
         restarted.close()
+
+
+def test_a_standby_replica_leaves_its_platforms_alerts_to_the_one_that_syncs(
+    tmp_path: Path,
+) -> None:
+    """A Matrix standby cannot open rooms: what it receives waits in the inbox, and the
+    replica that syncs takes it up once the standby's claim is old."""
+    standby = AlertStack(tmp_path)
+    standby.outlet.standby = True
+    try:
+        assert standby.alertmanager(firing()).status == 200
+        assert standby.incidents() == [] and standby.inbox.pending() == 1
+        assert standby.outlet.posted == []
+        standby.clock.advance_to(standby.clock.now() + timedelta(seconds=31))
+        standby.worker.sweep()  # a standby takes nothing up, not even what is abandoned
+        assert standby.worker.wait_idle(timeout=60)
+        assert standby.incidents() == [] and standby.inbox.pending() == 1
+    finally:
+        standby.close()
+    leader = AlertStack(tmp_path)
+    try:
+        leader.clock.advance_to(leader.clock.now() + timedelta(seconds=31))
+        leader.worker.sweep()
+        assert leader.worker.wait_idle(timeout=60)
+        [incident] = leader.incidents()
+        assert incident.title == "HighErrorRate"
+        assert leader.inbox.pending() == 0
+        assert any("declared" in text for text in leader.outlet.texts("general"))
+    finally:
+        leader.close()
