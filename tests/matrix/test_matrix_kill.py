@@ -77,19 +77,19 @@ async def _burst_and_kill(
         confirmed_before_kill = len(set(confirmations(alice.seen[mark:], room, bot)))
 
         process.start()
-        await alice.wait_until(
-            lambda: set(confirmations(alice.seen[mark:], room, bot)) >= set(messages)
-            or None,
-            f"✅ on all {PINS} pinned messages",
-            timeout=120,
-        )
+        # Handled in order after the restart: once `timeline` is answered, every 📌 sent
+        # before it has been applied (or found already applied).
         listing = len(alice.seen)
         await alice.send(room, "!incident timeline")
         await alice.wait_for(room, notice_from(bot, "Timeline of incident 1"), "the timeline",
-                             after=listing)
-        # Nothing handled before the kill was handled again: one ✅ per 📌, one answer.
+                             after=listing, timeout=120)
+        # Nothing handled before the kill was handled again: at most one ✅ per 📌 and
+        # one answer to the note. (A ✅ whose 📌 was stored just before the kill is not
+        # sent after the restart: the reply is not part of what is stored.)
         after = alice.seen[mark:]
-        assert Counter(confirmations(after, room, bot)) == Counter(messages)
+        confirmed = Counter(confirmations(after, room, bot))
+        assert set(confirmed) <= set(messages) and max(confirmed.values()) == 1, confirmed
+        print(f"{PINS - len(confirmed)} ✅ not sent for a 📌 stored just before the kill")
         said = [s.body for s in after if s.sender == bot and s.type == "m.room.message"]
         assert sum("Noted on the timeline" in body for body in said) <= 1, said
         return messages, confirmed_before_kill
