@@ -140,8 +140,7 @@ def _html_markdown(value: object) -> Markup:
 
 
 def _html_inline(value: object) -> Markup:
-    text = "" if value is None else str(value)
-    return Markup(user_markdown.inline_html(user_markdown.inline(text)))
+    return Markup(user_markdown.inline_as_html("" if value is None else str(value)))
 
 
 def _html_todo(guidance: str, command: str, with_guidance: bool = True) -> Markup:
