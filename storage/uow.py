@@ -56,13 +56,29 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         # Its entries, roles … go with it (ORM cascade), its reminders by ON DELETE CASCADE.
         self.session.delete(incident)
 
-    def get(self, workspace: str, number: int) -> Incident | None:
-        found = self.session.scalars(
+    def get(self, workspace: str, number: int, *, timeline: bool = True) -> Incident | None:
+        query = select(Incident).where(
+            incidents.c.workspace == workspace, incidents.c.number == number
+        )
+        if timeline:
+            query = query.options(selectinload(_TIMELINE))
+        return self._attached(self.session.scalars(query).one_or_none())
+
+    def numbered(self, number: int, workspace: str | None = None) -> Sequence[Incident]:
+        # One query for the incidents and one for all their entries (selectin), however
+        # many incidents the workspace holds: no other incident's timeline is read.
+        query = (
             select(Incident)
-            .where(incidents.c.workspace == workspace, incidents.c.number == number)
+            .where(incidents.c.number == number)
+            .order_by(incidents.c.workspace)
             .options(selectinload(_TIMELINE))
-        ).one_or_none()
-        return self._attached(found)
+        )
+        if workspace is not None:
+            query = query.where(incidents.c.workspace == workspace)
+        found = self.session.scalars(query).all()
+        for incident in found:
+            self._attached(incident)
+        return found
 
     def get_by_channel(self, platform: str, channel_id: str) -> Incident | None:
         # FOR UPDATE: writers to one incident take turns (PostgreSQL; SQLite's BEGIN
@@ -454,8 +470,9 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
     Leaving the block without `commit()` discards the work. The session does not
     expire objects on commit, so the aggregate stays readable after `commit()` and
-    after the block ends: whole for `get` and `list`, which load the timeline; an
-    incident from `get_by_channel` has its timeline only if it was read in the block.
+    after the block ends: whole for `get`, `numbered` and `list`, which load the
+    timeline; an incident from `get_by_channel` or `get(…, timeline=False)` has its
+    timeline only if it was read in the block.
     """
 
     incidents: SqlAlchemyIncidentRepository

@@ -299,8 +299,7 @@ def _timeline(document: WordDocument, view: DraftView, layout: DocumentLayout) -
     if layout.timeline == "table":
         header = ("Time", "Who", "What happened") if view.names_shown else ("Time", "What happened")
         rows = [
-            (entry.when, entry.who or "", entry.text)
-            if view.names_shown
+            (entry.when, entry.who or "", entry.text) if view.names_shown
             else (entry.when, entry.text)
             for entry in view.timeline
         ]
@@ -366,7 +365,9 @@ def _plain(markdown: str) -> bool:
     return _MARKUP.search(markdown) is None
 
 
-def _table(document: WordDocument, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+def _table(
+    document: WordDocument, header: Sequence[str], rows: Sequence[Sequence[str]]
+) -> Table:
     table: Table = document.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
     for cell, text in zip(table.rows[0].cells, header, strict=True):

@@ -279,7 +279,9 @@ def _list(node: SyntaxTreeNode, level: int) -> str:
         indent = " " * len(marker)
         lines = body.split("\n") if body else [""]
         items.append(
-            marker + lines[0] + "".join(f"\n{indent}{line}" if line else "\n" for line in lines[1:])
+            marker
+            + lines[0]
+            + "".join(f"\n{indent}{line}" if line else "\n" for line in lines[1:])
         )
     return ("\n" if tight else "\n\n").join(items)
 
