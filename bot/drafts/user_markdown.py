@@ -114,7 +114,10 @@ _NEEDS_PARSER_OUTSIDE_CODE = re.compile(
 # Anywhere, code spans included: an autolink or a web address that starts before a code
 # span could take it in.
 _NEEDS_PARSER_ANYWHERE = re.compile(r"<[^<>]*:|://|(?i:mailto:)")
-_BACKTICKS = re.compile(r"`+")
+# A code span as markdown-it finds them, left to right: a run of backticks (a whole run,
+# never part of one) up to the next run of the same length; a run with no such closer
+# is text, and the search goes on after it.
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.*?)(?<!`)\1(?!`)")
 
 
 def plain_pieces(line: str) -> list[tuple[bool, str]] | None:
@@ -127,28 +130,15 @@ def plain_pieces(line: str) -> list[tuple[bool, str]] | None:
     if _NEEDS_PARSER_ANYWHERE.search(line):
         return None
     pieces: list[tuple[bool, str]] = []
-    runs = list(_BACKTICKS.finditer(line))
     position = 0  # where the text not yet taken starts
-    index = 0
-    while index < len(runs):
-        opener = runs[index]
-        width = opener.end() - opener.start()
-        closer = next(
-            (k for k in range(index + 1, len(runs)) if runs[k].end() - runs[k].start() == width),
-            None,
-        )
-        if closer is None:
-            # No later run of the same length: these backticks are text.
-            index += 1
-            continue
-        if not _add_words(pieces, line[position : opener.start()]):
+    for span in _CODE_SPAN.finditer(line):
+        if not _add_words(pieces, line[position : span.start()]):
             return None
-        content = line[opener.end() : runs[closer].start()]
+        content = span.group(2)
         if content.startswith(" ") and content.endswith(" ") and content.strip():
             content = content[1:-1]
         pieces.append((True, content))
-        position = runs[closer].end()
-        index = closer + 1
+        position = span.end()
     return pieces if _add_words(pieces, line[position:]) else None
 
 
