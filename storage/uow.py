@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Collection, Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -60,9 +62,11 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         query = select(Incident).where(
             incidents.c.workspace == workspace, incidents.c.number == number
         )
-        if timeline:
-            query = query.options(selectinload(_TIMELINE))
-        return self._attached(self.session.scalars(query).one_or_none())
+        if not timeline:
+            return self._attached(self.session.scalars(query).one_or_none())
+        with _no_collection_while_loading():
+            found = self.session.scalars(query.options(selectinload(_TIMELINE))).one_or_none()
+        return self._attached(found)
 
     def numbered(self, number: int, workspace: str | None = None) -> Sequence[Incident]:
         # One query for the incidents and one for all their entries (selectin), however
@@ -75,7 +79,8 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         )
         if workspace is not None:
             query = query.where(incidents.c.workspace == workspace)
-        found = self.session.scalars(query).all()
+        with _no_collection_while_loading():
+            found = self.session.scalars(query).all()
         for incident in found:
             self._attached(incident)
         return found
@@ -135,17 +140,32 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         )
         if workspace is not None:
             query = query.where(incidents.c.workspace == workspace)
-        found = self.session.scalars(query).all()
+        with _no_collection_while_loading():
+            found = self.session.scalars(query).all()
         for incident in found:
             self._attached(incident)
         return found
-
 
     def summaries(self, workspace: str | None = None) -> Sequence[IncidentSummary]:
         return incident_summaries(self.session, workspace)
 
     def change_marker(self, workspace: str, number: int) -> Hashable | None:
         return change_marker(self.session, workspace, number)
+
+
+@contextmanager
+def _no_collection_while_loading() -> Iterator[None]:
+    """Pauses Python's cycle collector while a timeline loads. Each of its thousands of
+    entries is several new objects, none of them garbage, and the collector would run
+    over and over, each time looking at everything loaded so far: half the time of
+    loading 10,000 entries. Whoever paused it resumes it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class SqlAlchemyProcessedEvents(ProcessedEvents):
