@@ -108,12 +108,32 @@ def inline_as_html(text: str) -> str:
 # Outside code spans: characters that may start emphasis, a link, an image, an escape,
 # strikethrough, an email address, an entity (`&amp;`), an autolink (`<http:…>`), a
 # bare web address (`//`, `www.`, `name.tld`), or that the parser replaces (NUL).
-_NEEDS_PARSER_OUTSIDE_CODE = re.compile(
-    r"[\\*_\[\]~@\x00-\x1f\x7f]|&#?[0-9A-Za-z]+;|<[^<>]*:|//|\.[^\W\d_]"
-)
-# Anywhere, code spans included: an autolink or a web address that starts before a code
-# span could take it in.
-_NEEDS_PARSER_ANYWHERE = re.compile(r"<[^<>]*:|://|(?i:mailto:)")
+_MARKUP_CHARACTER = re.compile(r"[\\*_\[\]~@\x00-\x1f\x7f]")
+_ENTITY_LIKE = re.compile(r"&#?[0-9A-Za-z]+;")
+_AUTOLINK_LIKE = re.compile(r"<[^<>]*:")
+_DOMAIN_LIKE = re.compile(r"\.[^\W\d_]")
+_MAILTO = re.compile(r"(?i:mailto:)")
+
+
+def _words_need_parser(words: str) -> bool:
+    # Each pattern only where its first character is there: most lines have none.
+    return bool(
+        _MARKUP_CHARACTER.search(words)
+        or "//" in words
+        or ("&" in words and _ENTITY_LIKE.search(words))
+        or ("<" in words and _AUTOLINK_LIKE.search(words))
+        or ("." in words and _DOMAIN_LIKE.search(words))
+    )
+
+
+def _line_needs_parser(line: str) -> bool:
+    """Anywhere, code spans included: an autolink or a web address that starts before a
+    code span could take it in."""
+    return bool(
+        "://" in line
+        or ("<" in line and _AUTOLINK_LIKE.search(line))
+        or (":" in line and _MAILTO.search(line))
+    )
 # A code span as markdown-it finds them, left to right: a run of backticks (a whole run,
 # never part of one) up to the next run of the same length; a run with no such closer
 # is text, and the search goes on after it.
@@ -124,10 +144,10 @@ def plain_pieces(line: str) -> list[tuple[bool, str]] | None:
     """A line (its spaces already collapsed) as (is code, content) pieces when its only
     markup is code spans, as markdown-it reads them; None when it needs the parser."""
     if "`" not in line:
-        if _NEEDS_PARSER_OUTSIDE_CODE.search(line):
+        if _words_need_parser(line):
             return None
         return [(False, line)] if line else []
-    if _NEEDS_PARSER_ANYWHERE.search(line):
+    if _line_needs_parser(line):
         return None
     pieces: list[tuple[bool, str]] = []
     position = 0  # where the text not yet taken starts
@@ -154,7 +174,7 @@ def shown_pieces(text: str) -> list[tuple[bool, str]] | None:
 
 def _add_words(pieces: list[tuple[bool, str]], words: str) -> bool:
     """Adds text outside code; False when it needs the parser."""
-    if _NEEDS_PARSER_OUTSIDE_CODE.search(words):
+    if _words_need_parser(words):
         return False
     if words:
         pieces.append((False, words))
