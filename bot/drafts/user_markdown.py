@@ -63,6 +63,12 @@ def parse(markdown: str) -> SyntaxTreeNode:
     return SyntaxTreeNode(_PARSER.parse(markdown))
 
 
+def parse_inline(markdown: str) -> list[Token]:
+    """The inline tokens of one line of safe inline Markdown (what `inline` returned)."""
+    tokens = _PARSER.parseInline(markdown)
+    return list(tokens[0].children or []) if tokens else []
+
+
 def section(text: str, level: int = SECTION_LEVEL) -> str:
     """A section's text as Markdown that stays inside the section: headings below
     `level`, HTML as text, only web and mail links, fences closed."""

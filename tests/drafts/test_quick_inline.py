@@ -4,7 +4,9 @@ built from the characters that matter to inline Markdown."""
 
 from __future__ import annotations
 
+import pytest
 from docx import Document
+from drafting import BUILTINS, draft, incident_with, word, word_text
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -81,3 +83,22 @@ def test_quick_path_is_taken_for_words_and_code() -> None:
 @example(EXAMPLES)
 def test_quick_timeline_paragraphs_agree_in_word(texts: list[str]) -> None:
     assert _docx_body(texts, quick=True) == _docx_body(texts, quick=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- rolled back **api** to v41",
+        "# of pods down: *three*",
+        "1. `api` then [status](https://status.example.com)",
+    ],
+)
+def test_a_line_that_starts_like_a_heading_or_a_list_keeps_its_words_in_word(text: str) -> None:
+    # The Word writer once read such a line as a heading or a list, which a timeline
+    # paragraph cannot hold, and the words were lost (in every template's docx).
+    incident = incident_with(text, "Payments down", sections="Written elsewhere.")
+    for name in BUILTINS:
+        document = word(draft(incident, name, "docx"))
+        shown = " ".join(p.text for p in document.paragraphs) + word_text(document)
+        words = [w.strip("*`[]") for w in text.replace("](", " ").split()[1:3]]
+        assert all(w and w in shown for w in words), (name, text)
