@@ -64,4 +64,6 @@ def users_in_all(texts: Iterable[str | None]) -> list[str]:
 def resolve(text: str, name_of: NameOf) -> str:
     """References replaced by the people's names, in one pass (a name is never resolved
     again, even if it looks like a reference)."""
+    if "{@" not in text:
+        return text  # most text names nobody: no need to run the pattern
     return REFERENCE.sub(lambda match: literal(name_of(match.group(1))), text)

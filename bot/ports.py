@@ -59,8 +59,17 @@ class IncidentRepository(abc.ABC):
         could not be opened)."""
 
     @abc.abstractmethod
-    def get(self, workspace: str, number: int) -> Incident | None:
-        """The whole incident, its timeline loaded: readable after the unit of work."""
+    def get(self, workspace: str, number: int, *, timeline: bool = True) -> Incident | None:
+        """The whole incident, its timeline loaded: readable after the unit of work.
+
+        `timeline=False`: everything but the timeline, which is then read only if
+        `incident.timeline` is used, inside the unit of work (reminders need the roles
+        and sections, not thousands of entries)."""
+
+    @abc.abstractmethod
+    def numbered(self, number: int, workspace: str | None = None) -> Sequence[Incident]:
+        """The incidents with this number (one per workspace; in every workspace when
+        None), whole, their timelines loaded: readable after the unit of work."""
 
     @abc.abstractmethod
     def get_by_channel(self, platform: str, channel_id: str) -> Incident | None:

@@ -163,7 +163,10 @@ class ReminderDelivery:
                 return None
             reminder = claimed[0]
             assert reminder.id is not None
-            incident = uow.incidents.get(reminder.workspace, reminder.incident_number)
+            # Roles and sections say what to remind of; the timeline is not needed.
+            incident = uow.incidents.get(
+                reminder.workspace, reminder.incident_number, timeline=False
+            )
             message: Message | None = None
             if incident is not None:
                 schedule = schedule_of(uow, incident)
@@ -199,7 +202,7 @@ class ReminderDelivery:
                     raise
 
     def _arm_next(self, uow: UnitOfWork, reminder: Reminder, now: datetime) -> None:
-        incident = uow.incidents.get(reminder.workspace, reminder.incident_number)
+        incident = uow.incidents.get(reminder.workspace, reminder.incident_number, timeline=False)
         if incident is None:
             return
         schedule = schedule_of(uow, incident)

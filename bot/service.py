@@ -814,22 +814,17 @@ class IncidentBot:
     def find(self, number: int, workspace: str | None = None) -> Incident:
         """Incident `number`; the workspace may be left out when only one has that number."""
         with self._uow() as uow:
-            # Summaries say which workspaces have that number without reading any
-            # timeline; only the one incident asked for is then read whole.
-            summaries = uow.incidents.summaries(workspace)
-            found = [summary for summary in summaries if summary.number == number]
-            if not found:
-                where = f" in workspace {workspace}" if workspace else ""
-                raise IncidentError(f"There is no incident {number}{where}.")
-            if len(found) > 1:
-                spaces = ", ".join(summary.workspace for summary in found)
-                raise IncidentError(
-                    f"Incident {number} exists in several workspaces ({spaces}); name one "
-                    "with --workspace."
-                )
-            incident = uow.incidents.get(found[0].workspace, number)
-        assert incident is not None, "it was there a moment ago, in the same transaction"
-        return incident
+            found = list(uow.incidents.numbered(number, workspace))
+        if not found:
+            where = f" in workspace {workspace}" if workspace else ""
+            raise IncidentError(f"There is no incident {number}{where}.")
+        if len(found) > 1:
+            spaces = ", ".join(incident.workspace for incident in found)
+            raise IncidentError(
+                f"Incident {number} exists in several workspaces ({spaces}); name one "
+                "with --workspace."
+            )
+        return found[0]
 
     def incident_in_channel(self, platform: str, channel: str) -> Incident | None:
         """The incident whose channel this is, if any."""

@@ -97,15 +97,22 @@ def format_duration(delta: timedelta) -> str:
 def abbreviation(zone: tzinfo, at: datetime) -> str:
     """The zone's abbreviation in force at `at` (`BST`, `GMT`), or its offset (`UTC+03:00`)
     where the zone has none."""
-    local = at.astimezone(zone)
+    return local_abbreviation(at.astimezone(zone))
+
+
+def local_abbreviation(local: datetime) -> str:
+    """`abbreviation(zone, at)` for `at` already in the zone (`at.astimezone(zone)`)."""
     name = local.tzname()
     if name and not name.startswith(("+", "-")):
         return name
-    return utc_offset(zone, at)
+    return _offset_label(local.utcoffset() or timedelta(0))
 
 
 def utc_offset(zone: tzinfo, at: datetime) -> str:
-    offset = at.astimezone(zone).utcoffset() or timedelta(0)
+    return _offset_label(at.astimezone(zone).utcoffset() or timedelta(0))
+
+
+def _offset_label(offset: timedelta) -> str:
     sign = "-" if offset < timedelta(0) else "+"
     hours, rest = divmod(int(abs(offset).total_seconds()) // 60, 60)
     return f"UTC{sign}{hours:02d}:{rest:02d}"

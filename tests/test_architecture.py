@@ -146,3 +146,39 @@ def test_checker_catches_each_forbidden_module(tmp_path: Path, module: str) -> N
     (pkg / "mod.py").write_text(f"from {module}.x import y\n")
     violations, _ = find_forbidden_imports(pkg)
     assert [str(v) for v in violations] == [f"core/mod.py:1 {module}.x"]
+
+
+def _draft_imports() -> dict[str, set[str]]:
+    """For each module of bot/drafts, the bot/drafts modules it imports, lazily or not."""
+    drafts = CORE / "drafts"
+    names = {path.stem for path in drafts.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in drafts.glob("*.py"):
+        found: set[str] = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "bot.drafts":
+                found.update(alias.name for alias in node.names if alias.name in names)
+        for _, module in _imported_modules(tree):
+            if module.startswith("bot.drafts.") and module.split(".")[2] in names:
+                found.add(module.split(".")[2])
+        graph[path.stem] = found - {path.stem}
+    return graph
+
+
+def test_the_draft_modules_import_each_other_in_one_direction_only() -> None:
+    # No cycle, not even through an import inside a function (the Word writer and the
+    # renderer once imported each other).
+    graph = _draft_imports()
+    assert "docx" in graph["render"]  # the graph is read
+    cycles = []
+    for start in graph:
+        stack = [(start, [start])]
+        while stack:
+            module, path = stack.pop()
+            for imported in graph[module]:
+                if imported == start:
+                    cycles.append(" -> ".join([*path, start]))
+                elif imported not in path:
+                    stack.append((imported, [*path, imported]))
+    assert cycles == []

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jinja2 import StrictUndefined
 from jinja2.exceptions import TemplateError as JinjaError
-from jinja2.sandbox import SandboxedEnvironment
 
+from bot.drafts.environments import expression
 from bot.drafts.templates import DocumentLayout, TemplateError
 from bot.drafts.view import DraftView
 
@@ -27,11 +26,9 @@ class DocumentText:
 
 
 def document_text(view: DraftView, layout: DocumentLayout, location: str) -> DocumentText:
-    environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-
     def text(source: str) -> str:
         try:
-            return " ".join(environment.from_string(source).render(draft=view).split())
+            return " ".join(expression(source).render(draft=view).split())
         except JinjaError as problem:
             raise TemplateError(f"{location}/template.toml ([document])", str(problem)) from None
 

@@ -35,7 +35,7 @@ from docx.text.paragraph import Paragraph
 
 from bot.drafts import user_markdown
 from bot.drafts.document import DocumentText
-from bot.drafts.docx_markdown import add_inline, add_section
+from bot.drafts.docx_markdown import CODE_FONT, add_inline, add_section
 from bot.drafts.docx_markdown import clean as _clean
 from bot.drafts.templates import DocumentLayout
 from bot.drafts.view import DraftView, SectionView
@@ -66,10 +66,13 @@ def _property(text: str) -> str:
 _BREAKS = re.compile(r"(\t|\r|\n)")
 
 
-def _run_xml(text: str) -> str:
+def _run_xml(text: str, properties: str | None = None) -> str:
     """A text run as python-docx's `run.text = text` writes it: a tab is <w:tab/>, a line
-    break <w:br/>, the rest escaped text."""
-    parts = []
+    break <w:br/>, the rest escaped text. `properties`: the run's <w:rPr> content, for a
+    run `docx_markdown` would have styled (an empty <w:rPr/> when it set nothing)."""
+    parts = (
+        [] if properties is None else [f"<w:rPr>{properties}</w:rPr>" if properties else "<w:rPr/>"]
+    )
     for piece in _BREAKS.split(_clean(text)):
         if piece == "\t":
             parts.append("<w:tab/>")
@@ -332,9 +335,18 @@ def _entry_line(
     markdown = user_markdown.inline(text)
     if _plain(markdown):
         lines.append(_paragraph_xml(prefix + text, style_id))
-    else:
-        rich[len(lines)] = markdown
-        lines.append(_paragraph_xml(prefix, style_id))
+        return
+    pieces = user_markdown.shown_pieces(text)
+    if pieces is not None:
+        # Words and code only: the runs `docx_markdown.add_inline` would add, written here.
+        runs = "".join(_run_xml(content, _CODE_RUN if code else "") for code, content in pieces)
+        lines.append(_paragraph_xml(prefix, style_id).replace("</w:p>", runs + "</w:p>"))
+        return
+    rich[len(lines)] = markdown
+    lines.append(_paragraph_xml(prefix, style_id))
+
+
+_CODE_RUN = f'<w:rFonts w:ascii="{CODE_FONT}" w:hAnsi="{CODE_FONT}"/>'
 
 
 def _write_lines(document: WordDocument, lines: list[str], rich: dict[int, str]) -> None:

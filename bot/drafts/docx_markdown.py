@@ -45,11 +45,11 @@ def add_section(document: WordDocument, markdown: str) -> None:
 
 
 def add_inline(paragraph: Paragraph, markdown: str) -> None:
-    """One line of safe inline Markdown (a timeline entry) as runs of `paragraph`."""
-    tree = user_markdown.parse(markdown)
-    for node in tree.children:
-        if node.type == "paragraph" and node.children:
-            _runs(paragraph, _tokens(node))
+    """One line of safe inline Markdown (a timeline entry) as runs of `paragraph`.
+
+    Read as a line, not as a document: `# 3 pods *down*` or `- see **this**` is that
+    text, not a heading or a list that a paragraph cannot hold (and that lost the text)."""
+    _runs(paragraph, user_markdown.parse_inline(markdown))
 
 
 def _block(document: WordDocument, node: SyntaxTreeNode, *, list_depth: int, quote: bool) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 # Characters that are markup wherever they stand.
-_INLINE = re.compile(r"([\\`*_\[\]|~])")
+_INLINE_ESCAPES = str.maketrans({char: "\\" + char for char in "\\`*_[]|~"})
 _ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
 # Constructs that are markup only at the start of a line (after optional spaces).
 _LINE_START = re.compile(r"^(#|[-+=])")
@@ -42,10 +42,11 @@ def escape_block(text: str) -> str:
 def _escape_line(line: str) -> str:
     # Leading spaces would make an indented code block; they carry no meaning here.
     line = line.strip()
-    line = _ENTITY.sub("&amp;", line)
-    line = line.replace("<", "&lt;").replace(">", "&gt;")
-    line = _INLINE.sub(r"\\\1", line)
+    if "&" in line:
+        line = _ENTITY.sub("&amp;", line)
+    # `translate`, not a pattern: a draft escapes every time and name on its timeline.
+    line = line.replace("<", "&lt;").replace(">", "&gt;").translate(_INLINE_ESCAPES)
     if _LINE_START.match(line):
         return "\\" + line
     # `1. item` would start a list; CommonMark escapes the dot, not the digit.
-    return _ORDERED_ITEM.sub(r"\1\\\2", line)
+    return _ORDERED_ITEM.sub(r"\1\\\2", line) if line[:1].isdigit() else line

@@ -26,8 +26,9 @@ from jinja2.exceptions import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
-from bot.drafts import user_markdown
+from bot.drafts import environments, user_markdown
 from bot.drafts.document import DocumentText, document_text
+from bot.drafts.environments import DraftEnvironment
 from bot.drafts.jekyll import liquid_literal
 from bot.drafts.links import safe_url
 from bot.drafts.markdown import escape_inline
@@ -140,8 +141,7 @@ def _html_markdown(value: object) -> Markup:
 
 
 def _html_inline(value: object) -> Markup:
-    text = "" if value is None else str(value)
-    return Markup(user_markdown.inline_html(user_markdown.inline(text)))
+    return Markup(user_markdown.inline_as_html("" if value is None else str(value)))
 
 
 def _html_todo(guidance: str, command: str, with_guidance: bool = True) -> Markup:
@@ -174,9 +174,8 @@ _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 def draft_name(view: DraftView, template: Template) -> str:
     """The draft's file name without extension, from the template's `filename`: the same
     wherever the draft is written or posted (a Jekyll post must be `YYYY-MM-DD-slug`)."""
-    environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
     try:
-        raw = environment.from_string(template.filename).render(draft=view)
+        raw = environments.expression(template.filename).render(draft=view)
     except JinjaError as problem:
         where = f"{template.location or template.name}/template.toml (filename)"
         raise TemplateError(where, str(problem)) from None
@@ -188,10 +187,22 @@ def draft_name(view: DraftView, template: Template) -> str:
 def _render_md(
     view: DraftView, template: Template, registry: TemplateRegistry, doc: DocumentText
 ) -> str:
-    environment = SandboxedEnvironment(
-        loader=DictLoader({**registry.shared_sources, "draft": template.sources["md"]}),
+    sources = (*registry.shared_sources.items(), ("draft", template.sources["md"]))
+    make = _jekyll_md_environment if template.jekyll else _md_environment
+    return _run(
+        environments.environment(sources, make),
+        f"{template.location}/{MD_FILE}",
+        draft=view,
+        doc=doc,
+        layout=template.layout,
+    )
+
+
+def _md_environment(loader: DictLoader, *, jekyll: bool = False) -> DraftEnvironment:
+    environment = DraftEnvironment(
+        loader=loader,
         undefined=StrictUndefined,
-        finalize=_jekyll_finalize if template.jekyll else _md_finalize,
+        finalize=_jekyll_finalize if jekyll else _md_finalize,
         autoescape=False,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -210,7 +221,7 @@ def _render_md(
         "todo": _md_todo,
         "generator": _md_generator,
     }
-    if template.jekyll:
+    if jekyll:
         for table in (filters, helpers):
             table.update({name: _jekyll(function) for name, function in table.items()})
     # Front matter is YAML, which Jekyll never runs through Liquid: no Liquid escaping.
@@ -218,9 +229,11 @@ def _render_md(
     filters["yaml_plain"] = _md_yaml_plain
     environment.filters.update(filters)
     environment.globals.update(helpers)
-    return _run(
-        environment, f"{template.location}/{MD_FILE}", draft=view, doc=doc, layout=template.layout
-    )
+    return environment
+
+
+def _jekyll_md_environment(loader: DictLoader) -> DraftEnvironment:
+    return _md_environment(loader, jekyll=True)
 
 
 def _jekyll_finalize(value: object) -> object:
@@ -241,8 +254,20 @@ def _render_html(
 ) -> str:
     own = template.sources.get("html")
     page = own if own is not None else registry.shared_sources[SHARED_PAGE]
-    environment = SandboxedEnvironment(
-        loader=DictLoader({**registry.shared_sources, "draft": page}),
+    sources = (*registry.shared_sources.items(), ("draft", page))
+    where = f"{template.location}/{HTML_FILE}" if own else f"_shared/{SHARED_PAGE}"
+    return _run(
+        environments.environment(sources, _html_environment),
+        where,
+        draft=view,
+        doc=doc,
+        layout=template.layout,
+    )
+
+
+def _html_environment(loader: DictLoader) -> DraftEnvironment:
+    environment = DraftEnvironment(
+        loader=loader,
         undefined=StrictUndefined,
         autoescape=True,  # every value is HTML-escaped; nothing user-written is markup
         trim_blocks=True,
@@ -251,8 +276,7 @@ def _render_html(
     environment.filters["markdown"] = _html_markdown
     environment.filters["inline"] = _html_inline
     environment.globals["todo_comment"] = _html_todo
-    where = f"{template.location}/{HTML_FILE}" if own else f"_shared/{SHARED_PAGE}"
-    return _run(environment, where, draft=view, doc=doc, layout=template.layout)
+    return environment
 
 
 def _run(environment: SandboxedEnvironment, where: str, **context: object) -> str:

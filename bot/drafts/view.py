@@ -7,6 +7,7 @@ of each format escapes it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -31,6 +32,7 @@ from bot.ports import ChannelLink
 from bot.timefmt import (
     abbreviation,
     format_duration,
+    local_abbreviation,
     needs_dates,
     offset_changes,
     utc_offset,
@@ -247,6 +249,8 @@ def build_view(
     link_rules: LinkRules = NO_TICKET_PATTERNS,
     chat_log: ChannelLink | None = None,
 ) -> DraftView:
+    # A name is looked up once per draft, not once per line that shows it.
+    name_of = functools.cache(name_of)
     if template.timezone:
         # Some teams write every time in one zone whatever the workspace's (a blog post's
         # "Timeline (times in UTC)"); the template pins it.
@@ -281,15 +285,22 @@ def build_view(
         return f"{local.strftime(template.date_format)} {local:%H:%M}"
 
     def entry_view(entry: TimelineEntry) -> EntryView:
+        # As `when`, `clock` and `abbreviation` write it, from one conversion to the
+        # zone: a timeline can have 10,000 entries.
+        local = entry.occurred_at.astimezone(zone)
+        shown_zone = local_abbreviation(local)
+        minute = f"{local.hour:02d}:{local.minute:02d}"
+        time = f"{minute} {shown_zone}" if changes else minute
+        date = local.strftime(template.date_format)
         return EntryView(
             seq=entry.seq,
-            when=when(entry.occurred_at),
-            date=entry.occurred_at.astimezone(zone).strftime(template.date_format),
-            time=clock(entry.occurred_at),
+            when=f"{date} {time}" if dates else time,
+            date=date,
+            time=time,
             who=_credited(entry, template.timeline_names, name_of),
             text=with_names(entry.text, name_of, escape_text),
             kind=entry.kind.value,
-            zone=abbreviation(zone, entry.occurred_at),
+            zone=shown_zone,
         )
 
     def change_view(moment: datetime) -> EntryView:

@@ -99,11 +99,18 @@ def add_toc(document: WordDocument, heading: str) -> Paragraph:
 def fill_toc(field: Paragraph, document: WordDocument) -> None:
     """Writes the field's result: one paragraph per heading 1-3 of the document,
     indented by level, then ends the field."""
+    # By style id, looked up once: a paragraph's `.style` searches the styles part, and a
+    # long timeline has thousands of paragraphs.
+    levels = {
+        style.style_id: int(style.name[-1])
+        for style in document.styles
+        if style.name in ("Heading 1", "Heading 2", "Heading 3")
+    }
+    body = document.element.body
     entries = [
-        (int(name[-1]), paragraph.text)
-        for paragraph in document.paragraphs
-        if (name := paragraph.style.name if paragraph.style is not None else None)
-        in ("Heading 1", "Heading 2", "Heading 3")
+        (levels[p.style], Paragraph(p, document._body).text)
+        for p in body.p_lst
+        if p.style in levels
     ]
     last = field
     for index, (level, text) in enumerate(entries):

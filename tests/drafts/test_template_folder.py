@@ -242,3 +242,17 @@ def test_bad_timeline_settings_say_how_to_write_them(tmp_path: Path, line: str, 
     [problem] = load_registry(tmp_path).errors
     assert problem.location == f"{folder}/template.toml:4", problem.location
     assert says in problem.message
+
+
+def test_an_edited_team_layout_renders_as_edited(tmp_path: Path) -> None:
+    # Compiled layouts are kept between drafts; an edit must never be shown stale.
+    folder = _template(tmp_path, "lite", LITE, LITE_MD)
+    incident = incident_with("The card API timed out", "Payments down")
+    before = draft(incident, "lite", "md", load_registry(tmp_path)).decode()
+    assert before.startswith("# Payments down")
+    (folder / "draft.md.j2").write_text(LITE_MD.replace("# {{", "# Edited: {{"))
+    after = draft(incident, "lite", "md", load_registry(tmp_path)).decode()
+    assert after.startswith("# Edited: Payments down")
+    # And back: the first layout's draft again, not the edited one's.
+    (folder / "draft.md.j2").write_text(LITE_MD)
+    assert draft(incident, "lite", "md", load_registry(tmp_path)).decode() == before

@@ -45,10 +45,13 @@ class FakeRepository(IncidentRepository):
     def remove(self, incident: Incident) -> None:
         self.incidents.remove(incident)
 
-    def get(self, workspace: str, number: int) -> Incident | None:
+    def get(self, workspace: str, number: int, *, timeline: bool = True) -> Incident | None:
         return next(
             (i for i in self.incidents if i.workspace == workspace and i.number == number), None
         )
+
+    def numbered(self, number: int, workspace: str | None = None) -> Sequence[Incident]:
+        return [i for i in self.list(workspace) if i.number == number]
 
     def get_by_channel(self, platform: str, channel_id: str) -> Incident | None:
         return next(
