@@ -67,6 +67,9 @@ class CountingOutlet:
     def deliver(self, replies: Sequence[Reply]) -> None:
         self.messages += len(replies)
 
+    def standing_by(self) -> bool:
+        return False
+
 
 @dataclass(frozen=True)
 class Row:

@@ -103,6 +103,8 @@ class AlertWorker:
                 return
             try:
                 self.handle(item)
+            except Exception:  # the thread goes on; the item stays for the next sweep
+                log.exception("alert notification %s could not be handled", item.id)
             finally:
                 with self._idle:
                     self._in_hand -= 1
@@ -153,9 +155,9 @@ class AlertWorker:
     def sweep(self) -> None:
         """Takes up abandoned notifications and posts the summaries now due."""
         now = self._clock.now()
-        if self._outlets and all(outlet.standing_by() for outlet in self._outlets.values()):
-            return  # nothing to take up here: a standby would only hold it back
         try:
+            if self._outlets and all(o.standing_by() for o in self._outlets.values()):
+                return  # nothing to take up here: a standby would only hold it back
             for source in READERS:
                 for item in self._inbox.claim_abandoned(
                     platform=source,
