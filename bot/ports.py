@@ -78,6 +78,11 @@ class IncidentRepository(abc.ABC):
         its entries looked up one by one, other writers waiting."""
         return self.get(workspace, number)
 
+    def find_by_channel(self, platform: str, channel_id: str) -> Incident | None:
+        """The incident whose channel this is, read (not taken for a change): readable
+        after the unit of work, all but its timeline."""
+        return self.get_by_channel(platform, channel_id)
+
     @abc.abstractmethod
     def entry_count(self, incident: Incident) -> int:
         """How many timeline entries the incident has stored, removed ones included: a

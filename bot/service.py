@@ -834,7 +834,7 @@ class IncidentBot:
     def incident_in_channel(self, platform: str, channel: str) -> Incident | None:
         """The incident whose channel this is, if any."""
         with self._uow() as uow:
-            return uow.incidents.get_by_channel(platform, channel)
+            return uow.incidents.find_by_channel(platform, channel)
 
     def incident(self, workspace: str, number: int) -> Incident | None:
         """Incident `number` of `workspace`, or None."""

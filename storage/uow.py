@@ -61,7 +61,7 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         found = self.session.scalars(
             select(Incident)
             .where(incidents.c.workspace == workspace, incidents.c.number == number)
-            .options(selectinload(_TIMELINE))
+            .options(*_WHOLE)
         ).one_or_none()
         return self._attached(found)
 
@@ -79,6 +79,14 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
             select(Incident)
             .where(incidents.c.workspace == workspace, incidents.c.number == number)
             .with_for_update(of=incidents)
+        ).one_or_none()
+        return self._attached(found)
+
+    def find_by_channel(self, platform: str, channel_id: str) -> Incident | None:
+        found = self.session.scalars(
+            select(Incident)
+            .where(incidents.c.platform == platform, incidents.c.channel_id == channel_id)
+            .options(*_WHOLE_BUT_TIMELINE)
         ).one_or_none()
         return self._attached(found)
 
@@ -120,7 +128,7 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         query = (
             select(Incident)
             .order_by(incidents.c.workspace, incidents.c.number)
-            .options(selectinload(_TIMELINE))
+            .options(*_WHOLE)
         )
         if workspace is not None:
             query = query.where(incidents.c.workspace == workspace)
@@ -457,8 +465,10 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
     Leaving the block without `commit()` discards the work. The session does not
     expire objects on commit, so the aggregate stays readable after `commit()` and
-    after the block ends: whole for `get` and `list`, which load the timeline; an
-    incident from `get_by_channel` has its timeline only if it was read in the block.
+    after the block ends: whole for `get` and `list`, which load the timeline; for
+    `find_by_channel`, all but its timeline. An incident from `get_by_channel` (taken
+    for a change) has its timeline, action items and milestones only if they were read
+    in the block.
     """
 
     incidents: SqlAlchemyIncidentRepository
@@ -516,12 +526,18 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 _IN_FORCE = [state for state in ReminderState if state is not ReminderState.CANCELLED]
 
 
-def _timeline_relationship() -> Any:
+def _relationship(name: str) -> Any:
     start_mappers()
-    return inspect(Incident).relationships["timeline"].class_attribute
+    return inspect(Incident).relationships[name].class_attribute
 
 
-_TIMELINE = _timeline_relationship()
+# Where an incident is read to be used after its unit of work: what is loaded only when
+# first read (storage.orm) is loaded with it.
+_WHOLE_BUT_TIMELINE = (
+    selectinload(_relationship("actions")),
+    selectinload(_relationship("milestones")),
+)
+_WHOLE = (selectinload(_relationship("timeline")), *_WHOLE_BUT_TIMELINE)
 
 # The statements every chat event runs, built once: building a statement (and its cache
 # key) on every call cost more CPU than running it.
