@@ -28,8 +28,7 @@ from bot.ports import (
 from bot.reminders import Reminder, ReminderControl, ReminderState
 from bot.summary import IncidentSummary
 from storage.conflicts import flush as _flush
-from storage.conflicts import flush_if_new
-from storage.conflicts import is_retryable, is_unique_violation
+from storage.conflicts import flush_if_new, is_retryable, is_unique_violation
 from storage.database import make_engine
 from storage.orm import (
     alert_groups,
