@@ -157,6 +157,12 @@ class ReminderRepository(abc.ABC):
     def control(self, workspace: str, number: int) -> ReminderControl:
         """The incident's `remind off/on/snooze` state; a new one is added when missing."""
 
+    def in_force_and_control(
+        self, workspace: str, number: int
+    ) -> tuple[list[Reminder], ReminderControl]:
+        """`in_force` and `control` at once (storage reads both in one query)."""
+        return self.in_force(workspace, number), self.control(workspace, number)
+
     @abc.abstractmethod
     def get(self, reminder_id: int) -> Reminder | None: ...
 

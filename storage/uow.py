@@ -8,7 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, event, func, inspect, select, tuple_, update
+from sqlalchemy import Engine, and_, bindparam, event, func, inspect, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, CursorResult, ExceptionContext
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -392,6 +392,23 @@ class SqlAlchemyReminderRepository(ReminderRepository):
             ).all()
         return sorted(found, key=lambda reminder: reminder.id or 0)
 
+    def in_force_and_control(
+        self, workspace: str, number: int
+    ) -> tuple[list[Reminder], ReminderControl]:
+        # One round trip instead of two: the incident's row, its control (if any) and
+        # its reminders in force, outer-joined.
+        flush_if_new(self.session, Reminder, ReminderControl, Incident)
+        with self.session.no_autoflush:
+            rows = self.session.execute(
+                _IN_FORCE_AND_CONTROL_OF, {"workspace": workspace, "number": number}
+            ).all()
+        control = next((row[0] for row in rows if row[0] is not None), None)
+        found = {reminder for _, reminder in rows if reminder is not None}
+        in_force = sorted(found, key=lambda reminder: reminder.id or 0)
+        if control is None:
+            return in_force, self.control(workspace, number)
+        return in_force, control
+
     def next_due(self, platforms: Collection[str]) -> datetime | None:
         due: datetime | None = self.session.scalar(
             select(func.min(reminders.c.due_at)).where(
@@ -466,8 +483,8 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     expire objects on commit, so the aggregate stays readable after `commit()` and
     after the block ends: whole for `get` and `list`, which load the timeline; for
     `find_by_channel`, all but its timeline. An incident from `get_by_channel` (taken
-    for a change) has its timeline, action items and milestones only if they were read
-    in the block.
+    for a change) has its timeline, sections, action items and milestones only if
+    they were read in the block.
     """
 
     incidents: SqlAlchemyIncidentRepository
@@ -533,6 +550,7 @@ def _relationship(name: str) -> Any:
 # Where an incident is read to be used after its unit of work: what is loaded only when
 # first read (storage.orm) is loaded with it.
 _WHOLE_BUT_TIMELINE = (
+    selectinload(_relationship("sections")),
     selectinload(_relationship("actions")),
     selectinload(_relationship("milestones")),
 )
@@ -554,6 +572,27 @@ _IN_FORCE_OF = select(Reminder).where(
     reminders.c.workspace == bindparam("workspace"),
     reminders.c.incident_number == bindparam("number"),
     reminders.c.state.in_(_IN_FORCE),
+)
+_IN_FORCE_AND_CONTROL_OF = (
+    select(ReminderControl, Reminder)
+    .select_from(incidents)
+    .outerjoin(
+        reminder_controls,
+        and_(
+            reminder_controls.c.workspace == incidents.c.workspace,
+            reminder_controls.c.incident_number == incidents.c.number,
+        ),
+    )
+    .outerjoin(
+        reminders,
+        and_(
+            reminders.c.workspace == incidents.c.workspace,
+            reminders.c.incident_number == incidents.c.number,
+            reminders.c.state.in_(_IN_FORCE),
+        ),
+    )
+    .where(incidents.c.workspace == bindparam("workspace"))
+    .where(incidents.c.number == bindparam("number"))
 )
 _CONTROL_OF = select(ReminderControl).where(
     reminder_controls.c.workspace == bindparam("workspace"),
