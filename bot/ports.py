@@ -87,6 +87,11 @@ class IncidentRepository(abc.ABC):
         its entries looked up one by one, other writers waiting."""
         return self.get(workspace, number)
 
+    def find_by_channel(self, platform: str, channel_id: str) -> Incident | None:
+        """The incident whose channel this is, read (not taken for a change): readable
+        after the unit of work, all but its timeline."""
+        return self.get_by_channel(platform, channel_id)
+
     @abc.abstractmethod
     def entry_count(self, incident: Incident) -> int:
         """How many timeline entries the incident has stored, removed ones included: a
@@ -160,6 +165,12 @@ class ReminderRepository(abc.ABC):
     @abc.abstractmethod
     def control(self, workspace: str, number: int) -> ReminderControl:
         """The incident's `remind off/on/snooze` state; a new one is added when missing."""
+
+    def in_force_and_control(
+        self, workspace: str, number: int
+    ) -> tuple[list[Reminder], ReminderControl]:
+        """`in_force` and `control` at once (storage reads both in one query)."""
+        return self.in_force(workspace, number), self.control(workspace, number)
 
     @abc.abstractmethod
     def get(self, reminder_id: int) -> Reminder | None: ...

@@ -47,11 +47,8 @@ class DeliveryReport:
 
 def schedule_of(uow: UnitOfWork, incident: Incident) -> IncidentReminders:
     """The incident's reminders in force and their controls (off, snoozed), as stored."""
-    return IncidentReminders(
-        incident=incident,
-        reminders=uow.reminders.in_force(incident.workspace, incident.number),
-        control=uow.reminders.control(incident.workspace, incident.number),
-    )
+    in_force, control = uow.reminders.in_force_and_control(incident.workspace, incident.number)
+    return IncidentReminders(incident=incident, reminders=in_force, control=control)
 
 
 def empty_required(templates: TemplateRegistry, incident: Incident) -> list[TemplateSection]:

@@ -157,6 +157,13 @@ def status_updates_wanted(incident: Incident) -> bool:
     return not incident.is_closed and incident.status is not Status.RESOLVED
 
 
+def sections_matter(incident: Incident) -> bool:
+    """Whether the empty required sections can change what `reconcile` does: only after
+    close (the empty-sections reminder). An open incident's sections are not read, so an
+    event need not load them."""
+    return incident.is_closed
+
+
 def reconcile(
     schedule: IncidentReminders,
     *,

@@ -62,6 +62,7 @@ from bot.reminders import (
     ReminderRules,
     format_duration,
     reconcile,
+    sections_matter,
     snooze,
 )
 from bot.replies import FileUpload, Message, Reaction, ReactionRemoved, Reply
@@ -624,6 +625,12 @@ class IncidentBot:
     def _empty_required(self, incident: Incident) -> list[TemplateSection]:
         return empty_required(self._templates, incident)
 
+    def _empty_sections_for_rules(self, incident: Incident) -> list[str]:
+        """The empty required sections, where the rules look at them (after close)."""
+        if not sections_matter(incident):
+            return []
+        return [section.id for section in self._empty_required(incident)]
+
     def _reminder_inputs(self, incident: Incident) -> tuple[object, ...]:
         """What `reconcile` reads of the incident besides the timeline's activity."""
         return (
@@ -631,7 +638,7 @@ class IncidentBot:
             incident.closed_at,
             incident.holder(Role.COMMANDER),
             incident.template,
-            tuple(section.id for section in self._empty_required(incident)),
+            tuple(self._empty_sections_for_rules(incident)),
         )
 
     def _reminders_follow(
@@ -644,7 +651,7 @@ class IncidentBot:
             schedule,
             rules=self._settings.reminders,
             now=now,
-            empty_sections=[section.id for section in self._empty_required(incident)],
+            empty_sections=self._empty_sections_for_rules(incident),
             activity=activity,
         )
         self._add_new(uow, schedule)
@@ -829,7 +836,7 @@ class IncidentBot:
     def incident_in_channel(self, platform: str, channel: str) -> Incident | None:
         """The incident whose channel this is, if any."""
         with self._uow() as uow:
-            return uow.incidents.get_by_channel(platform, channel)
+            return uow.incidents.find_by_channel(platform, channel)
 
     def incident(self, workspace: str, number: int) -> Incident | None:
         """Incident `number` of `workspace`, or None."""

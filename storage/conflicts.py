@@ -34,3 +34,16 @@ def flush(session: Session) -> None:
         if is_unique_violation(problem):
             raise ConcurrentChange(str(problem.orig)) from problem
         raise
+
+
+def flush_if_new(session: Session, *kinds: type) -> bool:
+    """Flushes when the session holds a new object of one of `kinds` (a query about
+    them must see it; a reminder must find its new incident), and says whether it did.
+
+    Otherwise nothing is flushed yet: the unit of work's writes go out together, in one
+    flush at commit, rather than a flush before every query (each costs CPU).
+    """
+    if any(isinstance(pending, kinds) for pending in session.new):
+        flush(session)
+        return True
+    return False

@@ -2,10 +2,13 @@
 
 The domain (`bot.domain`) knows nothing of SQLAlchemy: `start_mappers()` instruments
 its dataclasses from the outside (Architecture Patterns with Python, chapter 2).
-Roles, sections and action items are few and eager-loaded with SELECT ... IN. The
-timeline can hold thousands of entries: it is loaded only when `incident.timeline` is
-read (drafts, listings) or asked for (`storage.uow`); handling an event looks entries up
-one by one (`storage.timeline`).
+Roles are few, and every event reads them (who is commander: the reminder rules): they
+are eager-loaded with SELECT ... IN. Sections, action items and milestones are loaded
+when first read: a note, a 📌 or a role handover in an open incident never reads them
+(`storage.uow` loads them with the incident where it is read whole).
+The timeline can hold thousands of entries: it is loaded only when `incident.timeline`
+is read (drafts, listings) or asked for (`storage.uow`); handling an event looks entries
+up one by one (`storage.timeline`).
 """
 
 from __future__ import annotations
@@ -351,7 +354,7 @@ def start_mappers() -> None:
                     SectionText,
                     order_by=section_texts.c.id,
                     cascade="all, delete-orphan",
-                    lazy="selectin",
+                    lazy="select",
                 ),
                 "timeline": relationship(
                     TimelineEntry,
@@ -363,13 +366,13 @@ def start_mappers() -> None:
                     ActionItem,
                     order_by=action_items.c.seq,
                     cascade="all, delete-orphan",
-                    lazy="selectin",
+                    lazy="select",
                 ),
                 "milestones": relationship(
                     Milestone,
                     order_by=milestones.c.at,
                     cascade="all, delete-orphan",
-                    lazy="selectin",
+                    lazy="select",
                 ),
             },
         )

@@ -10,13 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import bindparam, func, inspect, select
 from sqlalchemy.orm import Session
 
 from bot.domain import Incident, TimelineEntry
 from bot.timeline import ListTimelineEntries, TimelineEntries
-from storage.conflicts import flush
-from storage.orm import timeline_entries
+from storage.conflicts import flush, flush_if_new
+from storage.orm import start_mappers, timeline_entries
+
+start_mappers()
+
+# Built once: building a statement and its cache key costs more CPU than running it.
+_HIGHEST_SEQ = select(func.max(timeline_entries.c.seq)).where(
+    timeline_entries.c.incident_id == bindparam("incident_id")
+)
+_BY_SEQ = select(TimelineEntry).where(
+    timeline_entries.c.incident_id == bindparam("incident_id"),
+    timeline_entries.c.seq == bindparam("seq"),
+)
+# No ORDER BY in SQL: with one, SQLite walks the (incident_id, seq) index in order and
+# filters, reading the whole timeline; a message has one entry or two.
+_FOR_MESSAGE = select(TimelineEntry).where(
+    timeline_entries.c.incident_id == bindparam("incident_id"),
+    timeline_entries.c.source_ref == bindparam("source_ref"),
+)
 
 # References asked for in one IN (…) list at most.
 _IN_BATCH = 500
@@ -33,6 +50,12 @@ class SqlTimelineEntries(TimelineEntries):
     def __init__(self, session: Session, incident: Incident) -> None:
         self._session = session
         self._incident = incident
+        # What this unit of work already asked, kept up to date by `add`: the incident's
+        # row is locked (get_by_channel), so nobody else adds to its timeline meanwhile,
+        # and one event asks for the next number (the room check, then the new entry)
+        # and for a tagged message's entry (the room check, then the tag) twice.
+        self._next_seq: int | None = None
+        self._by_message: dict[str, TimelineEntry | None] = {}
 
     def __deepcopy__(self, memo: dict[int, object]) -> None:
         # A copy of the incident is no longer in this session: it answers from the
@@ -53,36 +76,35 @@ class SqlTimelineEntries(TimelineEntries):
     def next_seq(self) -> int:
         if (loaded := self._loaded()) is not None:
             return loaded.next_seq()
-        flush(self._session)  # entries added before count, and a lost race says so
-        highest = self._session.scalar(
-            select(func.max(timeline_entries.c.seq)).where(
-                timeline_entries.c.incident_id == self._incident_id
-            )
-        )
-        return (highest or 0) + 1
+        if self._next_seq is None:
+            # Entries added before count (and a lost race says so); the event's other
+            # writes wait for the commit's flush.
+            flush_if_new(self._session, TimelineEntry)
+            with self._session.no_autoflush:
+                highest = self._session.scalar(
+                    _HIGHEST_SEQ, {"incident_id": self._incident_id}
+                )
+            self._next_seq = (highest or 0) + 1
+        return self._next_seq
 
     def by_seq(self, seq: int) -> TimelineEntry | None:
         if (loaded := self._loaded()) is not None:
             return loaded.by_seq(seq)
         return self._session.scalars(
-            select(TimelineEntry).where(
-                timeline_entries.c.incident_id == self._incident_id,
-                timeline_entries.c.seq == seq,
-            )
+            _BY_SEQ, {"incident_id": self._incident_id, "seq": seq}
         ).one_or_none()
 
     def for_message(self, source_ref: str) -> TimelineEntry | None:
         if (loaded := self._loaded()) is not None:
             return loaded.for_message(source_ref)
-        # No ORDER BY in SQL: with one, SQLite walks the (incident_id, seq) index in
-        # order and filters, reading the whole timeline; a message has one entry or two.
+        if source_ref in self._by_message:
+            return self._by_message[source_ref]
         found = self._session.scalars(
-            select(TimelineEntry).where(
-                timeline_entries.c.incident_id == self._incident_id,
-                timeline_entries.c.source_ref == source_ref,
-            )
+            _FOR_MESSAGE, {"incident_id": self._incident_id, "source_ref": source_ref}
         ).all()
-        return min(found, key=lambda entry: entry.seq, default=None)
+        first = min(found, key=lambda entry: entry.seq, default=None)
+        self._by_message[source_ref] = first
+        return first
 
     def with_refs(self, source_refs: Collection[str]) -> set[str]:
         if (loaded := self._loaded()) is not None:
@@ -102,6 +124,10 @@ class SqlTimelineEntries(TimelineEntries):
         return found
 
     def add(self, entry: TimelineEntry) -> None:
+        if self._next_seq is not None:
+            self._next_seq = max(self._next_seq, entry.seq + 1)
+        if entry.source_ref is not None and self._by_message.get(entry.source_ref, entry) is None:
+            self._by_message[entry.source_ref] = entry  # the first entry of its message
         state = inspect(self._incident)
         if state.detached or "timeline" in state.dict:
             # The whole timeline was read in this unit of work (a draft, `timeline`):

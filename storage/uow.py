@@ -10,7 +10,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, event, func, inspect, select, tuple_, update
+from sqlalchemy import Engine, and_, bindparam, event, func, inspect, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, CursorResult, ExceptionContext
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -30,7 +30,7 @@ from bot.ports import (
 from bot.reminders import Reminder, ReminderControl, ReminderState
 from bot.summary import IncidentSummary
 from storage.conflicts import flush as _flush
-from storage.conflicts import is_retryable, is_unique_violation
+from storage.conflicts import flush_if_new, is_retryable, is_unique_violation
 from storage.database import make_engine
 from storage.orm import (
     alert_groups,
@@ -63,9 +63,10 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
             incidents.c.workspace == workspace, incidents.c.number == number
         )
         if not timeline:
-            return self._attached(self.session.scalars(query).one_or_none())
+            found = self.session.scalars(query.options(*_WHOLE_BUT_TIMELINE)).one_or_none()
+            return self._attached(found)
         with _no_collection_while_loading():
-            found = self.session.scalars(query.options(selectinload(_TIMELINE))).one_or_none()
+            found = self.session.scalars(query.options(*_WHOLE)).one_or_none()
         return self._attached(found)
 
     def numbered(self, number: int, workspace: str | None = None) -> Sequence[Incident]:
@@ -75,7 +76,7 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
             select(Incident)
             .where(incidents.c.number == number)
             .order_by(incidents.c.workspace)
-            .options(selectinload(_TIMELINE))
+            .options(*_WHOLE)
         )
         if workspace is not None:
             query = query.where(incidents.c.workspace == workspace)
@@ -86,13 +87,11 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         return found
 
     def get_by_channel(self, platform: str, channel_id: str) -> Incident | None:
-        # FOR UPDATE: writers to one incident take turns (PostgreSQL; SQLite's BEGIN
-        # IMMEDIATE already does), so each reads what the one before it committed: the
-        # next entry number, the entry of a message tagged twice at once.
+        # FOR UPDATE (_BY_CHANNEL): writers to one incident take turns (PostgreSQL;
+        # SQLite's BEGIN IMMEDIATE already does), so each reads what the one before it
+        # committed: the next entry number, the entry of a message tagged twice at once.
         found = self.session.scalars(
-            select(Incident)
-            .where(incidents.c.platform == platform, incidents.c.channel_id == channel_id)
-            .with_for_update(of=incidents)
+            _BY_CHANNEL, {"platform": platform, "channel_id": channel_id}
         ).one_or_none()
         return self._attached(found)
 
@@ -104,12 +103,26 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         ).one_or_none()
         return self._attached(found)
 
+    def find_by_channel(self, platform: str, channel_id: str) -> Incident | None:
+        found = self.session.scalars(
+            select(Incident)
+            .where(incidents.c.platform == platform, incidents.c.channel_id == channel_id)
+            .options(*_WHOLE_BUT_TIMELINE)
+        ).one_or_none()
+        return self._attached(found)
+
     def _attached(self, incident: Incident | None) -> Incident | None:
         if incident is not None:
             incident.use_timeline_entries(SqlTimelineEntries(self.session, incident))
         return incident
 
     def entry_count(self, incident: Incident) -> int:
+        state = inspect(incident)
+        if state.persistent and state.session is self.session:
+            # Entries are never deleted, so they are numbered 1..N: the count is the
+            # highest number, which the event asks for anyway to number its new entry
+            # (one indexed look-up, asked once per unit of work: storage.timeline).
+            return incident.timeline_count()
         # Autoflush writes this unit of work's new entries first; the count uses the
         # (incident_id, seq) unique index.
         incident_id = (
@@ -136,7 +149,7 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         query = (
             select(Incident)
             .order_by(incidents.c.workspace, incidents.c.number)
-            .options(selectinload(_TIMELINE))
+            .options(*_WHOLE)
         )
         if workspace is not None:
             query = query.where(incidents.c.workspace == workspace)
@@ -175,19 +188,16 @@ class SqlAlchemyProcessedEvents(ProcessedEvents):
     def record(self, platform: str, event_id: str, at: datetime) -> bool:
         values = {"platform": platform, "event_id": event_id, "processed_at": at}
         dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            statement: Any = (
-                postgresql.insert(processed_events).values(values).on_conflict_do_nothing()
-            )
-        elif dialect == "sqlite":
-            statement = sqlite.insert(processed_events).values(values).on_conflict_do_nothing()
-        else:
+        statement = _RECORD_EVENT.get(dialect)
+        if statement is None:
             raise NotImplementedError(
                 f"incident-bot stores its data in SQLite or PostgreSQL, not {dialect}"
             )
         # ON CONFLICT DO NOTHING: a duplicate inserts nothing and raises nothing, so the
         # transaction goes on. The row count of an INSERT is only kept when asked for.
-        result = self.session.execute(statement, execution_options={"preserve_rowcount": True})
+        result = self.session.execute(
+            statement, values, execution_options={"preserve_rowcount": True}
+        )
         assert isinstance(result, CursorResult)
         return result.rowcount == 1
 
@@ -388,8 +398,11 @@ class SqlAlchemyReminderRepository(ReminderRepository):
 
     def add(self, reminder: Reminder) -> None:
         # The reminder refers to its incident by foreign key, but no relationship tells
-        # the flush to insert the incident first: flush a new incident before.
-        _flush(self.session)
+        # the flush to insert the incident first: flush a new incident before. (In one
+        # flush, the UPDATE that cancels a reminder goes before the INSERT that arms the
+        # next: SQLAlchemy emits a table's updates before its inserts, so the one pending
+        # reminder of a kind, uq_reminders_one_pending_per_kind, holds.)
+        flush_if_new(self.session, Incident)
         self.session.add(reminder)
 
     def for_incident(self, workspace: str, number: int) -> list[Reminder]:
@@ -405,17 +418,33 @@ class SqlAlchemyReminderRepository(ReminderRepository):
         )
 
     def in_force(self, workspace: str, number: int) -> list[Reminder]:
-        _flush(self.session)
-        # Sorted here, not by ORDER BY id: with one, SQLite walks the table by id and
-        # reads the cancelled rows too.
-        found = self.session.scalars(
-            select(Reminder).where(
-                reminders.c.workspace == workspace,
-                reminders.c.incident_number == number,
-                reminders.c.state.in_(_IN_FORCE),
-            )
-        ).all()
+        # Only new reminders (and a new incident) must be stored before the query finds
+        # them; the event's other writes (its timeline entry) wait for the commit.
+        # Flushing now (rather than by autoflush inside the query) reports a lost race
+        # for a new incident's number as ConcurrentChange.
+        flush_if_new(self.session, Reminder, Incident)
+        with self.session.no_autoflush:
+            found = self.session.scalars(
+                _IN_FORCE_OF, {"workspace": workspace, "number": number}
+            ).all()
         return sorted(found, key=lambda reminder: reminder.id or 0)
+
+    def in_force_and_control(
+        self, workspace: str, number: int
+    ) -> tuple[list[Reminder], ReminderControl]:
+        # One round trip instead of two: the incident's row, its control (if any) and
+        # its reminders in force, outer-joined.
+        flush_if_new(self.session, Reminder, ReminderControl, Incident)
+        with self.session.no_autoflush:
+            rows = self.session.execute(
+                _IN_FORCE_AND_CONTROL_OF, {"workspace": workspace, "number": number}
+            ).all()
+        control = next((row[0] for row in rows if row[0] is not None), None)
+        found = {reminder for _, reminder in rows if reminder is not None}
+        in_force = sorted(found, key=lambda reminder: reminder.id or 0)
+        if control is None:
+            return in_force, self.control(workspace, number)
+        return in_force, control
 
     def next_due(self, platforms: Collection[str]) -> datetime | None:
         due: datetime | None = self.session.scalar(
@@ -427,12 +456,11 @@ class SqlAlchemyReminderRepository(ReminderRepository):
         return due
 
     def control(self, workspace: str, number: int) -> ReminderControl:
-        found = self.session.scalars(
-            select(ReminderControl).where(
-                reminder_controls.c.workspace == workspace,
-                reminder_controls.c.incident_number == number,
-            )
-        ).one_or_none()
+        flush_if_new(self.session, ReminderControl)
+        with self.session.no_autoflush:
+            found = self.session.scalars(
+                _CONTROL_OF, {"workspace": workspace, "number": number}
+            ).one_or_none()
         if found is None:
             found = ReminderControl(workspace=workspace, incident_number=number)
             _flush(self.session)
@@ -491,8 +519,9 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     Leaving the block without `commit()` discards the work. The session does not
     expire objects on commit, so the aggregate stays readable after `commit()` and
     after the block ends: whole for `get`, `numbered` and `list`, which load the
-    timeline; an incident from `get_by_channel` or `get(…, timeline=False)` has its
-    timeline only if it was read in the block.
+    timeline; for `find_by_channel` and `get(…, timeline=False)`, all but the timeline.
+    An incident from `get_by_channel` (taken for a change) has its timeline, sections,
+    action items and milestones only if they were read in the block.
     """
 
     incidents: SqlAlchemyIncidentRepository
@@ -550,12 +579,66 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 _IN_FORCE = [state for state in ReminderState if state is not ReminderState.CANCELLED]
 
 
-def _timeline_relationship() -> Any:
+def _relationship(name: str) -> Any:
     start_mappers()
-    return inspect(Incident).relationships["timeline"].class_attribute
+    return inspect(Incident).relationships[name].class_attribute
 
 
-_TIMELINE = _timeline_relationship()
+# Where an incident is read to be used after its unit of work: what is loaded only when
+# first read (storage.orm) is loaded with it.
+_WHOLE_BUT_TIMELINE = (
+    selectinload(_relationship("sections")),
+    selectinload(_relationship("actions")),
+    selectinload(_relationship("milestones")),
+)
+_WHOLE = (selectinload(_relationship("timeline")), *_WHOLE_BUT_TIMELINE)
+
+# The statements every chat event runs, built once: building a statement (and its cache
+# key) on every call cost more CPU than running it.
+_BY_CHANNEL = (
+    select(Incident)
+    .where(
+        incidents.c.platform == bindparam("platform"),
+        incidents.c.channel_id == bindparam("channel_id"),
+    )
+    .with_for_update(of=incidents)
+)
+# Sorted by the caller, not by ORDER BY id: with one, SQLite walks the table by id and
+# reads the cancelled rows too.
+_IN_FORCE_OF = select(Reminder).where(
+    reminders.c.workspace == bindparam("workspace"),
+    reminders.c.incident_number == bindparam("number"),
+    reminders.c.state.in_(_IN_FORCE),
+)
+_IN_FORCE_AND_CONTROL_OF = (
+    select(ReminderControl, Reminder)
+    .select_from(incidents)
+    .outerjoin(
+        reminder_controls,
+        and_(
+            reminder_controls.c.workspace == incidents.c.workspace,
+            reminder_controls.c.incident_number == incidents.c.number,
+        ),
+    )
+    .outerjoin(
+        reminders,
+        and_(
+            reminders.c.workspace == incidents.c.workspace,
+            reminders.c.incident_number == incidents.c.number,
+            reminders.c.state.in_(_IN_FORCE),
+        ),
+    )
+    .where(incidents.c.workspace == bindparam("workspace"))
+    .where(incidents.c.number == bindparam("number"))
+)
+_CONTROL_OF = select(ReminderControl).where(
+    reminder_controls.c.workspace == bindparam("workspace"),
+    reminder_controls.c.incident_number == bindparam("number"),
+)
+_RECORD_EVENT: dict[str, Any] = {
+    "postgresql": postgresql.insert(processed_events).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(processed_events).on_conflict_do_nothing(),
+}
 
 
 def _retry_lost_races(engine: Engine) -> None:
