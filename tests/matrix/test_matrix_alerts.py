@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from alert_notifications import firing, post_to_alertmanager_hook
 from matrix_people import BotProcess
 from synapse_server import Account, Synapse
 
@@ -108,36 +109,8 @@ def test_an_alert_opens_a_matrix_room_and_posts_the_summary(
     bot.start()
     try:
         wait_for("the bot's HTTP server", lambda: port_open(http_port))
-        payload = {
-            "version": "4",
-            "groupKey": '{}:{alertname="ReplicationLag"}',
-            "status": "firing",
-            "receiver": "incident-bot",
-            "groupLabels": {"alertname": "ReplicationLag"},
-            "commonLabels": {"alertname": "ReplicationLag", "severity": "critical"},
-            "commonAnnotations": {},
-            "externalURL": "http://127.0.0.1:9093",
-            "truncatedAlerts": 0,
-            "alerts": [
-                {
-                    "status": "firing",
-                    "labels": {"alertname": "ReplicationLag", "severity": "critical"},
-                    "annotations": {"summary": "Replica is 10 minutes behind"},
-                    "startsAt": "2025-03-04T14:02:00Z",
-                    "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "http://127.0.0.1:9090/graph",
-                    "fingerprint": "4a6e000000000001",
-                }
-            ],
-        }
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{http_port}/hooks/alertmanager",
-            data=json.dumps(payload).encode(),
-            headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            assert answer.status == 200
+        alert = firing("ReplicationLag", "Replica is 10 minutes behind", "4a6e000000000001")
+        assert post_to_alertmanager_hook(http_port, alert, TOKEN) == 200
         room = wait_for(
             "the incident's room",
             lambda: room_named(synapse, token, "inc-1-replicationlag-replica-is-10"),

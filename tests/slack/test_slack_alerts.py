@@ -4,10 +4,9 @@ posts the alerts' summary there."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
 
+from alert_notifications import firing, post_to_alertmanager_hook
 from fake_slack import APP_TOKEN, BOT_TOKEN, BOT_USER, FakeSlack
 from slack_bot import BotProcess, free_port, port_open
 
@@ -38,36 +37,8 @@ def test_an_alert_opens_a_slack_channel_and_posts_the_summary(
     )
     try:
         bot.wait_until(lambda: port_open(http_port))
-        payload = {
-            "version": "4",
-            "groupKey": '{}:{alertname="QueueBacklog"}',
-            "status": "firing",
-            "receiver": "incident-bot",
-            "groupLabels": {"alertname": "QueueBacklog"},
-            "commonLabels": {"alertname": "QueueBacklog", "severity": "critical"},
-            "commonAnnotations": {},
-            "externalURL": "http://127.0.0.1:9093",
-            "truncatedAlerts": 0,
-            "alerts": [
-                {
-                    "status": "firing",
-                    "labels": {"alertname": "QueueBacklog", "severity": "critical"},
-                    "annotations": {"summary": "Orders queue is backing up"},
-                    "startsAt": "2025-03-04T14:02:00Z",
-                    "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "http://127.0.0.1:9090/graph",
-                    "fingerprint": "51ac000000000001",
-                }
-            ],
-        }
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{http_port}/hooks/alertmanager",
-            data=json.dumps(payload).encode(),
-            headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            assert answer.status == 200
+        alert = firing("QueueBacklog", "Orders queue is backing up", "51ac000000000001")
+        assert post_to_alertmanager_hook(http_port, alert, TOKEN) == 200
         name = "inc-1-queuebacklog-orders-queue-is-backing-up"
         channel = fake_slack.wait_for(
             lambda: (found := fake_slack.channel_named(name)) and found.topic and found,
