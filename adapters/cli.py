@@ -16,13 +16,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from adapters.adapter import Adapter, HttpMount
 from adapters.bootstrap import DatabaseNotReady, build_bot, prepare_database
 from adapters.config import ConfigError, Settings, load_settings, mask_url
-from adapters.console.app import Console, ConsolePlatform, new_console_clock
+from adapters.console.app import Console, new_console_clock
 from adapters.logs import configure_logging
 from adapters.offline import OfflinePlatform
 from adapters.runner import run_adapters
 from bot.clock import SystemClock
 from bot.domain import IncidentError
-from bot.replies import Reply
 from bot.summary import IncidentSummary
 from bot.telemetry import Telemetry
 from storage.database import upgrade_database
@@ -146,7 +145,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     def beside_console(console: Console) -> Callable[[], None]:
         from adapters.alerts.runtime import start_alerts
 
-        alerts = start_alerts(settings, os.environ, {"console": _ConsoleAlerts(console)})
+        alerts = start_alerts(settings, os.environ, {"console": console.alert_outlet()})
         stop_http = serve_http([alerts.mount] if alerts else [])
 
         def stop() -> None:
@@ -169,20 +168,6 @@ def _alerts_beside(
     if alerts is None:
         return [], lambda: None
     return [alerts.mount], alerts.stop
-
-
-class _ConsoleAlerts:
-    """The console as the alerts' outlet: its platform, and its output."""
-
-    def __init__(self, console: Console) -> None:
-        self._console = console
-        self.platform = ConsolePlatform()
-
-    def deliver(self, replies: Sequence[Reply]) -> None:
-        self._console.show_arrived(replies)
-
-    def standing_by(self) -> bool:
-        return False  # one console, one process
 
 
 def _standby_note(adapter: Adapter) -> str | None:

@@ -293,6 +293,10 @@ class Console:
                 self._out.write(f"    {line}\n")
             self._out.flush()
 
+    def alert_outlet(self) -> ConsoleAlertOutlet:
+        """The console as the alerts' outlet, as Slack's and Matrix's adapters offer one."""
+        return ConsoleAlertOutlet(self)
+
     def show_arrived(self, replies: Sequence[Reply]) -> None:
         """Replies to something that came from outside the console (an alert), from
         any thread, stamped with the system's time: the transcript's clock stays put."""
@@ -336,6 +340,20 @@ class _ConsoleOutlet:
 
     def deliver(self, replies: Sequence[Reply]) -> None:
         self._console._show(list(replies))
+
+
+class ConsoleAlertOutlet:
+    """Alerts out to the console: its platform to open channels with, and its output."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self.platform = ConsolePlatform()
+
+    def deliver(self, replies: Sequence[Reply]) -> None:
+        self._console.show_arrived(replies)
+
+    def standing_by(self) -> bool:
+        return False  # one console, one process
 
 
 def new_console_clock() -> ManualClock:
