@@ -36,7 +36,7 @@ def prepare_database(url: str) -> None:
         )
 
 
-def load_templates(settings: Settings) -> TemplateRegistry:
+def load_templates(settings: Settings, *, quiet: bool = False) -> TemplateRegistry:
     """Built-in templates, then the team folder's over them by name.
 
     A broken template file does not stop the bot: incidents still need recording, and
@@ -44,6 +44,8 @@ def load_templates(settings: Settings) -> TemplateRegistry:
     start-up, and `templates` keeps showing it until it is fixed.
     """
     registry = load_registry(settings.templates_dir).with_options(settings.template_options)
+    if quiet:  # a second process of the same bot: its parent said it already
+        return registry
     for problem in registry.errors:
         print(f"incident-bot: template not loaded: {problem}", file=sys.stderr)
     if registry.get(settings.default_template) is None:
@@ -56,7 +58,7 @@ def load_templates(settings: Settings) -> TemplateRegistry:
 
 
 def build_bot(
-    settings: Settings, *, clock: Clock, telemetry: Telemetry | None = None
+    settings: Settings, *, clock: Clock, telemetry: Telemetry | None = None, quiet: bool = False
 ) -> IncidentBot:
     uow: UnitOfWorkFactory = unit_of_work_factory(settings.database_url)
     return IncidentBot(
@@ -71,7 +73,7 @@ def build_bot(
             reminders=settings.reminder_rules(),
             links=settings.links,
         ),
-        templates=load_templates(settings),
+        templates=load_templates(settings, quiet=quiet),
     )
 
 

@@ -3,6 +3,7 @@ HTTP mode on one PostgreSQL: is every request acked, every event applied once, a
 nobody told "something went wrong"?
 
     .venv/bin/python bench/replicas_burst.py [--rate 600] [--seconds 3] [--retries 0.1]
+        [--senders 3]
 
 One run:
 - a scratch PostgreSQL database (reached like the tests do: INCIDENT_BOT_TEST_POSTGRES,
@@ -13,7 +14,9 @@ One run:
   (not "as fast as the last answer allows"): in turn a `/incident note` command and a
   📌 `reaction_added` event, alternately to each replica, as a round-robin front would.
   A share of the events (`--retries`) is sent again to the other replica as Slack's
-  retry (`X-Slack-Retry-Num: 1`);
+  retry (`X-Slack-Retry-Num: 1`). The requests are shared out among `--senders`
+  processes of their own (request n to sender n mod K), since one Python process
+  signing and sending them reached about 370 requests/s here;
 - then it waits until both replicas have handled everything stored in their inbox.
 
 It prints the rate the sender achieved, ack latency (median, p99, max), how long the
@@ -24,7 +27,10 @@ not acked with 200, notes or 📌 missing or applied twice, people told "went wr
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -81,7 +87,7 @@ class Result:
 
 @dataclass(frozen=True)
 class Sent:
-    at: float  # when it was sent (perf_counter)
+    at: float  # when it was sent (wall clock)
     late: float
     seconds: float
     status: int
@@ -92,7 +98,8 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[max(0, round(share * len(ordered)) - 1)]
 
 
-def burst(rate: int, seconds: float, retries: float, database_url: str) -> Result:
+def burst(rate: int, seconds: float, retries: float, database_url: str,
+          senders_count: int = 3) -> Result:
     fake = FakeSlack().start()
     fake.add_user("UADA", name="ada", display_name="Ada Lovelace")
     fake.add_user("UBOB", name="bob", display_name="Bob Ross")
@@ -115,7 +122,7 @@ def burst(rate: int, seconds: float, retries: float, database_url: str) -> Resul
         for replica, port in zip(replicas, ports, strict=True):
             replica.wait_until(lambda port=port: port_open(port), timeout=60)  # type: ignore[misc]
         senders = [SlackSender(port=port) for port in ports]
-        return _measure(fake, senders, rate, seconds, retries, database_url)
+        return _measure(fake, senders, rate, seconds, retries, database_url, senders_count)
     finally:
         for replica in replicas:
             replica.stop()
@@ -123,7 +130,7 @@ def burst(rate: int, seconds: float, retries: float, database_url: str) -> Resul
 
 
 def _measure(fake: FakeSlack, senders: list[SlackSender], rate: int, seconds: float,
-             retries: float, database_url: str) -> Result:
+             retries: float, database_url: str, senders_count: int) -> Result:
     ws = f"T{uuid.uuid4().hex[:8].upper()}"
     general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
     title = f"Burst {uuid.uuid4().hex[:6]}"
@@ -137,36 +144,30 @@ def _measure(fake: FakeSlack, senders: list[SlackSender], rate: int, seconds: fl
     notes = [f"burst note {n} {uuid.uuid4().hex[:6]}" for n in range(count - count // 2)]
     pinned = [fake.post_user_message(channel, user="UBOB", text=f"line {n}")
               for n in range(count // 2)]
-    response_url = fake.response_url()
-    every_retry = round(1 / retries) if retries > 0 else 0
-    lock = threading.Lock()
+    plan = {
+        "ports": [sender.port for sender in senders],
+        "ws": ws, "channel": channel, "notes": notes, "pinned": pinned,
+        "response_url": fake.response_url(),
+        "every_retry": round(1 / retries) if retries > 0 else 0,
+        "rate": rate, "count": count,
+        # Wall clock, shared by the sender processes: each request's instant is
+        # start_at + n / rate, whichever process sends it.
+        "start_at": time.time() + 1.5,
+    }
+    processes = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--sender", str(k), str(senders_count)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        for k in range(senders_count)
+    ]
     sent: list[Sent] = []
-
-    def send(n: int, at: float) -> None:
-        time.sleep(max(0.0, at - time.perf_counter()))
-        began = time.perf_counter()
-        late = began - at
-        sender = senders[n % 2]
-        if n % 2:
-            answer = sender.command(team=ws, channel=channel, user="UADA",
-                                    text=f"note {notes[n // 2]}", response_url=response_url)
-            answers = [answer]
-        else:
-            event = event_callback(ws, reaction("reaction_added", user="UADA", channel=channel,
-                                                ts=pinned[n // 2], author="UBOB"))
-            answers = [sender.event(event)]
-            if every_retry and (n // 2) % every_retry == 0:
-                answers.append(senders[(n + 1) % 2].event(
-                    event, headers={"X-Slack-Retry-Num": "1",
-                                    "X-Slack-Retry-Reason": "http_timeout"}))
-        with lock:
-            sent.extend(Sent(began, late, a.seconds, a.status) for a in answers)
-
-    workers = max(16, min(256, rate // 4))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        start = time.perf_counter() + 0.5
-        for n in range(count):
-            pool.submit(send, n, start + n / rate)
+    for process in processes:
+        out, _ = process.communicate(json.dumps(plan))
+        if process.returncode != 0:
+            raise RuntimeError(f"a sender process failed with {process.returncode}")
+        sent += [Sent(*row) for row in json.loads(out)]
     burst_end = time.perf_counter()
     first, last = min(s.at for s in sent), max(s.at for s in sent)
     span = max(last - first, 1 / rate)  # from the first request sent to the last
@@ -219,6 +220,43 @@ def _wait_until_handled(database_url: str, ws: str, notes: list[str], pinned: li
         engine.dispose()
 
 
+def send_share(k: int, of: int) -> None:
+    """The `--sender K N` process: sends requests K, K+N, K+2N … of the plan on stdin at
+    their instants, and prints what each got as JSON."""
+    plan = json.load(sys.stdin)
+    senders = [SlackSender(port=port) for port in plan["ports"]]
+    ws, channel, rate = plan["ws"], plan["channel"], plan["rate"]
+    notes, pinned, every_retry = plan["notes"], plan["pinned"], plan["every_retry"]
+    lock = threading.Lock()
+    sent: list[tuple[float, float, float, int]] = []
+
+    def send(n: int, at: float) -> None:
+        time.sleep(max(0.0, at - time.time()))
+        began = time.time()
+        sender = senders[n % 2]
+        if n % 2:
+            answers = [sender.command(team=ws, channel=channel, user="UADA",
+                                      text=f"note {notes[n // 2]}",
+                                      response_url=plan["response_url"])]
+        else:
+            event = event_callback(ws, reaction("reaction_added", user="UADA", channel=channel,
+                                                ts=pinned[n // 2], author="UBOB"))
+            answers = [sender.event(event)]
+            if every_retry and (n // 2) % every_retry == 0:
+                answers.append(senders[(n + 1) % 2].event(
+                    event, headers={"X-Slack-Retry-Num": "1",
+                                    "X-Slack-Retry-Reason": "http_timeout"}))
+        with lock:
+            sent.extend((began, began - at, a.seconds, a.status) for a in answers)
+
+    share = range(k, plan["count"], of)
+    workers = max(16, min(256, rate // (4 * of)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for n in share:
+            pool.submit(send, n, plan["start_at"] + n / rate)
+    print(json.dumps(sent))
+
+
 def report(rate: int, seconds: float, result: Result) -> str:
     r = result
     return "\n".join([
@@ -234,18 +272,25 @@ def report(rate: int, seconds: float, result: Result) -> str:
     ])
 
 
-def main(argv: Sequence[str] | None = None) -> Result:
+def main(argv: Sequence[str] | None = None) -> Result | None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rate", type=int, default=600, help="requests per second")
     parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--retries", type=float, default=0.1,
                         help="share of events Slack sends again to the other replica")
+    parser.add_argument("--senders", type=int, default=3,
+                        help="processes sending the requests between them")
+    parser.add_argument("--sender", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.sender:
+        send_share(*args.sender)
+        return None
     with postgres_url() as url:
-        result = burst(args.rate, args.seconds, args.retries, url)
+        result = burst(args.rate, args.seconds, args.retries, url, args.senders)
     print(report(args.rate, args.seconds, result))
     return result
 
 
 if __name__ == "__main__":
-    sys.exit(1 if main().failures else 0)
+    outcome = main()
+    sys.exit(1 if outcome is not None and outcome.failures else 0)

@@ -17,8 +17,11 @@ The HTTP requests are sent and timed by a process of their own (`--http-client`)
 fake Slack that the bot posts its replies to runs in this process, and a client sharing
 its interpreter lock would count the fake's work in the bot's ack time.
 
-Printed: each run's median and p99 per app, then the medians over runs of those and of
-the per-run p99 ratio bot/bare.
+Printed: each run's median and p99 per app, and the CPU time the app's process (the one
+that acks) spent per request during the burst, with its children's (the bot's handling
+process) beside it; then the medians over runs of those and of the per-run p99 ratio
+bot/bare. The CPU figures are steadier than the latencies on a busy machine: at this
+concurrency the acking process is saturated, so its CPU per request sets the queueing.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ from slack_bot import (  # noqa: E402
     port_open,
 )
 
+from storage.inbox import inbox_for  # noqa: E402
+
 BARE = "bare Bolt (ack only)"
 BOT = "incident-bot"
 
@@ -68,6 +73,42 @@ class Row:
     median_ms: float
     p99_ms: float
     max_ms: float
+    cpu_ms: float  # the acking process's CPU per request
+    child_cpu_ms: float  # its children's (the handling process)
+
+
+@dataclass(frozen=True)
+class Burst:
+    seconds: list[float]
+    cpu_ms: float
+    child_cpu_ms: float
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_of(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def cpu_of(pid: int) -> tuple[float, float]:
+    """(the process's CPU seconds, its live children's)."""
+    children = 0.0
+    for child in children_of(pid):
+        try:
+            children += cpu_seconds(child)
+        except OSError:
+            continue
+    return cpu_seconds(pid), children
 
 
 class Bare(BotProcess):
@@ -89,8 +130,8 @@ def p99(values: Sequence[float]) -> float:
 
 
 def run(fake: FakeSlack, mode: str, variant: Variant | None, n: int, concurrency: int,
-        database_url: str | None) -> list[float]:
-    """Ack latencies in seconds; `variant` None is the bare app."""
+        database_url: str | None) -> Burst:
+    """Ack latencies in seconds, and CPU per request; `variant` None is the bare app."""
     which = "bare" if variant is None else "bot"
     workdir = Path(tempfile.mkdtemp(prefix=f"slack-ack-{mode}-{which}-"))
     port = free_port()
@@ -124,13 +165,39 @@ def run(fake: FakeSlack, mode: str, variant: Variant | None, n: int, concurrency
         ) if variant is not None else general
         for i in range(20):  # warm-up
             send(channel, f"note warm-up {i}")
+        pid = process.process.pid
+        own_before, children_before = cpu_of(pid)
         if mode == "http":
-            return http_burst(port=port, team=ws, channel=channel, n=n,
-                              concurrency=concurrency, response_base=fake.response_url())
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            return list(pool.map(lambda i: send(channel, f"note bench {i}"), range(n)))
+            seconds = http_burst(port=port, team=ws, channel=channel, n=n,
+                                 concurrency=concurrency, response_base=fake.response_url())
+        else:
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                seconds = list(pool.map(lambda i: send(channel, f"note bench {i}"), range(n)))
+        own_after, _ = cpu_of(pid)
+        # The handling goes on after the acks: its CPU is counted once it is done.
+        if variant is not None:
+            stored = inbox_for(env["INCIDENT_BOT_DATABASE_URL"])
+            try:
+                fake.wait_for(lambda: stored.pending() == 0, timeout=300)
+            finally:
+                stored.engine.dispose()
+            confirmed = note_replies(fake, channel)
+            if confirmed != n + 20:
+                print(f"  ! {n + 20 - confirmed} notes were not confirmed", flush=True)
+        _, children_after = cpu_of(pid)
+        return Burst(seconds, (own_after - own_before) * 1000 / n,
+                     (children_after - children_before) * 1000 / n)
     finally:
         process.stop()
+
+
+def note_replies(fake: FakeSlack, channel: str) -> int:
+    """How many notes the bot has confirmed in the channel (each gets one post)."""
+    return sum(
+        1 for call in fake.calls_to("chat.postMessage")
+        if call.params.get("channel") == channel
+        and str(call.params.get("text", "")).startswith("Noted on the timeline")
+    )
 
 
 def sender(fake: FakeSlack, mode: str, port: int, ws: str) -> Callable[[str, str], float]:
@@ -204,20 +271,24 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     fake.add_user("UADA", name="ada", display_name="Ada Lovelace")
     print(f"{args.commands} slash commands, {args.concurrency} at a time, {args.runs} run(s); "
           f"ack latency in ms; load average at start {os.getloadavg()[0]:.1f}", flush=True)
-    print(f"{'run':<4} {'mode':<7} {'app':<34} {'median':>8} {'p99':>8} {'max':>8}", flush=True)
+    print(f"{'run':<4} {'mode':<7} {'app':<34} {'median':>8} {'p99':>8} {'max':>8} "
+          f"{'cpu/req':>8} {'child':>6}", flush=True)
     rows: list[Row] = []
     started = time.monotonic()
     try:
         for number in range(1, args.runs + 1):
             for mode in modes:
                 for app in apps:
-                    ms = [s * 1000 for s in run(fake, mode, app, args.commands,
-                                                args.concurrency, args.database_url)]
+                    burst = run(fake, mode, app, args.commands, args.concurrency,
+                                args.database_url)
+                    ms = [s * 1000 for s in burst.seconds]
                     row = Row(number, mode, BARE if app is None else app.label,
-                              statistics.median(ms), p99(ms), max(ms))
+                              statistics.median(ms), p99(ms), max(ms), burst.cpu_ms,
+                              burst.child_cpu_ms)
                     rows.append(row)
                     print(f"{row.run:<4} {row.mode:<7} {row.app:<34} {row.median_ms:8.1f} "
-                          f"{row.p99_ms:8.1f} {row.max_ms:8.1f}", flush=True)
+                          f"{row.p99_ms:8.1f} {row.max_ms:8.1f} {row.cpu_ms:8.2f} "
+                          f"{row.child_cpu_ms:6.2f}", flush=True)
     finally:
         fake.stop()
     summarise(rows, modes, [BARE if a is None else a.label for a in apps])
@@ -227,7 +298,8 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
 
 
 def summarise(rows: list[Row], modes: list[str], apps: list[str]) -> None:
-    print(f"\nmedian over runs    {'median':>8} {'p99':>8} {'p99 ratio (per run)':>22}")
+    print(f"\nmedian over runs    {'median':>8} {'p99':>8} {'cpu/req':>8} "
+          f"{'p99 ratio (per run)':>22}")
     for mode in modes:
         bare = {r.run: r for r in rows if r.mode == mode and r.app == BARE}
         for app in apps:
@@ -235,6 +307,7 @@ def summarise(rows: list[Row], modes: list[str], apps: list[str]) -> None:
             ratios = [r.p99_ms / bare[r.run].p99_ms for r in mine]
             print(f"{mode:<7} {app:<34} {statistics.median(r.median_ms for r in mine):8.1f} "
                   f"{statistics.median(r.p99_ms for r in mine):8.1f} "
+                  f"{statistics.median(r.cpu_ms for r in mine):8.2f} "
                   f"{statistics.median(ratios):8.2f} "
                   f"({', '.join(f'{x:.2f}' for x in ratios)})")
 

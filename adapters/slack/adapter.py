@@ -25,6 +25,7 @@ from adapters.adapter import Adapter, HttpMount
 from adapters.config import ConfigError, Settings
 from adapters.slack.delivery import Delivery
 from adapters.slack.handlers import PLATFORM, SlackHandlers
+from adapters.slack.handoff import HandlingProcess
 from adapters.slack.http import SlackEndpoint
 from adapters.slack.platform import COMMAND_PREFIX, DisplayNames, SlackPlatform, api_error
 from adapters.slack.settings import EVENTS_PATH, SlackSettings, slack_settings
@@ -58,8 +59,17 @@ def from_environment(
     slack = slack_settings(environ)
     if slack is None:
         return None
+    handling = (
+        HandlingProcess(inbox=inbox, telemetry=bot.telemetry, environ=environ)
+        if slack.handling == "process"
+        else None
+    )
     return SlackAdapter(
-        bot=bot, settings=slack, inbox=inbox, retry_after=settings.inbox_retry_after
+        bot=bot,
+        settings=slack,
+        inbox=inbox,
+        retry_after=settings.inbox_retry_after,
+        handling=handling,
     )
 
 
@@ -91,8 +101,12 @@ class SlackAdapter:
         settings: SlackSettings,
         inbox: Inbox,
         retry_after: timedelta = DEFAULT_RETRY_AFTER,
+        handling: HandlingProcess | None = None,
     ) -> None:
+        """`handling`: the child process that handles what this one acks; without it,
+        threads of this process do (see adapters/slack/handoff.py)."""
         self._bot = bot
+        self._handling = handling
         self._settings = settings
         self._inbox = inbox
         self._retry_after = retry_after
@@ -126,15 +140,19 @@ class SlackAdapter:
 
     def start(self) -> None:
         app, handlers = self._app()
-        self._sweeper = InboxSweeper(
-            inbox=self._inbox,
-            platform=PLATFORM,
-            claimant=self._claimant,
-            retry_after=self._retry_after,
-            take_up=handlers.queue,
-            in_hand=handlers.in_hand,
-        )
-        self._sweeper.start()
+        if self._handling is not None:
+            # The child sweeps the inbox: it knows what it holds.
+            self._handling.start(claimant=self._claimant, bot_user=self._bot_user)
+        else:
+            self._sweeper = InboxSweeper(
+                inbox=self._inbox,
+                platform=PLATFORM,
+                claimant=self._claimant,
+                retry_after=self._retry_after,
+                take_up=handlers.queue,
+                in_hand=handlers.in_hand,
+            )
+            self._sweeper.start()
         if self._settings.mode == "socket":
             assert self._settings.app_token is not None
             self._socket = TimedSocketModeHandler(
@@ -162,6 +180,8 @@ class SlackAdapter:
             self._sweeper.stop()
         self._listener_executor.shutdown(wait=True)
         self._lanes.shutdown()  # the events already acked are still handled
+        if self._handling is not None:
+            self._handling.stop()
 
     def deliver(self, replies: Sequence[Reply]) -> None:
         self._delivery.deliver(replies)
@@ -177,6 +197,8 @@ class SlackAdapter:
         return own_mention(user)
 
     def readiness_problem(self) -> str | None:
+        if self._handling is not None and (problem := self._handling.problem()):
+            return problem
         if self._socket is not None:
             connected = self._socket.client.is_connected()
             return None if connected else "slack: the Socket Mode connection is down"
@@ -222,6 +244,7 @@ class SlackAdapter:
             bot_user=identity.get("user_id"),
             inbox=self._inbox,
             claimant=self._claimant,
+            pass_on=self._handling,
         )
         handlers.register(app)
         return app, handlers

@@ -6,6 +6,9 @@ so what is acked must already be on disk. What cannot be stored is not acked (Sl
 sends an event again later); a slash command is answered that nothing was recorded.
 The work runs from the stored copy, and whatever a process did not finish is taken up
 again from the inbox (`InboxSweeper`), by it after a restart or by another replica.
+
+With `handling = "process"` the acking process passes each stored request on to a child
+process (adapters/slack/handoff.py) that runs these same handlers' work part.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt import Ack, App, BoltRequest
 from slack_sdk import WebClient
@@ -59,6 +62,16 @@ SOMETHING_WENT_WRONG = (
 )
 
 
+class PassOn(Protocol):
+    """Where the listeners pass what they stored, when another process handles it."""
+
+    def item(self, item: InboxItem) -> None:
+        """A stored request to handle."""
+
+    def renamed(self, workspace: str, user: str, name: str) -> None:
+        """Someone's new display name to store."""
+
+
 class TryAgainLater(Exception):
     """Handling failed before anything was recorded; the inbox keeps the request."""
 
@@ -83,8 +96,15 @@ class SlackHandlers:
         inbox: Inbox,
         claimant: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        pass_on: PassOn | None = None,
+        finished: Callable[[int], None] = lambda item_id: None,
     ) -> None:
+        """`pass_on`: the listeners hand what they stored to it instead of the lanes (the
+        handling process). `finished`: told each item id whose handling ended, done or
+        left for a later attempt."""
         self._bot = bot
+        self._pass_on = pass_on
+        self._finished = finished
         self._client = client
         self._names = names
         self._delivery = delivery
@@ -157,9 +177,17 @@ class SlackHandlers:
         user_id, name = user.get("id"), name_of_user(user)
         if not isinstance(user_id, str) or not USER_ID.match(user_id) or not name:
             return
-        self._names.changed(user_id, name)
         workspace = body.get("team_id") or user.get("team_id") or ""
-        self._lanes.submit(NAMES_LANE, lambda: self._renamed(workspace, user_id, name))
+        if self._pass_on is None:
+            self.renamed_elsewhere(workspace, user_id, name)
+            return
+        self._names.changed(user_id, name)  # for what this process posts
+        self._pass_on.renamed(workspace, user_id, name)
+
+    def renamed_elsewhere(self, workspace: str, user: str, name: str) -> None:
+        """A new display name, seen by the listener: current at once, stored on a lane."""
+        self._names.changed(user, name)
+        self._lanes.submit(NAMES_LANE, lambda: self._renamed(workspace, user, name))
 
     def ignore(self) -> None:
         return None
@@ -196,7 +224,10 @@ class SlackHandlers:
 
     def queue(self, item: InboxItem) -> None:
         """Hands a stored request to its channel's lane (in the order of arrival),
-        unless this process holds it already."""
+        unless this process holds it already; or to the handling process."""
+        if self._pass_on is not None:
+            self._pass_on.item(item)
+            return
         with self._in_hand_lock:
             if item.id in self._in_hand:
                 return
@@ -215,6 +246,7 @@ class SlackHandlers:
         finally:
             with self._in_hand_lock:
                 self._in_hand.discard(item.id)
+            self._finished(item.id)
 
     # -- work (on a lane) --------------------------------------------------------------
 

@@ -11,6 +11,10 @@ from adapters.config import ConfigError, secret_from
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_PORT = 3000
 EVENTS_PATH = "/slack/events"
+# Where the stored requests are handled: a child process (the default), so that the
+# acks never share an interpreter lock or a CPU queue with the ORM's work, or threads
+# of the acking process (one process fewer, slower acks under load).
+HANDLING_MODES = ("process", "thread")
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,7 @@ class SlackSettings:
     port: int = DEFAULT_PORT
     host: str = "0.0.0.0"  # HTTP mode listens where Slack (or a proxy) can reach it
     api_url: str = DEFAULT_API_URL
+    handling: Literal["process", "thread"] = "process"
 
     @property
     def mode(self) -> Literal["socket", "http"]:
@@ -64,7 +69,15 @@ def slack_settings(environ: Mapping[str, str]) -> SlackSettings | None:
     api_url = environ.get("INCIDENT_BOT_SLACK_API_URL", DEFAULT_API_URL)
     if not api_url.endswith("/"):
         api_url += "/"  # the Web API client joins method names onto it
+    handling = environ.get("INCIDENT_BOT_SLACK_HANDLING", "process").strip().lower()
+    if handling not in HANDLING_MODES:
+        raise ConfigError(
+            f"INCIDENT_BOT_SLACK_HANDLING: `{environ['INCIDENT_BOT_SLACK_HANDLING']}` is not "
+            "a handling mode; use `process` (the default: a child process handles what was "
+            "acknowledged) or `thread` (handled on threads of the acking process)."
+        )
     return SlackSettings(
+        handling="thread" if handling == "thread" else "process",
         bot_token=bot_token,
         app_token=app_token,
         signing_secret=signing_secret,
