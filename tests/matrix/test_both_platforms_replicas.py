@@ -46,6 +46,7 @@ REMINDERS = {
     "INCIDENT_BOT_REMIND_SECTIONS_MAX": str(MAX),
     "INCIDENT_BOT_REMIND_SWEEP_INTERVAL": "1s",
 }
+GAP_NOTES = 10  # commands sent to Matrix between the kill and the takeover
 # The kill -9 comes when no reminder is claimed and none falls due within this long: a
 # reminder claimed by the dying process would be given up as `unknown` (by design: it
 # may have been posted), and this test counts deliveries, not that trade-off.
@@ -193,6 +194,11 @@ async def _reminders(
         await until(lambda: nothing_in_hand(engine), "a moment with no reminder in hand")
         leader.kill()
         killed = datetime.now(UTC)
+        # Written while nobody syncs: the replica that takes over handles these in its
+        # first sync, before it can post anything, while Matrix reminders are overdue.
+        mark = len(alice.seen)
+        for n in range(1, GAP_NOTES + 1):
+            await alice.send(room, f"!incident note while nobody synced, {n}")
 
         await until(lambda: slack_reminders(channel, MAX) and matrix_reminders(room, MAX),
                     f"reminder {MAX} on both platforms", timeout=60)
@@ -201,6 +207,8 @@ async def _reminders(
         marker = await alice.send(room, "all reminders are in")
         await alice.wait_for(room, lambda seen: seen.event_id == marker, "the marker")
 
+        noted = [s.body for s in alice.seen[mark:] if notice_from(bot, "Noted")(s)]
+        assert len(noted) == GAP_NOTES, noted
         for n in range(1, MAX + 1):
             assert slack_reminders(channel, n) == 1, (n, fake.bot_messages(channel))
             assert matrix_reminders(room, n) == 1, (n, [s.body for s in alice.events(room)])
