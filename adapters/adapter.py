@@ -53,7 +53,8 @@ class Adapter(Protocol):
 
     def standing_by(self) -> bool:
         """True while another replica does this platform's work (a Matrix standby): it
-        takes no events and delivers no reminders until it takes over."""
+        takes no events and delivers no reminders until it takes over. Also while it
+        takes over, until it can post (its first sync done): what is due waits for it."""
 
     def http_mount(self) -> HttpMount | None:
         """What the platform serves on the bot's one HTTP server (Slack's HTTP mode:

@@ -104,7 +104,10 @@ class MatrixAdapter:
         return f"matrix: not connected to {self._settings.homeserver}"
 
     def standing_by(self) -> bool:
-        return self._session.standby
+        # Also while taking over, until the first sync: a reminder sweep that ran then
+        # claimed a due Matrix reminder, could not post it (not connected yet) and put
+        # it off by its retry backoff; the next sweep after the first sync posts it.
+        return self._session.standby or self._session.taking_over
 
     def mention(self, user: str) -> str:
         return self._session.platform.mention(user)

@@ -109,6 +109,11 @@ class MatrixSession:
         self._renewing: asyncio.Task[None] | None = None
         # Another replica syncs; this one waits to take over (readiness says so).
         self.standby = False
+        # This replica took the lease and its first sync since is not done: it cannot
+        # post yet (it logs in, then handles what was written while nobody synced,
+        # possibly for seconds), so Matrix work waits for it as for a standby, rather
+        # than being tried, failed and postponed (a reminder by its 30 s backoff).
+        self.taking_over = False
         self.platform = MatrixPlatform(
             open_room=self._open_room, invite=self._invite_people, known_name=self._known_name
         )
@@ -145,6 +150,7 @@ class MatrixSession:
                 if self.client is None:
                     self.client = await self._connect()
                 await self._sync_once()
+                self.taking_over = False
                 backoff = 1.0
                 if not self.connected.is_set():
                     self.connected.set()
@@ -187,6 +193,9 @@ class MatrixSession:
                 )
             except Exception:
                 log.exception("Matrix: unexpected error; retrying in %.0f s", backoff)
+            # The homeserver is in trouble: work for Matrix is tried, and retried later,
+            # as on a replica that lost its connection.
+            self.taking_over = False
             self.connected.clear()
             if on_state is not None:
                 on_state(False)
@@ -249,6 +258,7 @@ class MatrixSession:
             self._lease.holder,
         )
         self.standby = False
+        self.taking_over = True
         self._renewing = asyncio.ensure_future(self._renew())
         return True
 

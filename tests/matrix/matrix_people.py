@@ -293,6 +293,13 @@ class BotProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int:
+        """The process id of the latest start (it names the process in the database's
+        claims and leases)."""
+        assert self._process is not None, "the bot was not started"
+        return self._process.pid
+
     def output(self) -> str:
         """What the bot logged since its latest start."""
         with self.log.open("rb") as log:
@@ -329,6 +336,15 @@ class BotProcess:
             process.kill()
             process.wait()
             raise AssertionError(f"the bot did not stop on SIGTERM:\n{tail(self.log)}") from None
+
+
+def wait_for_log(process: BotProcess, text: str, timeout: float = 60.0) -> None:
+    """Until the bot logs `text` (since its latest start); fails if it exits first."""
+    deadline = time.monotonic() + timeout
+    while text not in process.output():
+        assert process.running(), process.output()
+        assert time.monotonic() < deadline, f"no `{text}` in:\n{process.output()}"
+        time.sleep(0.1)
 
 
 # -- what the tests look for in a room ----------------------------------------------------

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import nio
 import pytest
-from matrix_people import BotProcess, Human, bot_joined, confirmations, notice_from
+from matrix_people import (
+    BotProcess,
+    Human,
+    bot_joined,
+    confirmations,
+    notice_from,
+    wait_for_log,
+)
 from sqlalchemy import delete, select
 from synapse_server import Account, Synapse
 
@@ -38,14 +45,6 @@ def readyz(port: int) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
-
-
-def wait_for_log(process: BotProcess, text: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in process.output():
-        assert process.running(), process.output()
-        assert time.monotonic() < deadline, f"no `{text}` in:\n{process.output()}"
-        time.sleep(0.1)
 
 
 @pytest.mark.postgres

@@ -6,21 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_slack import APP_TOKEN, BOT_TOKEN, FakeSlack
+from fake_slack import APP_TOKEN, BOT_TOKEN, FakeSlack, start_with_people
 from slack_bot import SIGNING_SECRET, BotProcess, SlackSender, free_port, port_open
-
-PEOPLE = {
-    "UADA": ("ada", "Ada Lovelace"),
-    "UBOB": ("bob", "Bob Martin"),
-    "UCAROL": ("carol", "Carol Chen"),
-}
 
 
 @pytest.fixture(scope="session")
 def fake_slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    for user_id, (name, display) in PEOPLE.items():
-        fake.add_user(user_id, name=name, display_name=display)
+    fake = start_with_people()
     try:
         yield fake
     finally:

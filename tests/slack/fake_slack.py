@@ -599,3 +599,19 @@ def _window(messages: list[dict[str, Any]], p: dict[str, Any]) -> list[dict[str,
                 continue
         chosen.append(message)
     return chosen
+
+
+# The people of the fake workspace: user id -> (name, display name).
+PEOPLE = {
+    "UADA": ("ada", "Ada Lovelace"),
+    "UBOB": ("bob", "Bob Martin"),
+    "UCAROL": ("carol", "Carol Chen"),
+}
+
+
+def start_with_people() -> FakeSlack:
+    """A started fake Slack whose workspace has the tests' people (stop it afterwards)."""
+    fake = FakeSlack().start()
+    for user_id, (name, display) in PEOPLE.items():
+        fake.add_user(user_id, name=name, display_name=display)
+    return fake

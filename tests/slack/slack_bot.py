@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from fake_slack import BOT_TOKEN
 from slack_sdk.signature import SignatureVerifier
 
 COMMAND = Path(sys.executable).parent / "incident-bot"
@@ -87,6 +88,18 @@ class BotProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
+
+
+def http_mode_env(*, api_url: str, port: int) -> dict[str, str]:
+    """The settings of `incident-bot run` in Slack HTTP mode on 127.0.0.1:`port`, talking
+    to the fake Slack at `api_url`."""
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "INCIDENT_BOT_SLACK_PORT": str(port),
+        "INCIDENT_BOT_SLACK_HOST": "127.0.0.1",
+        "INCIDENT_BOT_SLACK_API_URL": api_url,
+    }
 
 
 def port_open(port: int) -> bool:
