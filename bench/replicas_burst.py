@@ -39,7 +39,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from fake_slack import BOT_TOKEN, BOT_USER, FakeSlack  # noqa: E402
 from ingest import postgres_url  # noqa: E402
+from slack_ack import cpu_of  # noqa: E402
 from slack_bot import (  # noqa: E402
     SIGNING_SECRET,
     BotProcess,
@@ -78,6 +79,10 @@ class Result:
     pins_missing: int
     pins_twice: int
     told_went_wrong: int
+    # CPU per request over the burst and the drain: the replicas' acking processes, and
+    # their handling processes (children), summed over both replicas.
+    ack_cpu_ms: float = 0.0
+    handling_cpu_ms: float = 0.0
 
     @property
     def failures(self) -> int:
@@ -122,7 +127,14 @@ def burst(rate: int, seconds: float, retries: float, database_url: str,
         for replica, port in zip(replicas, ports, strict=True):
             replica.wait_until(lambda port=port: port_open(port), timeout=60)  # type: ignore[misc]
         senders = [SlackSender(port=port) for port in ports]
-        return _measure(fake, senders, rate, seconds, retries, database_url, senders_count)
+        pids = [replica.process.pid for replica in replicas]
+        before = [cpu_of(pid) for pid in pids]
+        result = _measure(fake, senders, rate, seconds, retries, database_url, senders_count)
+        after = [cpu_of(pid) for pid in pids]
+        own = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
+        children = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
+        return replace(result, ack_cpu_ms=own * 1000 / result.requests,
+                       handling_cpu_ms=children * 1000 / result.requests)
     finally:
         for replica in replicas:
             replica.stop()
@@ -224,7 +236,8 @@ def send_share(k: int, of: int) -> None:
     """The `--sender K N` process: sends requests K, K+N, K+2N … of the plan on stdin at
     their instants, and prints what each got as JSON."""
     plan = json.load(sys.stdin)
-    senders = [SlackSender(port=port) for port in plan["ports"]]
+    # Connections kept open, as a front keeps them to its backends.
+    senders = [SlackSender(port=port, keep_alive=True) for port in plan["ports"]]
     ws, channel, rate = plan["ws"], plan["channel"], plan["rate"]
     notes, pinned, every_retry = plan["notes"], plan["pinned"], plan["every_retry"]
     lock = threading.Lock()
@@ -269,6 +282,8 @@ def report(rate: int, seconds: float, result: Result) -> str:
         f"not acked {r.not_acked}; notes missing {r.notes_missing}, twice {r.notes_twice}; "
         f"📌 missing {r.pins_missing}, twice {r.pins_twice}; told 'went wrong' "
         f"{r.told_went_wrong}",
+        f"CPU per request: acking processes {r.ack_cpu_ms:.2f} ms, handling processes "
+        f"{r.handling_cpu_ms:.2f} ms (both replicas, burst and drain)",
     ])
 
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -117,12 +118,28 @@ class Answer:
     seconds: float
 
 
+def _exchange(
+    connection: http.client.HTTPConnection, body: str, headers: dict[str, str]
+) -> Answer:
+    started = time.perf_counter()
+    connection.request("POST", "/slack/events", body=body.encode(), headers=headers)
+    response = connection.getresponse()
+    text = response.read().decode()
+    return Answer(response.status, text, time.perf_counter() - started)
+
+
 class SlackSender:
     """Sends what Slack sends over HTTP: signed slash commands, events and shortcuts."""
 
-    def __init__(self, *, port: int, secret: str = SIGNING_SECRET) -> None:
+    def __init__(
+        self, *, port: int, secret: str = SIGNING_SECRET, keep_alive: bool = False
+    ) -> None:
+        """`keep_alive`: each thread keeps its connection open between requests, as a
+        front or a load generator would (else one connection per request)."""
         self.port = port
         self._verifier = SignatureVerifier(secret)
+        self._keep_alive = keep_alive
+        self._connections = threading.local()
 
     def post(
         self,
@@ -145,15 +162,21 @@ class SlackSender:
         }
         sent.update(headers or {})
         sent = {key: value for key, value in sent.items() if value}
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        started = time.perf_counter()
-        try:
-            connection.request("POST", "/slack/events", body=body.encode(), headers=sent)
-            response = connection.getresponse()
-            text = response.read().decode()
-            return Answer(response.status, text, time.perf_counter() - started)
-        finally:
-            connection.close()
+        if not self._keep_alive:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            try:
+                return _exchange(connection, body, sent)
+            finally:
+                connection.close()
+        kept: http.client.HTTPConnection | None = getattr(self._connections, "open", None)
+        if kept is not None:
+            try:
+                return _exchange(kept, body, sent)
+            except (http.client.RemoteDisconnected, ConnectionError):
+                kept.close()  # the server closed it meanwhile: once more on a new one
+        kept = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        self._connections.open = kept
+        return _exchange(kept, body, sent)
 
     def command(self, *, team: str, channel: str, user: str, text: str,
                 response_url: str, **options: Any) -> Answer:
