@@ -19,6 +19,7 @@ from adapters.slack.handling import handle_for_parent
 from adapters.slack.handoff import TelemetryToParent, ToParent
 from adapters.slack.settings import slack_settings
 from bot.clock import SystemClock
+from storage.database import normalise_url
 
 # Added to the parent's nice value: the kernel then gives the acking process about ten
 # times this one's share of a busy CPU (bench/slack_ack.py: the ack's p99 went from 1.3
@@ -60,6 +61,8 @@ def main(argv: list[str]) -> int:
         retry_after=settings.inbox_retry_after,
         requests=sys.stdin.buffer,
         parent=to_parent,
+        # SQLite has one writer per file: the parent, which inserts, deletes too.
+        done_in_parent=normalise_url(settings.database_url).get_backend_name() == "sqlite",
     )
     return 0
 

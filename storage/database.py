@@ -71,6 +71,18 @@ def _unavailable_server(context: Any) -> BaseException | None:
     return None
 
 
+def unavailable_driver_error(problem: BaseException) -> StorageUnavailable | None:
+    """The same judgement for an error raised by the driver itself (a DB-API connection
+    used without SQLAlchemy's execution, as the inbox's acks do)."""
+    sqlstate = getattr(problem, "sqlstate", None)
+    connection_failed = problem.__class__.__name__ == "OperationalError" and sqlstate is None
+    if connection_failed or (
+        isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    ) or problem.__class__.__name__ in ("InterfaceError", "ConnectionTimeout"):
+        return StorageUnavailable(f"the database is not answering ({_first_line(problem)})")
+    return None
+
+
 def _first_line(problem: BaseException) -> str:
     text = str(problem).strip()
     return text.splitlines()[0] if text else type(problem).__name__

@@ -47,7 +47,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Row
 
 from bot.ports import Inbox, InboxItem
-from storage.database import make_engine, normalise_url
+from storage.database import make_engine, normalise_url, unavailable_driver_error
 from storage.orm import inbox
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,14 @@ _SQLITE_PUT = (
     " ON CONFLICT (platform, delivery_key) DO NOTHING"
 )
 _SQLITE_DONE = "DELETE FROM inbox WHERE id = ?"
+# The ack's insert on PostgreSQL: one statement in autocommit, one round trip, on a
+# connection of the inbox's own (at most ACK_CONNECTIONS, shared by the acking threads).
+_POSTGRES_PUT = (
+    "INSERT INTO inbox (platform, delivery_key, payload, received_at, claimed_at,"
+    " claimed_by, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (platform, delivery_key) DO NOTHING RETURNING id"
+)
+ACK_CONNECTIONS = 8
 
 
 class SqlAlchemyInbox(Inbox):
@@ -145,6 +153,12 @@ class SqlAlchemyInbox(Inbox):
         # interpreter lock twice more).
         self._direct = dialect == "sqlite" and sync is InboxSync.NORMAL
         self._ack_connection: Any = None
+        # PostgreSQL: each ack inserts on a connection of its own in autocommit (the
+        # server commits concurrent inserts together), without the hand-over to the
+        # writer thread and SQLAlchemy's transaction: a third of the ack's CPU.
+        self._postgres_direct = dialect == "postgresql"
+        self._idle_connections: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._connection_slots = threading.BoundedSemaphore(ACK_CONNECTIONS)
         self._stamp = inbox.c.received_at.type.bind_processor(engine.dialect)
         self._since_checkpoint = 0
         self._checkpointed_at = time.monotonic()
@@ -167,6 +181,8 @@ class SqlAlchemyInbox(Inbox):
         )
         if self._direct:
             item_id = self._put_now(request.values)
+        elif self._postgres_direct:
+            item_id = self._put_postgres(request.values)
         else:
             self._ensure_writer()
             self._puts.put(request)
@@ -258,6 +274,44 @@ class SqlAlchemyInbox(Inbox):
         if checkpoint_due:
             self._puts.put(_Put({}))  # wakes the writer, which checkpoints
         return int(item_id) if item_id is not None else None
+
+    def _put_postgres(self, values: dict[str, Any]) -> int | None:
+        stamp = self._stamp
+        row = (
+            values["platform"],
+            values["delivery_key"],
+            values["payload"],
+            stamp(values["received_at"]) if stamp else values["received_at"],
+            stamp(values["claimed_at"]) if stamp else values["claimed_at"],
+            values["claimed_by"],
+            values["attempts"],
+        )
+        with self._connection_slots:
+            try:
+                connection = self._idle_connections.get_nowait()
+            except queue.Empty:
+                connection = None
+            try:
+                if connection is None:
+                    connection = self.engine.raw_connection()
+                    driver = connection.driver_connection
+                    assert driver is not None
+                    driver.autocommit = True
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(_POSTGRES_PUT, row)
+                    found = cursor.fetchone()
+                finally:
+                    cursor.close()
+            except Exception as problem:
+                if connection is not None:
+                    connection.invalidate()  # broken or in doubt: never reused
+                unavailable = unavailable_driver_error(problem)
+                if unavailable is not None:
+                    raise unavailable from None
+                raise
+            self._idle_connections.put(connection)
+        return int(found[0]) if found is not None else None
 
     def _delete_now(self, item_id: int) -> None:
         with self._writing:
