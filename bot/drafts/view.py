@@ -289,6 +289,7 @@ def build_view(
         return f"{local.strftime(template.date_format)} {local:%H:%M}"
 
     day_of = _date_formatter(template.date_format)
+    credits = template.timeline_names == "authors"  # else `_credited` names nobody
 
     def entry_view(entry: TimelineEntry) -> EntryView:
         # As `when`, `clock` and `abbreviation` write it, from one conversion to the
@@ -298,13 +299,15 @@ def build_view(
         minute = f"{local.hour:02d}:{local.minute:02d}"
         time = f"{minute} {shown_zone}" if changes else minute
         date = day_of(local)
+        text = entry.text
         return EntryView(
             seq=entry.seq,
             when=f"{date} {time}" if dates else time,
             date=date,
             time=time,
-            who=_credited(entry, template.timeline_names, name_of),
-            text=with_names(entry.text, name_of, escape_text),
+            who=_credited(entry, template.timeline_names, name_of) if credits else None,
+            # Most lines name nobody (`resolve` would return them as they are).
+            text=with_names(text, name_of, escape_text) if "{@" in text else text,
             kind=entry.kind.value,
             zone=shown_zone,
         )
