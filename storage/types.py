@@ -75,7 +75,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process_text(value: Any) -> datetime | None:
             # SQLite holds the naive UTC wall time as ISO text, which the dialect reads
             # with `fromisoformat`. Read with its offset, it comes out in UTC at once:
-            # the same moment, and `replace(tzinfo=UTC)` alone costs five times more.
+            # the same moment, and `replace(tzinfo=UTC)` alone costs several times more.
             if type(value) is str:
                 try:
                     return datetime.fromisoformat(value + "+00:00")
