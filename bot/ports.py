@@ -69,7 +69,9 @@ class IncidentRepository(abc.ABC):
     @abc.abstractmethod
     def numbered(self, number: int, workspace: str | None = None) -> Sequence[Incident]:
         """The incidents with this number (one per workspace; in every workspace when
-        None), whole, their timelines loaded: readable after the unit of work."""
+        None), whole, their timelines loaded: readable after the unit of work. For
+        reading (`export`, `show`): a change is made on an incident taken with
+        `get_for_change` or `get_by_channel`."""
 
     @abc.abstractmethod
     def get_by_channel(self, platform: str, channel_id: str) -> Incident | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -122,10 +121,11 @@ def offset_changes(moments: list[datetime], zone: tzinfo) -> list[datetime]:
     """The instants between the first and last of `moments` at which the zone's offset
     changes (daylight saving), to the second, in order."""
     ordered = sorted(moments)
+    offsets = [_offset(zone, moment) for moment in ordered]  # once each: a draft's 10,000
     changes: list[datetime] = []
-    for before, after in itertools.pairwise(ordered):
-        if _offset(zone, before) != _offset(zone, after):
-            changes.extend(_changes_between(before, after, zone))
+    for index in range(1, len(ordered)):
+        if offsets[index - 1] != offsets[index]:
+            changes.extend(_changes_between(ordered[index - 1], ordered[index], zone))
     return changes
 
 

@@ -11,6 +11,7 @@ no alembic.ini.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def make_engine(url: str | URL, *, sqlite_foreign_keys: bool = True) -> Engine:
     """
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed)
+        engine = create_engine(parsed, json_deserializer=_read_json)
         _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
         return engine
     engine = create_engine(parsed, pool_pre_ping=True)
@@ -116,6 +117,11 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
 
 def _decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
+
+
+def _read_json(text: str) -> Any:
+    # Most JSON values stored are an empty list (an entry nobody tagged): no parser.
+    return [] if text == "[]" else json.loads(text)
 
 
 # -- migrations ------------------------------------------------------------------------

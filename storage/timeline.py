@@ -8,7 +8,7 @@ the same on a 10,000-entry incident as on a 10-entry one: the next number comes 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import bindparam, func, inspect, select
 from sqlalchemy.orm import Session
@@ -37,6 +37,71 @@ _FOR_MESSAGE = select(TimelineEntry).where(
 
 # References asked for in one IN (…) list at most.
 _IN_BATCH = 500
+
+# Whole timelines, to be read (drafts, `show`): every column, each row as plain values.
+_TIMELINES_OF = (
+    select(*timeline_entries.c)
+    .where(timeline_entries.c.incident_id.in_(bindparam("incident_ids", expanding=True)))
+    .order_by(timeline_entries.c.incident_id, timeline_entries.c.seq)
+)
+
+
+def _entry_attributes() -> tuple[str, ...]:
+    """The entry's attribute for each column of `_TIMELINES_OF`, in order."""
+    by_column = {
+        prop.columns[0].key: prop.key for prop in inspect(TimelineEntry).column_attrs
+    }
+    return tuple(by_column[column.key] for column in timeline_entries.c)
+
+
+_ENTRY_ATTRIBUTES = _entry_attributes()
+
+
+class EntryAsRead(TimelineEntry):
+    """A timeline entry read for a draft or `show`: a `TimelineEntry` in every way but
+    one, its fields are plain attributes.
+
+    The mapped class reads each field through SQLAlchemy's descriptor, a Python call
+    per read (a 10,000-entry draft reads some 200,000). The names set on this class
+    below are no descriptors, so the entry's own values stand in front of them: a read
+    is a dictionary look-up. The class is not mapped; its entries are never stored.
+    """
+
+
+for _attribute in _ENTRY_ATTRIBUTES:
+    setattr(EntryAsRead, _attribute, None)
+
+
+def attach_timelines_to_read(session: Session, found: Sequence[Incident]) -> None:
+    """Detaches these incidents from the session and gives each its whole timeline, the
+    entries made straight from their rows: what an export or `show` reads.
+
+    An entry loaded by the ORM costs about 20 µs (its tracked state, the identity map):
+    0.2 s of a 10,000-entry export. These hold the same values (`EntryAsRead`), made as
+    the ORM makes its entries, without `__init__`, but untracked: the incidents are
+    detached, so nothing of them is ever written back. An incident read this way is
+    for reading; one to change is taken with `get_for_change` or `get_by_channel`.
+    """
+    timelines: dict[int, list[TimelineEntry]] = {}
+    for incident in found:
+        identity = inspect(incident).identity
+        assert identity is not None, "only stored incidents are read whole"
+        timelines[int(identity[0])] = []
+        # Before its entries are put in: a session's next flush would look at them.
+        session.expunge(incident)
+    if not timelines:
+        return
+    attributes = _ENTRY_ATTRIBUTES
+    incident_column = attributes.index("incident_id")
+    new = object.__new__
+    for row in session.execute(_TIMELINES_OF, {"incident_ids": list(timelines)}).all():
+        entry: TimelineEntry = new(EntryAsRead)
+        entry.__dict__.update(zip(attributes, row, strict=True))
+        timelines[row[incident_column]].append(entry)
+    for incident, timeline in zip(found, timelines.values(), strict=True):
+        # A plain list, as a detached incident's loaded value: the ORM's own list would
+        # track each entry it is given (and a copy of the incident would give it again).
+        incident.__dict__["timeline"] = timeline
 
 
 class SqlTimelineEntries(TimelineEntries):

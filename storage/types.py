@@ -7,6 +7,7 @@ make sure that is exactly what comes back out of either database.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -55,6 +56,35 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any]:
+        """`process_result_value` after the dialect's own reading, as TypeDecorator does,
+        in one call a value instead of two: a timeline of 10,000 entries reads 40,000."""
+        read = self.impl_instance.result_processor(dialect, coltype)
+        finish = self.process_result_value
+
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            if read is not None:
+                value = read(value)
+            return finish(value, dialect)
+
+        if dialect.name != "sqlite":
+            return process
+
+        def process_text(value: Any) -> datetime | None:
+            # SQLite holds the naive UTC wall time as ISO text, which the dialect reads
+            # with `fromisoformat`. Read with its offset, it comes out in UTC at once:
+            # the same moment, and `replace(tzinfo=UTC)` alone costs several times more.
+            if type(value) is str:
+                try:
+                    return datetime.fromisoformat(value + "+00:00")
+                except ValueError:
+                    pass  # not naive ISO text: the usual way, whatever it says
+            return process(value)
+
+        return process_text
+
 
 class StrEnumType(TypeDecorator[E]):
     """A `StrEnum` stored as its string value (a plain VARCHAR, no database enum type).
@@ -68,6 +98,8 @@ class StrEnumType(TypeDecorator[E]):
     def __init__(self, enum_class: type[E], length: int = 32) -> None:
         super().__init__(length)
         self.enum_class = enum_class
+        # Read for every row (an entry's kind): a look-up rather than the enum's call.
+        self._members: dict[str, E] = {member.value: member for member in enum_class}
 
     def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
         if value is None:
@@ -77,4 +109,5 @@ class StrEnumType(TypeDecorator[E]):
     def process_result_value(self, value: Any | None, dialect: Dialect) -> E | None:
         if value is None:
             return None
-        return self.enum_class(value)
+        member = self._members.get(value)
+        return member if member is not None else self.enum_class(value)

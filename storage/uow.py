@@ -43,7 +43,7 @@ from storage.orm import (
     timeline_entries,
 )
 from storage.summaries import change_marker, incident_summaries
-from storage.timeline import SqlTimelineEntries
+from storage.timeline import SqlTimelineEntries, attach_timelines_to_read
 
 
 class SqlAlchemyIncidentRepository(IncidentRepository):
@@ -70,18 +70,21 @@ class SqlAlchemyIncidentRepository(IncidentRepository):
         return self._attached(found)
 
     def numbered(self, number: int, workspace: str | None = None) -> Sequence[Incident]:
-        # One query for the incidents and one for all their entries (selectin), however
-        # many incidents the workspace holds: no other incident's timeline is read.
+        # One query for the incidents and one for all their entries, however many
+        # incidents the workspace holds: no other incident's timeline is read. For
+        # reading (export, `show`): the incidents are detached and their entries made
+        # straight from the rows, untracked (storage.timeline.attach_timelines_to_read).
         query = (
             select(Incident)
             .where(incidents.c.number == number)
             .order_by(incidents.c.workspace)
-            .options(*_WHOLE)
+            .options(*_WHOLE_BUT_TIMELINE)
         )
         if workspace is not None:
             query = query.where(incidents.c.workspace == workspace)
         with _no_collection_while_loading():
             found = self.session.scalars(query).all()
+            attach_timelines_to_read(self.session, found)
         for incident in found:
             self._attached(incident)
         return found

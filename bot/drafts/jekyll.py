@@ -32,6 +32,11 @@ _SPAN = re.compile(r"(?<![\\`])(`+)(?!`).*?(?<!`)\1(?!`)", re.S)
 
 def liquid_literal(markdown: str) -> str:
     """Markdown that Jekyll shows exactly as it would show `markdown` without Liquid."""
+    if "{" not in markdown and "\n" not in markdown:
+        # Nothing to change, and on one line (no fence) the code spans found below do
+        # not overlap: the pieces would add up to `markdown` itself. Every value and
+        # timeline line of a post passes here.
+        return markdown
     out: list[str] = []
     position = 0
     for code in _code(markdown):

@@ -71,6 +71,8 @@ def collect_links(texts: Iterable[str], rules: LinkRules = NO_TICKET_PATTERNS) -
     """Every reference in `texts`, each once, in the order first written."""
     found = _Found()
     for text in texts:
+        if not rules.ticket_patterns and "://" not in text:
+            continue  # no URL (`_URL` needs `://`) and no ticket pattern: most chat lines
         urls = list(_URL.finditer(text))
         tickets = [match for pattern in rules.ticket_patterns for match in pattern.finditer(text)]
         # In the order written, whichever form each reference takes.

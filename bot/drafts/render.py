@@ -16,6 +16,7 @@ draft), is an HTML comment in md and html: invisible once rendered.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -65,7 +66,14 @@ def _md_finalize(value: object) -> object:
         return ""
     if isinstance(value, Safe | int):
         return value
-    return escape_inline(str(value))
+    return _escaped_inline(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _escaped_inline(text: str) -> str:
+    # A timeline's times and names repeat from line to line (10,000 lines, a few
+    # thousand minutes, a few people): each is escaped once.
+    return escape_inline(text)
 
 
 def _md_block(value: object) -> Safe:

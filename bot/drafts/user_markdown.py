@@ -27,11 +27,12 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 
+from bot.drafts.markdown import backslash_escaped
+
 LINK_SCHEMES = ("http", "https", "mailto")
 # Markdown headings stop at level 6; a section's own heading is level 2 in every layout.
 SECTION_LEVEL = 2
 _TASK = re.compile(r"^\[([ xX])\] ")
-_ESCAPES = str.maketrans({char: "\\" + char for char in "\\`*_[]|~"})
 _ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
 _LINE_START = re.compile(r"^(#|[-+=])")
 _ORDERED_ITEM = re.compile(r"^([0-9]+)([.)])(?=\s|$)")
@@ -134,9 +135,11 @@ def _words_need_parser(words: str) -> bool:
 
 def _line_needs_parser(line: str) -> bool:
     """Anywhere, code spans included: an autolink or a web address that starts before a
-    code span could take it in."""
+    code span could take it in; a NUL, which the parser replaces in code too (a draft
+    never holds one: `safe_text` takes it out first)."""
     return bool(
-        "://" in line
+        "\x00" in line
+        or "://" in line
         or ("<" in line and _AUTOLINK_LIKE.search(line))
         or (":" in line and _MAILTO.search(line))
     )
@@ -155,6 +158,10 @@ def plain_pieces(line: str) -> list[tuple[bool, str]] | None:
         return [(False, line)] if line else []
     if _line_needs_parser(line):
         return None
+    if not _words_need_parser(line):
+        # Nothing in the whole line needs the parser, so no part of it does (each
+        # pattern finds in a part what it finds in the whole): split without asking.
+        return _split_code(line)
     pieces: list[tuple[bool, str]] = []
     position = 0  # where the text not yet taken starts
     for span in _CODE_SPAN.finditer(line):
@@ -166,6 +173,23 @@ def plain_pieces(line: str) -> list[tuple[bool, str]] | None:
         pieces.append((True, content))
         position = span.end()
     return pieces if _add_words(pieces, line[position:]) else None
+
+
+def _split_code(line: str) -> list[tuple[bool, str]]:
+    """`plain_pieces` of a line whose words need no parser."""
+    pieces: list[tuple[bool, str]] = []
+    position = 0
+    for span in _CODE_SPAN.finditer(line):
+        if span.start() > position:
+            pieces.append((False, line[position : span.start()]))
+        content = span.group(2)
+        if content.startswith(" ") and content.endswith(" ") and content.strip():
+            content = content[1:-1]
+        pieces.append((True, content))
+        position = span.end()
+    if position < len(line):
+        pieces.append((False, line[position:]))
+    return pieces
 
 
 def shown_pieces(text: str) -> list[tuple[bool, str]] | None:
@@ -396,11 +420,15 @@ def _bare_address(text: str) -> str:
 
 
 def _code(content: str) -> str:
-    runs = re.findall(r"`+", content) if "`" in content else []
-    longest = max((len(run) for run in runs), default=0)
-    fence = "`" * (longest + 1)
+    if "`" not in content:  # most code: one backtick around it
+        pad = " " if content.startswith(" ") else ""
+        return f"`{pad}{content}{pad}`"
+    fence = "`" * (max(len(run) for run in _BACKTICKS.findall(content)) + 1)
     pad = " " if content.startswith("`") or content.endswith("`") or content.startswith(" ") else ""
     return f"{fence}{pad}{content}{pad}{fence}"
+
+
+_BACKTICKS = re.compile(r"`+")
 
 
 def escape_text(text: str) -> str:
@@ -412,9 +440,8 @@ def escape_text(text: str) -> str:
 def _escape(text: str) -> str:
     if "&" in text:
         text = _ENTITY.sub("&amp;", text)
-    # `translate` rather than a pattern: the same backslashes, sooner (every timeline
-    # line passes here).
-    return text.replace("<", "&lt;").replace(">", "&gt;").translate(_ESCAPES)
+    # Every timeline line passes here: `replace`, not a pattern.
+    return backslash_escaped(text.replace("<", "&lt;").replace(">", "&gt;"))
 
 
 def _guard_line_start(line: str) -> str:

@@ -8,9 +8,10 @@ of each format escapes it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from bot.alerts import is_alert_ref, links_in_entry
@@ -255,10 +256,13 @@ def build_view(
         # Some teams write every time in one zone whatever the workspace's (a blog post's
         # "Timeline (times in UTC)"); the template pins it.
         zone = ZoneInfo(template.timezone)
+    # Sorted once, for the lines and for the references found in them.
+    visible = incident.visible_timeline()
+    includes = template.timeline_includes
     entries = [
         entry
-        for entry in incident.visible_timeline()
-        if entry.kind is not EntryKind.AUTOMATIC or entry.event in template.timeline_includes
+        for entry in visible
+        if entry.kind is not EntryKind.AUTOMATIC or (includes and entry.event in includes)
     ]
     instants = [entry.occurred_at for entry in entries]
     changes = offset_changes(instants, zone)
@@ -284,6 +288,9 @@ def build_view(
         local = moment.astimezone(zone)
         return f"{local.strftime(template.date_format)} {local:%H:%M}"
 
+    day_of = _date_formatter(template.date_format)
+    credits = template.timeline_names == "authors"  # else `_credited` names nobody
+
     def entry_view(entry: TimelineEntry) -> EntryView:
         # As `when`, `clock` and `abbreviation` write it, from one conversion to the
         # zone: a timeline can have 10,000 entries.
@@ -291,14 +298,16 @@ def build_view(
         shown_zone = local_abbreviation(local)
         minute = f"{local.hour:02d}:{local.minute:02d}"
         time = f"{minute} {shown_zone}" if changes else minute
-        date = local.strftime(template.date_format)
+        date = day_of(local)
+        text = entry.text
         return EntryView(
             seq=entry.seq,
             when=f"{date} {time}" if dates else time,
             date=date,
             time=time,
-            who=_credited(entry, template.timeline_names, name_of),
-            text=with_names(entry.text, name_of, escape_text),
+            who=_credited(entry, template.timeline_names, name_of) if credits else None,
+            # Most lines name nobody (`resolve` would return them as they are).
+            text=with_names(text, name_of, escape_text) if "{@" in text else text,
             kind=entry.kind.value,
             zone=shown_zone,
         )
@@ -324,11 +333,17 @@ def build_view(
             zone=abbreviation(zone, moment),
         )
 
-    timeline = sorted(
-        [(entry.occurred_at, 1, entry_view(entry)) for entry in entries]
-        + [(moment, 0, change_view(moment)) for moment in changes],
-        key=lambda item: (item[0], item[1]),
-    )
+    if changes:
+        timeline = tuple(
+            view
+            for _, _, view in sorted(
+                [(entry.occurred_at, 1, entry_view(entry)) for entry in entries]
+                + [(moment, 0, change_view(moment)) for moment in changes],
+                key=lambda item: (item[0], item[1]),
+            )
+        )
+    else:
+        timeline = tuple(entry_view(entry) for entry in entries)  # already in time order
     ended_at = incident.ended_at()
     durations = incident.durations()
     key_times = _milestone_views(incident, template, zone, dates, when, clock)
@@ -350,7 +365,7 @@ def build_view(
         zone=_zone_description(zone, instants or [incident.declared_at], changes, local_stamp),
         dates_shown=dates,
         names_shown=template.timeline_names != "none",
-        timeline=tuple(view for _, _, view in timeline),
+        timeline=timeline,
         roles=tuple(
             _role_view(incident, role, name_of) for role in Role if incident.holder(role)
         ),
@@ -400,7 +415,7 @@ def build_view(
         options=dict(template.options),
         slug=slugify(incident.title),
         declared_iso=f"{declared_local:%Y-%m-%d}",
-        links=_link_groups(incident, template, link_rules, chat_log),
+        links=_link_groups(incident, visible, template, link_rules, chat_log),
         milestones=key_times,
         milestone_by_kind={view.kind: view for view in key_times},
         impact_duration=_duration(durations.impact),
@@ -420,16 +435,17 @@ def build_view(
 
 
 def _link_groups(
-    incident: Incident, template: Template, rules: LinkRules, chat_log: ChannelLink | None
+    incident: Incident,
+    visible: Sequence[TimelineEntry],
+    template: Template,
+    rules: LinkRules,
+    chat_log: ChannelLink | None,
 ) -> tuple[LinkGroup, ...]:
     """The chat log, then each kind of reference people linked or named anywhere in the
-    incident: timeline entries, sections (of any template), action items."""
+    incident: timeline entries (`visible`: its visible timeline), sections (of any
+    template), action items."""
     texts = [
-        *(
-            entry.text
-            for entry in incident.visible_timeline()
-            if entry.kind is not EntryKind.AUTOMATIC
-        ),
+        *(entry.text for entry in visible if entry.kind is not EntryKind.AUTOMATIC),
         *(section.text for section in incident.sections),
         *(action.text for action in incident.actions),
     ]
@@ -444,18 +460,18 @@ def _link_groups(
         (headings.merge_requests, found.merge_requests),
         (headings.pull_requests, found.pull_requests),
         (headings.commits, found.commits),
-        (headings.alerts, _alert_links(incident)),
+        (headings.alerts, _alert_links(visible)),
     ):
         if links:
             groups.append(LinkGroup(heading, links))
     return tuple(groups)
 
 
-def _alert_links(incident: Incident) -> tuple[Link, ...]:
+def _alert_links(visible: Sequence[TimelineEntry]) -> tuple[Link, ...]:
     """The links the alerts brought (where each fired, its runbook, its dashboard),
     each once."""
     found: dict[str, Link] = {}
-    for entry in incident.visible_timeline():
+    for entry in visible:
         if not is_alert_ref(entry.source_ref):
             continue
         for label, url in links_in_entry(entry.text):
@@ -463,6 +479,30 @@ def _alert_links(incident: Incident) -> tuple[Link, ...]:
             if safe is not None:
                 found.setdefault(safe, Link(label, safe))
     return tuple(found.values())
+# strftime directives that name the date alone (nothing of the time or the zone).
+_DATE_ONLY_DIRECTIVES = frozenset("aAbBCdDeFgGhjmuUVwWxyY%nt")
+_DIRECTIVE = re.compile(r"%(.)", re.DOTALL)
+
+
+def _date_formatter(date_format: str) -> Callable[[datetime], str]:
+    """`local.strftime(date_format)`, worked out once a day where the format names only
+    the date (every built-in's does): 10,000 lines fall on a few days."""
+    if not all(
+        directive in _DATE_ONLY_DIRECTIVES for directive in _DIRECTIVE.findall(date_format)
+    ):
+        return lambda local: local.strftime(date_format)
+    days: dict[date, str] = {}
+
+    def formatted(local: datetime) -> str:
+        day = local.date()
+        text = days.get(day)
+        if text is None:
+            text = days[day] = local.strftime(date_format)
+        return text
+
+    return formatted
+
+
 def _credited(entry: TimelineEntry, names: str, name_of: NameOf) -> str | None:
     """Who a line names. Only what someone wrote or 📌'd is ever credited to its author; a
     back-dated entry describes someone's action, not the typist's, so it never is."""
