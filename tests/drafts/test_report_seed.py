@@ -16,7 +16,9 @@ from bot.domain import Incident, MilestoneKind, Role
 
 T0 = datetime(2023, 3, 27, 8, 16, tzinfo=UTC)  # 09:16 BST
 MINUTE = timedelta(minutes=1)
-LESSONS = "1. Staging code removed the grants\n2. Nobody was alerted\n3. Two code bases set one grant"
+LESSONS = (
+    "1. Staging code removed the grants\n2. Nobody was alerted\n3. Two code bases set one grant"
+)
 STEPS = "1. Move the KMS grants\n2. Review the Varnish patch"
 LATE_LIST = "3. Third\n4. Fourth"
 WRITTEN = {
