@@ -170,6 +170,8 @@ SEVERITIES = (1, 2, 3, 4)
 
 # The shared section vocabulary: templates pick from these so they can share data.
 WRITTEN_SECTION_IDS: tuple[str, ...] = (
+    # A report's opening words above its overview (seed 004 has only the heading).
+    "introduction",
     "summary",
     "impact",
     "root-cause",

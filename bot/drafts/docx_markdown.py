@@ -81,14 +81,18 @@ def _block(document: WordDocument, node: SyntaxTreeNode, *, list_depth: int, quo
 
 
 def _list(document: WordDocument, node: SyntaxTreeNode, *, depth: int, quote: bool) -> None:
-    base = "List Number" if node.type == "ordered_list" else "List Bullet"
+    ordered = node.type == "ordered_list"
+    base = "List Number" if ordered else "List Bullet"
     style = base if depth == 1 else f"{base} {min(depth, 3)}"
+    numbering = _own_numbering(document, style, _start(node)) if ordered else None
     for item in node.children:
         task = user_markdown.task_state(item)
         first = True
         for child in item.children:
             if child.type == "paragraph" and first:
                 paragraph = document.add_paragraph(style=style)
+                if numbering is not None:
+                    _number_with(paragraph, numbering)
                 tokens = _tokens(child)
                 if task is not None:
                     paragraph.add_run("☒ " if task else "☐ ")
@@ -97,6 +101,39 @@ def _list(document: WordDocument, node: SyntaxTreeNode, *, depth: int, quote: bo
             else:
                 _block(document, child, list_depth=depth, quote=quote)
             first = False
+
+
+def _start(node: SyntaxTreeNode) -> int:
+    """The number a Markdown ordered list starts at (`3. x` starts at 3)."""
+    start = node.attrs.get("start", 1)
+    return int(start) if isinstance(start, (int, float, str)) and str(start).isdigit() else 1
+
+
+def _own_numbering(document: WordDocument, style: str, start: int) -> tuple[int, int]:
+    """A numbering instance of its own for one ordered list: (numId, level).
+
+    A "List Number" paragraph counts on from the last paragraph of the same numbering
+    instance, and the style names one instance for the whole document, so a second list
+    went on 4, 5, 6 after a first list of three. Each list gets a new `w:num` over the
+    style's own `w:abstractNum` (same look), restarted by a `w:startOverride`."""
+    properties = document.styles[style].element.pPr
+    style_numbering = properties.numPr if properties is not None else None
+    if style_numbering is None or style_numbering.numId is None:
+        raise ValueError(f"the {style} style has no numbering")
+    level = style_numbering.ilvl.val if style_numbering.ilvl is not None else 0
+    definitions = document.part.numbering_part.numbering_definitions._numbering
+    abstract = definitions.num_having_numId(style_numbering.numId.val).abstractNumId.val
+    instance = definitions.add_num(abstract)
+    override = instance.add_lvlOverride(ilvl=level)
+    override.add_startOverride(start)
+    return instance.numId, level
+
+
+def _number_with(paragraph: Paragraph, numbering: tuple[int, int]) -> None:
+    num_id, level = numbering
+    numbering_properties = paragraph._p.get_or_add_pPr().get_or_add_numPr()
+    numbering_properties.get_or_add_ilvl().val = level
+    numbering_properties.get_or_add_numId().val = num_id
 
 
 def _without_box(tokens: list[Token]) -> list[Token]:

@@ -553,14 +553,26 @@ def _duration(delta: timedelta | None) -> str | None:
 
 
 def team_allocated(incident: Incident) -> datetime | None:
-    """When the response team was complete: the last role to get its first holder.
-    None when nobody was given a role beyond the declarer made commander by `start`."""
-    first: dict[Role, datetime] = {}
-    for assignment in sorted(incident.roles, key=lambda a: a.assigned_at):
-        first.setdefault(assignment.role, assignment.assigned_at)
-    if all(moment <= incident.declared_at for moment in first.values()):
-        return None
-    return max(first.values())
+    """When the response team was allocated, as seed 004's key times mean it ("Incident
+    response team allocated 9:30", before the identification at 9:45): the first role
+    someone was given, the commander's included. The declarer made commander by `start`
+    is the declaration itself, not an allocation; a role given later (a reporting lead
+    named once the fix is in) does not move it. None when nobody was given a role."""
+    given = [
+        assignment.assigned_at
+        for assignment in incident.roles
+        if not _made_commander_by_start(incident, assignment)
+    ]
+    return min(given, default=None)
+
+
+def _made_commander_by_start(incident: Incident, assignment: RoleAssignment) -> bool:
+    return (
+        assignment.role is Role.COMMANDER
+        and assignment.user == incident.declared_by
+        and assignment.assigned_by == incident.declared_by
+        and assignment.assigned_at == incident.declared_at
+    )
 
 
 def _milestone_views(

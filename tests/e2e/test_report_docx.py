@@ -32,6 +32,12 @@ PR = "https://github.com/acme/moodle-infra/pull/12"
 LINKS = [
     f"[11:06] hugo: /incident note Grants restored by {MR}, commit {COMMIT}.",
     f"[11:07] hugo: /incident append resolution Backported in [the infra PR]({PR}).",
+    # Two numbered lists, in two sections: Word must number each from 1.
+    "[11:08] hugo: /incident set lessons-learned 1. Staging code can remove grants",
+    "[11:08] hugo: /incident append lessons-learned 2. Two code bases set one grant",
+    "[11:08] hugo: /incident append lessons-learned 3. Launch failures raised no alert",
+    "[11:09] hugo: /incident set next-steps 1. Move the KMS grants",
+    "[11:09] hugo: /incident append next-steps 2. Review the Varnish patch",
 ]
 SOFFICE = shutil.which("soffice")
 PDFTOTEXT = shutil.which("pdftotext")
@@ -188,12 +194,16 @@ def test_columns_are_sized_to_their_content(played: tuple[Path, str], tmp_path: 
             for cell, column in zip(table.rows[0].cells, table.columns, strict=True)
         }
 
-    for header in ("Incident", "Role", "Modified By"):
-        assert abs(sum(widths(builtin, header).values()) - text_width) < Mm(1), header
+    # The report has no table of the incident's particulars (its seed has none); the
+    # retro opens with one.
+    retro = docx.Document(str(_export(played, "retro", tmp_path / "retro.docx")))
+    assert not [t for t in builtin.tables if t.rows[0].cells[0].text == "Incident"]
+    for document, header in ((builtin, "Role"), (builtin, "Modified By"), (retro, "Incident")):
+        assert abs(sum(widths(document, header).values()) - text_width) < Mm(1), header
     assert abs(sum(widths(tabled, "Time").values()) - text_width) < Mm(1)
-    # The incident's title has the widest column of the introduction...
-    introduction = widths(builtin, "Incident")
-    assert introduction["Incident"] == max(introduction.values())
+    # The incident's title has the widest column of the particulars...
+    particulars = widths(retro, "Incident")
+    assert particulars["Incident"] == max(particulars.values())
     # ... and what happened most of the timeline's width, the times little (no "Who":
     # the report credits nobody on its timeline).
     timeline = widths(tabled, "Time")
@@ -264,3 +274,9 @@ def test_libreoffice_opens_every_templates_docx_and_breaks_no_word_in_a_table(
             # The contents, as LibreOffice shows them, before the revision history.
             assert text.index("Table of Contents") < text.index("Root cause analysis")
             assert text.index("Root cause analysis") < text.index("Revision History")
+            # Each numbered list counts from 1, the second not on from the first (4, 5).
+            lines = [" ".join(line.split()) for line in text.splitlines()]
+            assert "1. Staging code can remove grants" in lines
+            assert "3. Launch failures raised no alert" in lines
+            assert "1. Move the KMS grants" in lines and "2. Review the Varnish patch" in lines
+            assert "4. Move the KMS grants" not in lines
