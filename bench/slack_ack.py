@@ -48,6 +48,7 @@ from slack_bot import (  # noqa: E402
     SIGNING_SECRET,
     BotProcess,
     SlackSender,
+    children_of,
     command_payload,
     free_port,
     port_open,
@@ -88,16 +89,6 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of a live process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_of(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
 
 
 def cpu_of(pid: int) -> tuple[float, float]:

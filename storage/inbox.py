@@ -110,7 +110,10 @@ _SQLITE_PUT = (
     " claimed_by, attempts) VALUES (?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (platform, delivery_key) DO NOTHING"
 )
-_SQLITE_DONE = "DELETE FROM inbox WHERE id = ?"
+# SQLite with synchronous=NORMAL: handled requests are deleted in batches of at most
+# DONE_BATCH, at most DONE_DELAY seconds after the first of them was handled.
+DONE_BATCH = 32
+DONE_DELAY = 0.02
 # The ack's insert on PostgreSQL: one statement in autocommit, one round trip, on a
 # connection of the inbox's own (at most ACK_CONNECTIONS, shared by the acking threads).
 _POSTGRES_PUT = (
@@ -153,6 +156,8 @@ class SqlAlchemyInbox(Inbox):
         # interpreter lock twice more).
         self._direct = dialect == "sqlite" and sync is InboxSync.NORMAL
         self._ack_connection: Any = None
+        self._pending_done: list[int] = []
+        self._pending_lock = threading.Lock()
         # PostgreSQL: each ack inserts on a connection of its own in autocommit (the
         # server commits concurrent inserts together), without the hand-over to the
         # writer thread and SQLAlchemy's transaction: a third of the ack's CPU.
@@ -235,9 +240,18 @@ class SqlAlchemyInbox(Inbox):
         # A deletion lost to a crash only means the request is handled again, which the
         # core's processed events make a no-op.
         if self._direct:
-            # One statement in autocommit, as the ack's insert: a transaction on the
-            # writer thread, through SQLAlchemy, held the acks' lock ten times longer.
-            self._delete_now(item_id)
+            # Deleted in batches, one statement in autocommit each, as the ack inserts: a
+            # transaction on the writer thread per deletion, through SQLAlchemy, held
+            # the acks' lock ten times longer. The first of a batch waits at most
+            # DONE_DELAY (the writer thread deletes it), DONE_BATCH of them not at all.
+            with self._pending_lock:
+                self._pending_done.append(item_id)
+                waiting = len(self._pending_done)
+            if waiting >= DONE_BATCH:
+                self._delete_pending()
+            elif waiting == 1:
+                self._ensure_writer()
+                self._puts.put(_Put({}))  # wakes the writer
             return
         # Deleted with the next group commit.
         self._ensure_writer()
@@ -249,9 +263,10 @@ class SqlAlchemyInbox(Inbox):
         with self.engine.connect() as connection:
             return len(connection.execute(select(inbox.c.id)).all())
 
-    def _put_now(self, values: dict[str, Any]) -> int | None:
+    def _row(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        """The insert's parameters, in the order of _SQLITE_PUT and _POSTGRES_PUT."""
         stamp = self._stamp
-        row = (
+        return (
             values["platform"],
             values["delivery_key"],
             values["payload"],
@@ -260,6 +275,9 @@ class SqlAlchemyInbox(Inbox):
             values["claimed_by"],
             values["attempts"],
         )
+
+    def _put_now(self, values: dict[str, Any]) -> int | None:
+        row = self._row(values)
         with self._writing:
             if self._ack_connection is None:
                 self._ack_connection = self.engine.raw_connection()
@@ -276,16 +294,7 @@ class SqlAlchemyInbox(Inbox):
         return int(item_id) if item_id is not None else None
 
     def _put_postgres(self, values: dict[str, Any]) -> int | None:
-        stamp = self._stamp
-        row = (
-            values["platform"],
-            values["delivery_key"],
-            values["payload"],
-            stamp(values["received_at"]) if stamp else values["received_at"],
-            stamp(values["claimed_at"]) if stamp else values["claimed_at"],
-            values["claimed_by"],
-            values["attempts"],
-        )
+        row = self._row(values)
         with self._connection_slots:
             try:
                 connection = self._idle_connections.get_nowait()
@@ -313,14 +322,18 @@ class SqlAlchemyInbox(Inbox):
             self._idle_connections.put(connection)
         return int(found[0]) if found is not None else None
 
-    def _delete_now(self, item_id: int) -> None:
+    def _delete_pending(self) -> None:
+        with self._pending_lock:
+            item_ids, self._pending_done = self._pending_done, []
+        if not item_ids:
+            return
+        marks = ",".join("?" * len(item_ids))
         with self._writing:
             if self._ack_connection is None:
                 self._ack_connection = self.engine.raw_connection()
-            self._ack_connection.execute(_SQLITE_DONE, (item_id,))
-            self._since_checkpoint += 1
+            self._ack_connection.execute(f"DELETE FROM inbox WHERE id IN ({marks})", item_ids)
+            self._since_checkpoint += len(item_ids)
             checkpoint_due = self._since_checkpoint >= CHECKPOINT_EVERY
-        self._ensure_writer()  # checkpoints within CHECKPOINT_AFTER_SECONDS
         if checkpoint_due:
             self._puts.put(_Put({}))  # wakes the writer, which checkpoints
 
@@ -354,6 +367,9 @@ class SqlAlchemyInbox(Inbox):
                     finished.append(self._finished.get_nowait())
                 except queue.Empty:
                     break
+            if self._pending_done:
+                time.sleep(DONE_DELAY)  # the rest of a burst's deletions join them
+                self._delete_pending()
             inserts = [put for put in group if put.values]
             if not inserts and not finished:
                 self._checkpoint_if_due()

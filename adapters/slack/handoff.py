@@ -11,10 +11,9 @@ at a lower CPU priority (nice +10), so that on a busy machine the acks go first.
 The two talk in JSON lines. Parent to child, on the child's stdin: first a hello (the
 inbox claimant both act as, the bot's user id), then `{"item": …}` for each stored
 request and `{"renamed": …}` for a changed display name. Child to parent, on its
-stdout: `{"done": id}` when an item was handled (the parent deletes it from the inbox),
-`{"finished": id}` when its handling ended, done or left for a later attempt, and
-`{"handled": …}` with the figures the core counts (the metrics are served by the
-parent).
+stdout: `{"finished": id, "done": …}` when an item's handling ended, done (the parent
+may have to delete it from the inbox) or left for a later attempt, and `{"handled": […]}`
+with the figures the core counted meanwhile (the metrics are served by the parent).
 
 Nothing rides only on the pipe: every item is in the inbox before it is passed on. The
 parent keeps the items it passed on until the child says they finished; if the child
@@ -89,6 +88,8 @@ class ToParent:
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self._waiting: list[bytes] = []
+        self._done: set[int] = set()
+        self._handled: list[list[Any]] = []
         self._changed = threading.Condition()
         self._closing = False
         self._writer = threading.Thread(target=self._write, name="to-parent", daemon=True)
@@ -101,10 +102,20 @@ class ToParent:
             self._changed.notify()
 
     def done(self, item_id: int) -> None:
-        self.send({"done": item_id})
+        """The item was handled: said with its `finished`, which follows (one line)."""
+        with self._changed:
+            self._done.add(item_id)
 
     def finished(self, item_id: int) -> None:
-        self.send({"finished": item_id})
+        with self._changed:
+            done = item_id in self._done
+            self._done.discard(item_id)
+        self.send({"finished": item_id, "done": done})
+
+    def handled(self, figures: list[Any]) -> None:
+        """The core's count of one event: sent with the next lines, in one."""
+        with self._changed:
+            self._handled.append(figures)
 
     def close(self) -> None:
         """Writes what is waiting, then stops."""
@@ -119,6 +130,9 @@ class ToParent:
                 while not self._waiting and not self._closing:
                     self._changed.wait()
                 batch, self._waiting = self._waiting, []
+                if self._handled:
+                    batch.insert(0, line_of({"handled": self._handled}))
+                    self._handled = []
                 closing = self._closing
             if batch:
                 try:
@@ -137,7 +151,7 @@ class TelemetryToParent:
         self._parent = parent
 
     def event_handled(self, *, platform: str, kind: str, seconds: float) -> None:
-        self._parent.send({"handled": [platform, kind, seconds]})
+        self._parent.handled([platform, kind, seconds])
 
     def reminder_sent(self, *, platform: str, delivered: bool) -> None:
         self._parent.send({"reminder": [platform, delivered]})
@@ -328,18 +342,19 @@ class HandlingProcess:
             self._heard(message)
 
     def _heard(self, message: Mapping[str, Any]) -> None:
-        if "done" in message:
-            try:
-                self._inbox.done(int(message["done"]))
-            except Exception:
-                # Left in the inbox: handled again later, which the core makes a no-op.
-                log.exception("could not delete a handled request from the inbox")
-        elif "finished" in message:
+        if "finished" in message:
+            item_id = int(message["finished"])
             with self._changed:
-                self._outstanding.pop(int(message["finished"]), None)
+                self._outstanding.pop(item_id, None)
+            if message.get("done"):
+                try:
+                    self._inbox.done(item_id)
+                except Exception:
+                    # Left in the inbox: handled again later, which the core makes a no-op.
+                    log.exception("could not delete a handled request from the inbox")
         elif "handled" in message:
-            platform, kind, seconds = message["handled"]
-            self._telemetry.event_handled(platform=platform, kind=kind, seconds=seconds)
+            for platform, kind, seconds in message["handled"]:
+                self._telemetry.event_handled(platform=platform, kind=kind, seconds=seconds)
         elif "reminder" in message:
             platform, delivered = message["reminder"]
             self._telemetry.reminder_sent(platform=platform, delivered=delivered)

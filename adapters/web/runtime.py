@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
+from starlette.routing import Router
+
 from adapters.adapter import HttpMount
 from adapters.bootstrap import build_bot
 from adapters.config import Settings
@@ -96,7 +98,15 @@ class WebFace:
             if self._pages and (mount.host, mount.port) == (settings.host, settings.port):
                 continue  # the platform's routes are on the pages' address already
             prefixes = tuple(getattr(route, "path", "/") for route in mount.routes)
-            listeners.append(Listener(mount.host, mount.port, mount.port_setting, only=prefixes))
+            listeners.append(
+                Listener(
+                    mount.host,
+                    mount.port,
+                    mount.port_setting,
+                    only=prefixes,
+                    direct=Router(routes=list(mount.routes)),
+                )
+            )
         self._server = HttpServer(app=app, listeners=listeners, name="http")
         self._has_listeners = bool(listeners)
 

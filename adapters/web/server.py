@@ -36,6 +36,9 @@ class Listener:
     optional: bool = False  # taken: served without it, with a warning
     only: tuple[str, ...] = ()  # path prefixes served there; empty: everything
     open: bool = False  # no login there (a metrics port for a scraper)
+    # What serves this listener alone, below the pages' middleware (Slack's own port:
+    # its requests carry their own signature, and every ack pays for each layer).
+    direct: ASGIApp | None = None
 
 
 class ListenerRules:
@@ -56,6 +59,9 @@ class ListenerRules:
             if rule is not None:
                 if rule.only and not scope["path"].startswith(rule.only):
                     await _not_here(send)
+                    return
+                if rule.direct is not None:
+                    await rule.direct(scope, receive, send)
                     return
                 if rule.open:
                     scope.setdefault("state", {})["open_listener"] = True

@@ -103,6 +103,29 @@ def http_mode_env(*, api_url: str, port: int) -> dict[str, str]:
     }
 
 
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    """The condition's first true value, or AssertionError naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(0.05)
+
+
+def children_of(pid: int) -> list[int]:
+    """The live child processes of `pid` (the bot's Slack handling process)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue  # the thread ended meanwhile
+    return found
+
+
 def port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from slack_bot import (
     free_port,
     port_open,
     reaction,
+    wait_until,
 )
 from sqlalchemy import select
 
@@ -97,17 +97,6 @@ def entries(workdir: Path, workspace: str) -> list[Any]:
 def inbox_rows(workdir: Path) -> int:
     with sqlite3.connect(workdir / "bot.db-inbox") as connection:
         return int(connection.execute("SELECT count(*) FROM inbox").fetchone()[0])
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(0.1)
 
 
 def the_burst(fake: FakeSlack, channel: str) -> tuple[list[str], list[str]]:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +18,12 @@ from slack_bot import (
     SIGNING_SECRET,
     BotProcess,
     SlackSender,
+    children_of,
     event_callback,
     free_port,
     port_open,
     reaction,
+    wait_until,
 )
 from sqlalchemy import select
 
@@ -33,33 +33,12 @@ from storage.orm import incidents, timeline_entries
 pytestmark = pytest.mark.e2e
 
 
-def children_of(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:
-            continue  # the thread ended meanwhile
-    return found
-
-
 def alive(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return False
     return "State:\tZ" not in status  # a zombie has exited
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(0.05)
 
 
 def bot_env(fake: FakeSlack, workdir: Path, port: int, **extra: str) -> dict[str, str]:
