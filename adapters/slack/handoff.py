@@ -145,7 +145,9 @@ class ToParent:
 
 
 class TelemetryToParent:
-    """The core's telemetry in the child: said to the parent, which serves /metrics."""
+    """The core's telemetry in the child: what it counts there (events handled) is said
+    to the parent, which serves /metrics. Reminders, acks and Matrix syncs happen in the
+    parent, never here."""
 
     def __init__(self, parent: ToParent) -> None:
         self._parent = parent
@@ -154,13 +156,13 @@ class TelemetryToParent:
         self._parent.handled([platform, kind, seconds])
 
     def reminder_sent(self, *, platform: str, delivered: bool) -> None:
-        self._parent.send({"reminder": [platform, delivered]})
+        pass
 
     def slack_acked(self, *, seconds: float) -> None:
-        self._parent.send({"acked": seconds})
+        pass
 
     def matrix_synced(self, *, lag_seconds: float) -> None:
-        self._parent.send({"synced": lag_seconds})
+        pass
 
 
 class HandlingProcess:
@@ -192,7 +194,6 @@ class HandlingProcess:
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._exited: str | None = None  # why the last child ended, while none runs
-        self.restarts = 0
 
     # -- the parent's calls ----------------------------------------------------------------
 
@@ -225,14 +226,6 @@ class HandlingProcess:
             return f"slack: the handling process is not running ({self._exited or 'starting'})"
         return None
 
-    def pid(self) -> int | None:
-        process = self._process
-        return process.pid if process is not None else None
-
-    def outstanding(self) -> int:
-        with self._changed:
-            return len(self._outstanding)
-
     def stop(self) -> None:
         """Closes the child's stdin: it finishes the event in hand and exits. What it had
         not started stays in the inbox for the next process."""
@@ -263,7 +256,8 @@ class HandlingProcess:
         )
         with self._changed:
             # Everything it must handle: what the last child left unfinished first, in
-            # the order it arrived, then whatever arrives.
+            # the order it arrived, then whatever arrives. A rename the last child never
+            # read is dropped: the name is stored again with the person's next event.
             self._unsent = deque([self._hello, *self._outstanding])
             self._process = process
             self._exited = None
@@ -302,7 +296,6 @@ class HandlingProcess:
             except OSError:
                 log.exception("cannot start the Slack handling process; trying again")
                 continue
-            self.restarts += 1
 
     def _write(self, process: subprocess.Popen[bytes]) -> None:
         stream = process.stdin
@@ -355,13 +348,6 @@ class HandlingProcess:
         elif "handled" in message:
             for platform, kind, seconds in message["handled"]:
                 self._telemetry.event_handled(platform=platform, kind=kind, seconds=seconds)
-        elif "reminder" in message:
-            platform, delivered = message["reminder"]
-            self._telemetry.reminder_sent(platform=platform, delivered=delivered)
-        elif "acked" in message:
-            self._telemetry.slack_acked(seconds=message["acked"])
-        elif "synced" in message:
-            self._telemetry.matrix_synced(lag_seconds=message["synced"])
 
 
 def _close(stream: IO[bytes] | None) -> None:
