@@ -6,7 +6,9 @@ leaves no child behind; `INCIDENT_BOT_SLACK_HANDLING=thread` keeps it in one pro
 from __future__ import annotations
 
 import os
+import re
 import signal
+import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -130,6 +132,16 @@ def test_a_killed_handling_process_is_replaced_and_what_was_acked_is_handled_onc
         assert Counter(r.source_ref for r in rows if r.kind == "tagged") == Counter(pinned)
         [replacement] = children_of(bot.process.pid)
         assert replacement != child
+        # What the handling process counted is on the bot's /metrics, served by the parent.
+        found = re.search(r"web pages at (http://\S+)", bot.log())
+        assert found, bot.log_tail()
+        with urllib.request.urlopen(f"{found.group(1)}/metrics", timeout=10) as answer:
+            metrics = answer.read().decode()
+        handled = re.search(
+            r'incident_bot_events_handled_total\{kind="command:note",platform="slack"\} (\S+)',
+            metrics,
+        )
+        assert handled and float(handled.group(1)) >= len(notes), metrics[:2000]
         assert f"the Slack handling process {child} exited with -9" in bot.log()
         # Each 📌 confirmed once, by whichever process handled it.
         confirmed = Counter(
