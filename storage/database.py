@@ -63,18 +63,14 @@ def _unavailable_server(context: Any) -> BaseException | None:
     """Turns "the PostgreSQL server is not there" into the core's StorageUnavailable,
     so callers can wait for it instead of treating the work as failed."""
     original = context.original_exception
-    sqlstate = getattr(original, "sqlstate", None)
-    connection_failed = original.__class__.__name__ == "OperationalError" and sqlstate is None
-    if context.is_disconnect or connection_failed or (
-        isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
-    ):
+    if context.is_disconnect:
         return StorageUnavailable(f"the database is not answering ({_first_line(original)})")
-    return None
+    return unavailable_driver_error(original)
 
 
 def unavailable_driver_error(problem: BaseException) -> StorageUnavailable | None:
-    """The same judgement for an error raised by the driver itself (a DB-API connection
-    used without SQLAlchemy's execution, as the inbox's acks do)."""
+    """The same judgement for an error the PostgreSQL driver raised (also through a
+    DB-API connection used without SQLAlchemy's execution, as the inbox's acks do)."""
     sqlstate = getattr(problem, "sqlstate", None)
     connection_failed = problem.__class__.__name__ == "OperationalError" and sqlstate is None
     if connection_failed or (

@@ -369,7 +369,12 @@ class SqlAlchemyInbox(Inbox):
                     break
             if self._pending_done:
                 time.sleep(DONE_DELAY)  # the rest of a burst's deletions join them
-                self._delete_pending()
+                try:
+                    self._delete_pending()
+                except Exception:
+                    # Left in the inbox: handled again later, which the core makes a
+                    # no-op. The writer thread goes on (it also checkpoints).
+                    log.exception("could not delete handled requests from the inbox")
             inserts = [put for put in group if put.values]
             if not inserts and not finished:
                 self._checkpoint_if_due()
