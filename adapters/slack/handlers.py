@@ -179,13 +179,13 @@ class SlackHandlers:
             return
         workspace = body.get("team_id") or user.get("team_id") or ""
         if self._pass_on is None:
-            self.renamed_elsewhere(workspace, user_id, name)
+            self.store_new_name(workspace, user_id, name)
             return
         self._names.changed(user_id, name)  # for what this process posts
         self._pass_on.renamed(workspace, user_id, name)
 
-    def renamed_elsewhere(self, workspace: str, user: str, name: str) -> None:
-        """A new display name, seen by the listener: current at once, stored on a lane."""
+    def store_new_name(self, workspace: str, user: str, name: str) -> None:
+        """A new display name: current at once in what this process posts, stored on a lane."""
         self._names.changed(user, name)
         self._lanes.submit(NAMES_LANE, lambda: self._renamed(workspace, user, name))
 

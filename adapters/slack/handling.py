@@ -103,7 +103,7 @@ def handle_for_parent(
                 handlers.queue(item_from(message))
             elif "renamed" in message:
                 workspace, user, name = message["renamed"]
-                handlers.renamed_elsewhere(str(workspace), str(user), str(name))
+                handlers.store_new_name(str(workspace), str(user), str(name))
     finally:
         sweeper.stop()
         lanes.shutdown()  # the event in hand is finished; the rest stays in the inbox
