@@ -260,6 +260,7 @@ class SqlAlchemyInbox(Inbox):
 
     def pending(self) -> int:
         """How many requests are stored and not yet handled (for tests and checks)."""
+        self._delete_pending()  # handled, waiting for their batch: not pending
         with self.engine.connect() as connection:
             return len(connection.execute(select(inbox.c.id)).all())
 
