@@ -82,7 +82,17 @@ class CoreSettings:
     links: LinkRules = NO_TICKET_PATTERNS
 
 
-@dataclass(frozen=True)
+def _opening(event: CommandReceived, number: int | None) -> str:
+    """The channel id of an incident stored by `event` whose channel is not yet open:
+    unique like a channel id, and never one. Made of the event's id when it has one, so
+    that a redelivery of the event finds the incident; else of the incident's number,
+    unique in its workspace."""
+    if event.event_id is not None:
+        return f"(opening) {event.event_id}"
+    return f"(opening) {event.workspace} {number}"
+
+
+@dataclass
 class _Context:
     """One command being handled: who, where, when, and through which platform."""
 
@@ -182,9 +192,12 @@ class IncidentBot:
         try:
             after_commit: list[Callable[[], list[Reply]]] = []
             with self._uow() as uow:
-                if not self._first_delivery(uow, event, platform, now):
-                    return []
-                replies = self._dispatch(uow, event, platform, now, after_commit)
+                if self._first_delivery(uow, event, platform, now):
+                    replies = self._dispatch(uow, event, platform, now, after_commit)
+                else:
+                    replies = self._resume_start(uow, event, platform, now, after_commit)
+                    if not replies:
+                        return []  # handled before: a redelivery changes nothing
                 uow.commit()
             for action in after_commit:
                 replies += action()
@@ -271,15 +284,18 @@ class IncidentBot:
 
     # -- commands ----------------------------------------------------------------------
 
-    def _command(self, ctx: _Context) -> list[Reply]:
-        platform_mention = ctx.platform.parse_mention
+    def _parse(self, event: CommandReceived, platform: ChatPlatform) -> c.Command | c.ParseError:
+        platform_mention = platform.parse_mention
 
         def mention(token: str) -> str | None:
             # A reference the adapter wrote for a mention (`{@U…}`) names the person on
             # every platform, as does the platform's own form.
             return parse_reference(token) or platform_mention(token)
 
-        command = c.parse(ctx.event.text, mention=mention, fields=self._templates.field_ids())
+        return c.parse(event.text, mention=mention, fields=self._templates.field_ids())
+
+    def _command(self, ctx: _Context) -> list[Reply]:
+        command = self._parse(ctx.event, ctx.platform)
         if isinstance(command, c.ParseError):
             return [_error(ctx.event.channel, command.message, command.usage, ctx.platform)]
         if isinstance(command, c.Start):
@@ -526,6 +542,10 @@ class IncidentBot:
            deleted again (and the event un-recorded, so a redelivery starts afresh);
         3. the channel is recorded as the incident's (the event's own commit), and only
            then are the declarer and the invitees invited.
+
+        A process that dies between steps 1 and 3 leaves the incident without a channel;
+        the redelivered `start` (or the inbox handing it to another process) finds it by
+        its placeholder and does steps 2 and 3 (`_resume_start`).
         """
         # The title names the channel and its topic on the platform, so people named in
         # it are written by name once, now.
@@ -539,8 +559,7 @@ class IncidentBot:
             number=number,
             title=title,
             platform=ctx.platform.name,
-            # Unique like a channel id, and never one: (workspace, number) is unique.
-            channel_id=f"(opening) {workspace} {number}",
+            channel_id=_opening(ctx.event, number),
             channel_name=name,
             declared_by=ctx.user,
             declared_at=ctx.at,
@@ -556,6 +575,41 @@ class IncidentBot:
         self._reminders_follow(ctx.uow, incident, ctx.now, activity=True)
         on_stored(incident)
         ctx.uow.commit()
+        return incident, self._open_channel(ctx, incident, command, by_alerts=by_alerts)
+
+    def _resume_start(
+        self,
+        uow: UnitOfWork,
+        event: InboundEvent,
+        platform: ChatPlatform,
+        now: datetime,
+        after_commit: list[Callable[[], list[Reply]]],
+    ) -> list[Reply]:
+        """A `start` delivered again after its first handling stored the incident and
+        died before its channel was recorded: opens the channel, records it and invites
+        (steps 2 and 3 of `_declare`). Nothing for any other redelivered event."""
+        if not isinstance(event, CommandReceived) or event.event_id is None:
+            return []
+        incident = uow.incidents.get_by_channel(platform.name, _opening(event, None))
+        if incident is None:
+            return []
+        _log.warning(
+            "incident %s was stored but its channel was never recorded (the bot stopped "
+            "in between); opening it now",
+            incident.number,
+        )
+        command = self._parse(event, platform)
+        if not isinstance(command, c.Start):  # pragma: no cover - it parsed as one before
+            command = c.Start(title=incident.title)
+        return self._open_channel(
+            _Context(uow, event, platform, now, after_commit), incident, command, by_alerts=False
+        )
+
+    def _open_channel(
+        self, ctx: _Context, incident: Incident, command: c.Start, *, by_alerts: bool
+    ) -> list[Reply]:
+        """Steps 2 and 3 of `_declare`, for the stored `incident`."""
+        number, title, name = incident.number, incident.title, incident.channel_name
         try:
             channel = ctx.platform.open_incident_channel(
                 name=name, topic=f"Incident {number}: {title}", invite=[]
@@ -591,7 +645,7 @@ class IncidentBot:
                     f"Join #{channel.name}."
                 ),
             )
-        return incident, replies
+        return replies
 
     @staticmethod
     def _abandon_start(ctx: _Context, incident: Incident) -> None:

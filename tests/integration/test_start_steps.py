@@ -3,6 +3,10 @@ the channel is recorded: on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -131,3 +135,84 @@ def test_nobody_is_invited_while_the_channel_is_opened(
     bot_on(uow_factory).handle(start_event(), platform=chat)
     assert chat.opened == ["inc-1-checkout-down"]
     assert chat.invited == [("C-inc-1-checkout-down", ["maria", "li"])]
+
+
+# Handles `start_event()` on the database at argv[1] with a platform that says when the
+# channel is being opened and then never answers: the process is killed there.
+DIES_OPENING_THE_CHANNEL = """
+import sys, time
+from datetime import UTC, datetime
+from bot.clock import ManualClock
+from bot.commands import default_mention
+from bot.drafts.templates import builtin_registry
+from bot.events import CommandReceived
+from bot.service import CoreSettings, IncidentBot
+from storage.uow import unit_of_work_factory
+
+class Stalls:
+    name = "fake"
+    command_prefix = "/incident"
+    def open_incident_channel(self, *, name, topic, invite):
+        print("opening", name, flush=True)
+        time.sleep(3600)
+    def display_name(self, user):
+        return user
+    def mention(self, user):
+        return "@" + user
+    def parse_mention(self, token):
+        return default_mention(token)
+
+t0 = datetime(2025, 3, 4, 14, 2, tzinfo=UTC)
+bot = IncidentBot(uow=unit_of_work_factory(sys.argv[1]), clock=ManualClock(t0),
+                  settings=CoreSettings(), templates=builtin_registry())
+bot.handle(CommandReceived(workspace="w", channel="general", user="maria",
+                           text="start Checkout down --invite @li", posted_at=t0,
+                           event_id="Ev1"), platform=Stalls())
+"""
+
+
+def test_a_start_killed_before_its_channel_was_recorded_is_finished_by_its_redelivery(
+    migrated_url: str, uow_factory: SqlAlchemyUnitOfWorkFactory
+) -> None:
+    dying = subprocess.Popen(
+        [sys.executable, "-c", DIES_OPENING_THE_CHANNEL, migrated_url],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert dying.stdout is not None
+        assert dying.stdout.readline().split() == ["opening", "inc-1-checkout-down"]
+    finally:
+        os.kill(dying.pid, signal.SIGKILL)
+        dying.wait(timeout=30)
+    bot = bot_on(uow_factory)
+    [stored] = bot.list_incidents()
+    assert stored.channel_id.startswith("(opening)")  # the crash left it without a channel
+
+    # The platform (or the inbox, in another process) delivers the same `start` again:
+    # the stored incident gets its channel, people are invited, and the bot says so.
+    chat = Chat()
+    replies = bot.handle(start_event(), platform=chat)
+    assert chat.opened == ["inc-1-checkout-down"]
+    assert chat.invited == [("C-inc-1-checkout-down", ["maria", "li"])]
+    [incident] = bot.list_incidents()
+    assert (incident.number, incident.channel_id) == (1, "C-inc-1-checkout-down")
+    said = [r.text for r in replies if isinstance(r, Message)]
+    assert any("Incident 1 declared by @maria: Checkout down" in text for text in said), said
+    assert any(
+        r.channel == "C-inc-1-checkout-down" for r in replies if isinstance(r, Message)
+    ), replies
+    # The channel works as the incident's.
+    [roles] = bot.handle(
+        CommandReceived(
+            workspace="w", channel="C-inc-1-checkout-down", user="li", text="roles",
+            posted_at=T0,
+        ),
+        platform=chat,
+    )
+    assert isinstance(roles, Message) and not roles.is_error, roles
+
+    # Once finished, a further redelivery changes nothing, and the next `start` is 2.
+    assert bot.handle(start_event(), platform=chat) == []
+    assert chat.opened == ["inc-1-checkout-down"]
+    bot.handle(start_event("Ev2"), platform=chat)
+    assert [i.number for i in bot.list_incidents()] == [1, 2]

@@ -5,6 +5,8 @@ handled, and nothing is applied twice. HTTP mode and Socket Mode, against the fa
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import threading
 import uuid
@@ -20,6 +22,7 @@ from slack_bot import (
     SIGNING_SECRET,
     BotProcess,
     SlackSender,
+    children_of,
     command_payload,
     event_callback,
     free_port,
@@ -246,3 +249,68 @@ def test_socket_mode_kill_9_mid_burst_loses_nothing_acked_and_applies_nothing_tw
         assert "took up" in restarted.log()
     finally:
         assert restarted.stop() == 0, restarted.log_tail()
+
+
+def test_a_start_killed_while_its_channel_opens_gets_its_channel_after_the_restart(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """`kill -9` of the bot (and its handling process) while Slack creates the incident's
+    channel: the incident is stored, its channel not yet recorded. The restarted bot
+    takes the acked `start` up from the inbox and finishes it."""
+    fake = fake_slack
+    port = free_port()
+    env = bot_env(fake, tmp_path, http_port=port)
+    bot = BotProcess(env=env, workdir=tmp_path)
+    bot.wait_until(lambda: port_open(port))
+    sender = SlackSender(port=port)
+    ws = f"T{uuid.uuid4().hex[:8].upper()}"
+    general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
+    title = f"Killed opening {uuid.uuid4().hex[:6]}"
+    creates = len(fake.calls_to("conversations.create"))
+    fake.slow_down("conversations.create", 5)
+    try:
+        assert sender.command(team=ws, channel=general, user="UADA", text=f"start {title}",
+                              response_url=fake.response_url()).status == 200
+        wait_until(lambda: len(fake.calls_to("conversations.create")) > creates,
+                   "the channel being created")
+        for child in children_of(bot.process.pid):
+            os.kill(child, signal.SIGKILL)
+        bot.kill()
+    finally:
+        fake.slow_down("conversations.create", 0)
+    [(stored_channel,)] = incident_channels(tmp_path, ws)
+    assert stored_channel.startswith("(opening)"), "the kill came too late: nothing to prove"
+
+    restarted = BotProcess(env=env, workdir=tmp_path, log_name="bot-restarted.log")
+    try:
+        restarted.wait_until(lambda: port_open(port))
+        wait_until(lambda: not incident_channels(tmp_path, ws)[0][0].startswith("(opening)"),
+                   "the incident's channel to be recorded")
+        [(channel_id,)] = incident_channels(tmp_path, ws)
+        channel = fake.channels[channel_id]
+        assert channel.topic.endswith(title)
+        wait_until(lambda: "UADA" in channel.members, "the declarer to be invited")
+        wait_until(lambda: any(title in m["text"] for m in fake.bot_messages(channel_id)),
+                   "the incident's first message in its channel")
+        # The channel is the incident's: a command there works.
+        said_before = len(fake.bot_messages(channel_id))
+        assert sender.command(team=ws, channel=channel_id, user="UADA", text="roles",
+                              response_url=fake.response_url()).status == 200
+        said = wait_until(lambda: fake.bot_messages(channel_id)[said_before:],
+                          "the answer to `roles`")
+        assert "Roles in incident 1" in said[0]["text"], said
+        wait_until(lambda: inbox_rows(tmp_path) == 0, "the inbox to empty")
+        assert "opening it now" in restarted.log()
+    finally:
+        assert restarted.stop() == 0, restarted.log_tail()
+
+
+def incident_channels(workdir: Path, workspace: str) -> list[Any]:
+    engine = make_engine(f"sqlite:///{workdir}/bot.db")
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(
+                select(incidents.c.channel_id).where(incidents.c.workspace == workspace)
+            ))
+    finally:
+        engine.dispose()
