@@ -195,9 +195,11 @@ class IncidentBot:
                 if self._first_delivery(uow, event, platform, now):
                     replies = self._dispatch(uow, event, platform, now, after_commit)
                 else:
-                    replies = self._resume_start(uow, event, platform, now, after_commit)
+                    # Handled before: a redelivery changes nothing, but what the first
+                    # handling left undone when its process died is finished.
+                    replies = self._redelivered(uow, event, platform, now, after_commit)
                     if not replies:
-                        return []  # handled before: a redelivery changes nothing
+                        return []
                 uow.commit()
             for action in after_commit:
                 replies += action()
@@ -576,6 +578,31 @@ class IncidentBot:
         on_stored(incident)
         ctx.uow.commit()
         return incident, self._open_channel(ctx, incident, command, by_alerts=by_alerts)
+
+    def _redelivered(
+        self,
+        uow: UnitOfWork,
+        event: InboundEvent,
+        platform: ChatPlatform,
+        now: datetime,
+        after_commit: list[Callable[[], list[Reply]]],
+    ) -> list[Reply]:
+        """What an event handled before still needs, when it is delivered again (the
+        platform's redelivery, the inbox handing it on, a Matrix re-sync): a process
+        that died after the commit and before its replies left them unsent.
+
+        - A `start` stored without its channel: the channel is opened (`_resume_start`).
+        - A 📌 whose message is on the timeline: the ✅ again. Adding one that is there
+          already changes nothing on either platform.
+
+        Other replies (a command's answer) are not kept, so not sent again."""
+        if isinstance(event, MessageTagged) and event.event_id is not None:
+            incident = uow.incidents.get_by_channel(platform.name, event.channel)
+            entry = incident.entry_for_message(event.message_ref) if incident else None
+            if entry is not None and entry.visible and entry.tagged_by:
+                return [Reaction(channel=event.channel, message_ref=event.message_ref)]
+            return []
+        return self._resume_start(uow, event, platform, now, after_commit)
 
     def _resume_start(
         self,

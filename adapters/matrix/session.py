@@ -67,6 +67,10 @@ class HomeserverError(Exception):
     """The homeserver refused or failed a call; the message says which and why."""
 
 
+class AlreadyReacted(HomeserverError):
+    """The bot's reaction with that key is on that event already."""
+
+
 class RetryLater(Exception):
     """Handling an event failed; the batch is synced again after a pause."""
 
@@ -897,17 +901,22 @@ class MatrixSession:
 
     async def _react(self, reaction: Reaction) -> None:
         key = char_of(reaction.emoji)
-        event_id = await self._send(
-            reaction.channel,
-            "m.reaction",
-            {
-                "m.relates_to": {
-                    "rel_type": "m.annotation",
-                    "event_id": reaction.message_ref,
-                    "key": key,
-                }
-            },
-        )
+        if self._pins.confirmation(reaction.channel, reaction.message_ref, key) is not None:
+            return  # put there before: a 📌 synced again after a restart
+        try:
+            event_id = await self._send(
+                reaction.channel,
+                "m.reaction",
+                {
+                    "m.relates_to": {
+                        "rel_type": "m.annotation",
+                        "event_id": reaction.message_ref,
+                        "key": key,
+                    }
+                },
+            )
+        except AlreadyReacted:
+            return  # sent, and the bot stopped before remembering it
         # Remembered so that it can be taken off again (a redaction names the event).
         self._pins.remember_confirmation(reaction.channel, reaction.message_ref, key, event_id)
 
@@ -966,7 +975,9 @@ class MatrixSession:
         except (nio.LocalProtocolError, nio.SendRetryError) as problem:
             raise HomeserverError(f"cannot send to {room_id}: {problem}") from None
         if not isinstance(response, nio.RoomSendResponse):
-            raise HomeserverError(f"sending to {room_id} failed ({_describe(response)})")
+            duplicate = getattr(response, "status_code", None) == "M_DUPLICATE_ANNOTATION"
+            failure = AlreadyReacted if duplicate else HomeserverError
+            raise failure(f"sending to {room_id} failed ({_describe(response)})")
         return str(response.event_id)
 
     async def _upload(self, upload: FileUpload, reply_to: ReplyTo | None) -> None:

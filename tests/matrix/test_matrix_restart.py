@@ -4,10 +4,11 @@ nothing handled before is handled again, and a first start replays no history.""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from matrix_people import BotProcess, Human, RunBot, bot_joined, notice_from
+from matrix_people import BotProcess, Human, RunBot, bot_joined, confirmations, notice_from
 from synapse_server import Account, Synapse
 
 
@@ -167,3 +168,63 @@ def test_an_invitation_from_outside_the_allow_list_is_not_accepted(
         asyncio.run(invitations())
     finally:
         assert bot.stop() == 0, bot.output()
+
+
+def test_a_pin_synced_again_after_its_check_was_sent_gets_no_second_check(
+    synapse: Synapse,
+    new_account: Callable[[str], Account],
+    run_bot: RunBot,
+    bot_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The bot died after sending a ✅ and before it saved its sync token (and its note
+    of the ✅): the 📌 is synced again after the restart. The core asks for the ✅ again
+    (a ✅ never sent would be sent now); Synapse already has it, and one ✅ it stays,
+    with no error."""
+    account, bot = run_bot()
+    try:
+        asyncio.run(_check_again(synapse, new_account("alice"), tmp_path, account.user_id, bot,
+                                 bot_env))
+    finally:
+        assert bot.stop() == 0, bot.output()
+    assert "was not posted" not in bot.output()
+
+
+async def _check_again(
+    synapse: Synapse, account: Account, tmp_path: Path, bot: str, process: BotProcess,
+    env: dict[str, str],
+) -> None:
+    database = env["INCIDENT_BOT_DATABASE_URL"].removeprefix("sqlite:///")
+    pins = Path(env["INCIDENT_BOT_MATRIX_STORE"]) / "pins.sqlite3"
+    async with Human(synapse, account, tmp_path / "alice") as alice:
+        general = await alice.create_room(invite=[bot], encrypted=False)
+        await alice.wait_for(general, bot_joined(bot), "the bot to join")
+        await alice.send(general, "!incident start Cache stampede")
+        room = await alice.wait_until(lambda: alice.invites and alice.invites[-1], "an invite")
+        await alice.join(room)
+        await alice.wait_for(room, notice_from(bot, "Incident 1: Cache stampede"), "summary")
+        message = await alice.send(room, "Hit rate fell to 3%")
+        assert process.stop() == 0
+        with sqlite3.connect(database) as db:
+            [(before_the_pin,)] = db.execute("SELECT position FROM sync_positions").fetchall()
+
+        process.start()
+        await alice.react(room, message)
+        await alice.wait_for(room, lambda s: s.sender == bot and s.type == "m.reaction",
+                             "the ✅")
+        assert process.stop() == 0
+        # As if the bot had died just after sending the ✅.
+        with sqlite3.connect(database) as db:
+            db.execute("UPDATE sync_positions SET position = ?", (before_the_pin,))
+        with sqlite3.connect(pins) as db:
+            db.execute("DELETE FROM confirmations")
+
+        process.start()
+        mark = len(alice.seen)
+        await alice.send(room, "!incident timeline")
+        listing = await alice.wait_for(
+            room, notice_from(bot, "Timeline of incident 1"), "the timeline", after=mark
+        )
+        assert listing.body.count("Hit rate fell to 3%") == 1
+        await asyncio.sleep(1)  # a second ✅ would have arrived by now
+        assert confirmations(alice.seen, room, bot) == [message]

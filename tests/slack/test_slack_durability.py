@@ -314,3 +314,53 @@ def incident_channels(workdir: Path, workspace: str) -> list[Any]:
             ))
     finally:
         engine.dispose()
+
+
+def test_a_pin_whose_check_was_never_sent_gets_it_after_the_restart(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """`kill -9` after the 📌's entry was committed and before its ✅ reached Slack: the
+    restarted bot takes the 📌 up from the inbox, records nothing more, and sends the ✅."""
+    fake = fake_slack
+    port = free_port()
+    env = bot_env(fake, tmp_path, http_port=port)
+    bot = BotProcess(env=env, workdir=tmp_path)
+    bot.wait_until(lambda: port_open(port))
+    sender = SlackSender(port=port)
+    ws = f"T{uuid.uuid4().hex[:8].upper()}"
+    general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
+    title = f"Killed reacting {uuid.uuid4().hex[:6]}"
+    assert sender.command(team=ws, channel=general, user="UADA", text=f"start {title}",
+                          response_url=fake.response_url()).status == 200
+    channel = fake.wait_for(
+        lambda: next((c.id for c in fake.channels.values() if c.topic.endswith(title)), None)
+    )
+    ts = fake.post_user_message(channel, user="UBOB", text="the disk is full on db-2")
+    reacting = len(fake.calls_to("reactions.add"))
+    # The ✅ is on its way when the bot dies, and never arrives.
+    fake.slow_down("reactions.add", 5)
+    fake.fail_next("reactions.add", "internal_error")
+    try:
+        assert sender.event(event_callback(ws, reaction(
+            "reaction_added", user="UADA", channel=channel, ts=ts, author="UBOB"
+        ))).status == 200
+        wait_until(lambda: len(fake.calls_to("reactions.add")) > reacting, "the ✅ being sent")
+        for child in children_of(bot.process.pid):
+            os.kill(child, signal.SIGKILL)
+        bot.kill()
+    finally:
+        fake.slow_down("reactions.add", 0)
+    assert [row.source_ref for row in entries(tmp_path, ws) if row.kind == "tagged"] == [ts]
+
+    restarted = BotProcess(env=env, workdir=tmp_path, log_name="bot-restarted.log")
+    try:
+        restarted.wait_until(lambda: port_open(port))
+        wait_until(lambda: inbox_rows(tmp_path) == 0, "the inbox to empty")
+        checks = wait_until(
+            lambda: [r for r in fake.reactions_on(channel, ts) if BOT_USER in r["users"]],
+            "the ✅ on the pinned message",
+        )
+        assert [r["name"] for r in checks] == ["white_check_mark"]
+        assert [row.source_ref for row in entries(tmp_path, ws) if row.kind == "tagged"] == [ts]
+    finally:
+        assert restarted.stop() == 0, restarted.log_tail()

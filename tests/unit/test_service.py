@@ -118,6 +118,30 @@ def test_a_redelivered_event_is_applied_once(h: Harness) -> None:
     assert len(notes) == 1
 
 
+def test_a_redelivered_pin_gets_its_check_again_and_no_second_entry(h: Harness) -> None:
+    """A process that died after the commit and before the ✅ left it unsent; the
+    redelivery (the platform's, or the inbox's) sends it, and records nothing more."""
+
+    def pin(event_id: str, message_ref: str = "m1") -> MessageTagged:
+        return MessageTagged(
+            workspace="w", channel=CHANNEL, user="maria", message_ref=message_ref,
+            author="li", text="LB logs show certificate verify failed",
+            posted_at=h.clock.now(), event_id=event_id,
+        )
+
+    check = Reaction(channel=CHANNEL, message_ref="m1")
+    assert h.bot.handle(pin("Ev7"), platform=h.platform) == [check]
+    assert h.bot.handle(pin("Ev7"), platform=h.platform) == [check]
+    assert len([e for e in h.incident.timeline if e.kind is EntryKind.TAGGED]) == 1
+    # Untagged since: the redelivered 📌 leaves it off the timeline, with no ✅.
+    h.bot.handle(
+        MessageUntagged(workspace="w", channel=CHANNEL, user="maria", message_ref="m1"),
+        platform=h.platform,
+    )
+    assert h.bot.handle(pin("Ev7"), platform=h.platform) == []
+    assert not h.incident.entry_for_message("m1").visible
+
+
 def test_role_me_and_handover_replies(h: Harness) -> None:
     assert h.text("jonas", "role comms me") == "@jonas is now Communications Lead."
     handover = h.text("maria", "role comms @li")
