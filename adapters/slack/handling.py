@@ -13,7 +13,7 @@ from typing import IO
 from adapters.slack.adapter import retry_handlers, web_client
 from adapters.slack.delivery import Delivery
 from adapters.slack.handlers import PLATFORM, SlackHandlers
-from adapters.slack.handoff import ToParent, item_from
+from adapters.slack.handoff import ToParent, item_from_line
 from adapters.slack.platform import DisplayNames
 from adapters.slack.settings import SlackSettings
 from adapters.slack.workers import InboxSweeper, Lanes
@@ -98,10 +98,11 @@ def handle_for_parent(
     sweeper.start()
     try:
         for line in requests:
+            if b"\t" in line:  # an item (`item_line`)
+                handlers.queue(item_from_line(line))
+                continue
             message = json.loads(line)
-            if "item" in message:
-                handlers.queue(item_from(message))
-            elif "renamed" in message:
+            if "renamed" in message:
                 workspace, user, name = message["renamed"]
                 handlers.store_new_name(str(workspace), str(user), str(name))
     finally:

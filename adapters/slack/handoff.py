@@ -8,12 +8,13 @@ app's). The acking process now stores, acks and passes the stored request on; th
 child (`python -m adapters.handling_process`) handles it with the same `SlackHandlers`,
 at a lower CPU priority (nice +10), so that on a busy machine the acks go first.
 
-The two talk in JSON lines. Parent to child, on the child's stdin: first a hello (the
-inbox claimant both act as, the bot's user id), then `{"item": …}` for each stored
-request and `{"renamed": …}` for a changed display name. Child to parent, on its
-stdout: `{"finished": id, "done": …}` when an item's handling ended, done (the parent
-may have to delete it from the inbox) or left for a later attempt, and `{"handled": […]}`
-with the figures the core counted meanwhile (the metrics are served by the parent).
+The two talk in lines. Parent to child, on the child's stdin: first a hello (the
+inbox claimant both act as, the bot's user id), then for each stored request its
+fields as JSON, a tab and its payload as stored (`item_line`), and `{"renamed": …}` for
+a changed display name. Child to parent, on its stdout: `{"finished": [[id, done], …]}`
+for the items whose handling ended since the last line, done (the parent may have to
+delete them from the inbox) or left for a later attempt, and `{"handled": […]}` with
+the figures the core counted meanwhile (the metrics are served by the parent).
 
 Nothing rides only on the pipe: every item is in the inbox before it is passed on. The
 parent keeps the items it passed on until the child says they finished; if the child
@@ -52,26 +53,31 @@ SETTLED_AFTER = 60.0
 STOP_WAIT = 30.0
 
 
-def item_message(item: InboxItem) -> dict[str, Any]:
-    return {
-        "item": {
-            "id": item.id,
-            "platform": item.platform,
-            "key": item.key,
-            "payload": item.payload,
-            "received_at": item.received_at.isoformat(),
-            "attempts": item.attempts,
-        }
+def item_line(item: InboxItem) -> bytes:
+    """An item for the pipe: its fields as JSON, a tab, then its payload as stored. The
+    payload is JSON already (ASCII, one line): written as it is, it is not escaped again
+    by the acking process (with `finished` sent in one line per batch, about 5% less of
+    its CPU per request in bench/slack_ack.py)."""
+    fields = {
+        "id": item.id,
+        "platform": item.platform,
+        "key": item.key,
+        "received_at": item.received_at.isoformat(),
+        "attempts": item.attempts,
     }
+    return b"".join((json.dumps({"item": fields}, separators=(",", ":")).encode(), b"\t",
+                     item.payload.encode(), b"\n"))
 
 
-def item_from(message: Mapping[str, Any]) -> InboxItem:
-    fields = message["item"]
+def item_from_line(line: bytes) -> InboxItem:
+    """The item of an `item_line`."""
+    head, _, payload = line.partition(b"\t")
+    fields = json.loads(head)["item"]
     return InboxItem(
         id=int(fields["id"]),
         platform=str(fields["platform"]),
         key=str(fields["key"]),
-        payload=str(fields["payload"]),
+        payload=payload.rstrip(b"\n").decode(),
         received_at=datetime.fromisoformat(fields["received_at"]),
         attempts=int(fields["attempts"]),
     )
@@ -90,6 +96,7 @@ class ToParent:
         self._waiting: list[bytes] = []
         self._done: set[int] = set()
         self._handled: list[list[Any]] = []
+        self._finished: list[list[Any]] = []  # [item id, done] since the last write
         self._changed = threading.Condition()
         self._closing = False
         self._writer = threading.Thread(target=self._write, name="to-parent", daemon=True)
@@ -110,7 +117,8 @@ class ToParent:
         with self._changed:
             done = item_id in self._done
             self._done.discard(item_id)
-        self.send({"finished": item_id, "done": done})
+            self._finished.append([item_id, done])
+            self._changed.notify()
 
     def handled(self, figures: list[Any]) -> None:
         """The core's count of one event: sent with the next lines, in one."""
@@ -127,12 +135,16 @@ class ToParent:
     def _write(self) -> None:
         while True:
             with self._changed:
-                while not self._waiting and not self._closing:
+                while not self._waiting and not self._finished and not self._closing:
                     self._changed.wait()
                 batch, self._waiting = self._waiting, []
                 if self._handled:
                     batch.insert(0, line_of({"handled": self._handled}))
                     self._handled = []
+                if self._finished:
+                    # One line for all of them: a line each cost the parent a parse each.
+                    batch.append(line_of({"finished": self._finished}))
+                    self._finished = []
                 closing = self._closing
             if batch:
                 try:
@@ -312,7 +324,7 @@ class HandlingProcess:
                     if isinstance(entry, bytes):
                         batch.append(entry)
                     elif entry in self._outstanding:
-                        batch.append(line_of(item_message(self._outstanding[entry])))
+                        batch.append(item_line(self._outstanding[entry]))
             try:
                 stream.write(b"".join(batch))
                 stream.flush()
@@ -336,12 +348,15 @@ class HandlingProcess:
 
     def _heard(self, message: Mapping[str, Any]) -> None:
         if "finished" in message:
-            item_id = int(message["finished"])
+            finished = message["finished"]
             with self._changed:
-                self._outstanding.pop(item_id, None)
-            if message.get("done"):
+                for item_id, _ in finished:
+                    self._outstanding.pop(int(item_id), None)
+            for item_id, done in finished:
+                if not done:
+                    continue
                 try:
-                    self._inbox.done(item_id)
+                    self._inbox.done(int(item_id))
                 except Exception:
                     # Left in the inbox: handled again later, which the core makes a no-op.
                     log.exception("could not delete a handled request from the inbox")
