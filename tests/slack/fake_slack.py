@@ -225,6 +225,14 @@ class FakeSlack:
         with self._lock:
             return [m for m in self.channels[channel].messages if m.get("user") == BOT_USER]
 
+    def checked(self, channel: str, ts: str) -> bool:
+        """Whether the message carries the bot's ✅ (Slack keeps one per user and emoji:
+        asking for it again is answered `already_reacted`)."""
+        return any(
+            r["name"] == "white_check_mark" and BOT_USER in r["users"]
+            for r in self.reactions_on(channel, ts)
+        )
+
     def reactions_on(self, channel: str, ts: str) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._message(channel, ts).get("reactions", []))
