@@ -21,7 +21,7 @@ SWEEP = 1.0
 NO_COMMANDER_AFTER = 30  # room for setting up and a restart on a loaded machine
 STATUS_EVERY = 34
 SECTIONS_AFTER = 32
-SECTIONS_EVERY = 6
+SECTIONS_EVERY = 12  # room for the commands between two reminders on a loaded machine
 REMINDERS = {
     "INCIDENT_BOT_DECLARER_IS_COMMANDER": "false",
     "INCIDENT_BOT_REMIND_NO_COMMANDER_AFTER": f"{NO_COMMANDER_AFTER}s",
