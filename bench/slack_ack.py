@@ -3,11 +3,12 @@ in Socket Mode and in HTTP mode, in one run, against the fake Slack of tests/sla
 
     .venv/bin/python bench/slack_ack.py [--commands 300] [--concurrency 20] [--runs 3]
         [--modes http,socket] [--database-url postgresql://…]
-        [--variant 'full-sync:INCIDENT_BOT_INBOX_SYNC=full']
+        [--variant 'full-sync:INCIDENT_BOT_INBOX_SYNC=full'] [--control]
 
 Each run starts, for each mode, the bare app and then the bot (and each `--variant`, the
-bot with more environment) as subprocesses, warms each up, then sends N `/incident note …`
-commands, C at a time, and times each until its ack (HTTP: the response; Socket Mode: the
+bot with more environment; with `--control`, the bare app once more, last) as
+subprocesses, warms each up, then sends N `/incident note …` commands, C at a time,
+and times each until its ack (HTTP: the response; Socket Mode: the
 envelope's ack on the websocket, timed by the fake). The bot really does the work behind
 each ack (SQLite or PostgreSQL, chat.postMessage), so the numbers show whether the ack
 waits for it. The bot's ack includes storing the request in its inbox (one committed
@@ -58,12 +59,14 @@ from storage.inbox import inbox_for  # noqa: E402
 
 BARE = "bare Bolt (ack only)"
 BOT = "incident-bot"
+BARE_AGAIN = "bare Bolt again (control)"
 
 
 @dataclass(frozen=True)
 class Variant:
     label: str
     env: dict[str, str]
+    bare: bool = False  # the bare app again (--control), not the bot
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,8 @@ def p99(values: Sequence[float]) -> float:
 def run(fake: FakeSlack, mode: str, variant: Variant | None, n: int, concurrency: int,
         database_url: str | None) -> Burst:
     """Ack latencies in seconds, and CPU per request; `variant` None is the bare app."""
+    if variant is not None and variant.bare:
+        variant = None
     which = "bare" if variant is None else "bot"
     workdir = Path(tempfile.mkdtemp(prefix=f"slack-ack-{mode}-{which}-"))
     port = free_port()
@@ -251,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     parser.add_argument("--database-url", help="run the bot on this database (PostgreSQL)")
     parser.add_argument("--variant", type=variant, action="append", default=[],
                         help="also run the bot with more environment: 'label:KEY=VALUE,…'")
+    parser.add_argument("--control", action="store_true",
+                        help="run the bare app a second time, last: its ratio to the first "
+                             "is what noise and the order of the runs alone make")
     parser.add_argument("--http-client", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.http_client:
@@ -258,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
         return []
     modes = [mode for mode in args.modes.split(",") if mode]
     apps: list[Variant | None] = [None, Variant(BOT, {}), *args.variant]
+    if args.control:
+        apps.append(Variant(BARE_AGAIN, {}, bare=True))
     fake = FakeSlack().start()
     fake.add_user("UADA", name="ada", display_name="Ada Lovelace")
     print(f"{args.commands} slash commands, {args.concurrency} at a time, {args.runs} run(s); "
