@@ -186,6 +186,17 @@ class Human:
         assert isinstance(response, nio.JoinResponse), response
         await self.wait_until(lambda: room_id in self.client.rooms, f"joined {room_id}")
 
+    async def declare(self, bot: str, title: str) -> tuple[str, str]:
+        """In a new room with the bot, `!incident start TITLE` (incident 1), then into
+        the incident's room once the bot's summary is there: (that room, the incident's)."""
+        general = await self.create_room(invite=[bot], encrypted=False)
+        await self.wait_for(general, bot_joined(bot), "the bot to join")
+        await self.send(general, f"!incident start {title}")
+        room: str = await self.wait_until(lambda: self.invites and self.invites[-1], "an invite")
+        await self.join(room)
+        await self.wait_for(room, notice_from(bot, f"Incident 1: {title}"), "summary")
+        return general, room
+
     async def send(
         self,
         room_id: str,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import nio
-from matrix_people import BotProcess, Human, RunBot, bot_joined, confirmations, notice_from
+from matrix_people import BotProcess, Human, RunBot, confirmations, notice_from
 from sqlalchemy import select
 from synapse_server import Account, Synapse
 
@@ -75,12 +75,7 @@ async def _gap(
 ) -> dict[str, datetime]:
     bot = bot_account.user_id
     async with Human(synapse, alice_account, tmp_path / "alice") as alice:
-        general = await alice.create_room(invite=[bot], encrypted=False)
-        await alice.wait_for(general, bot_joined(bot), "the bot to join")
-        await alice.send(general, "!incident start Cache stampede")
-        room = await alice.wait_until(lambda: alice.invites and alice.invites[-1], "an invite")
-        await alice.join(room)
-        await alice.wait_for(room, notice_from(bot, "Incident 1: Cache stampede"), "summary")
+        general, room = await alice.declare(bot, "Cache stampede")
         await alice.send(room, "!incident severity 2")
         await alice.wait_for(room, notice_from(bot, "Severity set to SEV2"), "the severity")
 

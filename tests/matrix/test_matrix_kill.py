@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from matrix_people import BotProcess, Human, RunBot, bot_joined, confirmations, notice_from
+from matrix_people import BotProcess, Human, RunBot, confirmations, notice_from
 from sqlalchemy import select
 from synapse_server import Account, Synapse
 
@@ -55,12 +55,7 @@ async def _burst_and_kill(
     synapse: Synapse, alice_account: Account, tmp_path: Path, bot: str, process: BotProcess
 ) -> tuple[list[str], int]:
     async with Human(synapse, alice_account, tmp_path / "alice") as alice:
-        general = await alice.create_room(invite=[bot], encrypted=False)
-        await alice.wait_for(general, bot_joined(bot), "the bot to join")
-        await alice.send(general, "!incident start Replica lag")
-        room = await alice.wait_until(lambda: alice.invites and alice.invites[-1], "an invite")
-        await alice.join(room)
-        await alice.wait_for(room, notice_from(bot, "Incident 1: Replica lag"), "summary")
+        _, room = await alice.declare(bot, "Replica lag")
 
         messages = await asyncio.gather(
             *(alice.send(room, f"replica lag reading {n}") for n in range(PINS))

@@ -31,12 +31,7 @@ async def _restart(
     synapse: Synapse, account: Account, tmp_path: Path, bot: str, process: BotProcess
 ) -> None:
     async with Human(synapse, account, tmp_path / "alice") as alice:
-        general = await alice.create_room(invite=[bot], encrypted=False)
-        await alice.wait_for(general, bot_joined(bot), "the bot to join")
-        await alice.send(general, "!incident start Database failover")
-        room = await alice.wait_until(lambda: alice.invites and alice.invites[-1], "an invite")
-        await alice.join(room)
-        await alice.wait_for(room, notice_from(bot, "Incident 1: Database failover"), "summary")
+        _, room = await alice.declare(bot, "Database failover")
         earlier = await alice.send(room, "Primary is unreachable")
         await alice.send(room, "!incident severity 2")
         await alice.wait_for(room, notice_from(bot, "Severity set to SEV2"), "the severity")
@@ -197,12 +192,7 @@ async def _check_again(
     database = env["INCIDENT_BOT_DATABASE_URL"].removeprefix("sqlite:///")
     pins = Path(env["INCIDENT_BOT_MATRIX_STORE"]) / "pins.sqlite3"
     async with Human(synapse, account, tmp_path / "alice") as alice:
-        general = await alice.create_room(invite=[bot], encrypted=False)
-        await alice.wait_for(general, bot_joined(bot), "the bot to join")
-        await alice.send(general, "!incident start Cache stampede")
-        room = await alice.wait_until(lambda: alice.invites and alice.invites[-1], "an invite")
-        await alice.join(room)
-        await alice.wait_for(room, notice_from(bot, "Incident 1: Cache stampede"), "summary")
+        _, room = await alice.declare(bot, "Cache stampede")
         message = await alice.send(room, "Hit rate fell to 3%")
         assert process.stop() == 0
         with sqlite3.connect(database) as db:

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,55 @@ def entries(workdir: Path, workspace: str) -> list[Any]:
         engine.dispose()
 
 
+@dataclass
+class HttpBot:
+    """`incident-bot run` in Slack HTTP mode on SQLite in `workdir`, and a workspace."""
+
+    env: dict[str, str]
+    port: int
+    process: BotProcess
+    sender: SlackSender
+    ws: str
+    general: str
+    workdir: Path
+
+    def declare(self, fake: FakeSlack, title: str) -> str:
+        """`/incident start TITLE` in the general channel; the incident channel's id."""
+        assert self.sender.command(team=self.ws, channel=self.general, user="UADA",
+                                   text=f"start {title}",
+                                   response_url=fake.response_url()).status == 200
+        return fake.wait_for(
+            lambda: next((c.id for c in fake.channels.values() if c.topic.endswith(title)),
+                         None)
+        )
+
+    def kill(self) -> None:
+        """`kill -9` of the handling process, then of the bot, by pid."""
+        for child in children_of(self.process.process.pid):
+            os.kill(child, signal.SIGKILL)
+        self.process.kill()
+
+    def restart(self) -> BotProcess:
+        restarted = BotProcess(env=self.env, workdir=self.workdir,
+                               log_name="bot-restarted.log")
+        restarted.wait_until(lambda: port_open(self.port))
+        return restarted
+
+
+def http_bot(fake: FakeSlack, workdir: Path) -> HttpBot:
+    port = free_port()
+    env = bot_env(fake, workdir, http_port=port)
+    process = BotProcess(env=env, workdir=workdir)
+    process.wait_until(lambda: port_open(port))
+    return HttpBot(
+        env=env, port=port, process=process, sender=SlackSender(port=port),
+        ws=f"T{uuid.uuid4().hex[:8].upper()}",
+        general=fake.add_channel(f"general-{uuid.uuid4().hex[:6]}",
+                                 members={BOT_USER, "UADA"}),
+        workdir=workdir,
+    )
+
+
 def inbox_rows(workdir: Path) -> int:
     with sqlite3.connect(workdir / "bot.db-inbox") as connection:
         return int(connection.execute("SELECT count(*) FROM inbox").fetchone()[0])
@@ -129,19 +179,9 @@ def test_http_kill_9_mid_burst_loses_nothing_acked_and_applies_nothing_twice(
     slow_slack: FakeSlack, tmp_path: Path
 ) -> None:
     fake = slow_slack
-    port = free_port()
-    env = bot_env(fake, tmp_path, http_port=port)
-    bot = BotProcess(env=env, workdir=tmp_path)
-    bot.wait_until(lambda: port_open(port))
-    sender = SlackSender(port=port)
-    ws = f"T{uuid.uuid4().hex[:8].upper()}"
-    general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
-    title = f"Killed mid-burst {uuid.uuid4().hex[:6]}"
-    assert sender.command(team=ws, channel=general, user="UADA", text=f"start {title}",
-                         response_url=fake.response_url()).status == 200
-    channel = fake.wait_for(
-        lambda: next((c.id for c in fake.channels.values() if c.topic.endswith(title)), None)
-    )
+    running = http_bot(fake, tmp_path)
+    bot, sender, ws = running.process, running.sender, running.ws
+    channel = running.declare(fake, f"Killed mid-burst {uuid.uuid4().hex[:6]}")
     notes, pinned = the_burst(fake, channel)
     events = {ts: event_callback(ws, reaction("reaction_added", user="UADA", channel=channel,
                                               ts=ts, author="UBOB")) for ts in pinned}
@@ -179,9 +219,8 @@ def test_http_kill_9_mid_burst_loses_nothing_acked_and_applies_nothing_twice(
 
     for method in SLOW_METHODS:
         fake.slow_down(method, 0)
-    restarted = BotProcess(env=env, workdir=tmp_path, log_name="bot-restarted.log")
+    restarted = running.restart()
     try:
-        restarted.wait_until(lambda: port_open(port))
         # Slack sends again the events it got no 200 for; a person types again a command
         # that got no answer.
         for ts in pinned:
@@ -258,32 +297,25 @@ def test_a_start_killed_while_its_channel_opens_gets_its_channel_after_the_resta
     channel: the incident is stored, its channel not yet recorded. The restarted bot
     takes the acked `start` up from the inbox and finishes it."""
     fake = fake_slack
-    port = free_port()
-    env = bot_env(fake, tmp_path, http_port=port)
-    bot = BotProcess(env=env, workdir=tmp_path)
-    bot.wait_until(lambda: port_open(port))
-    sender = SlackSender(port=port)
-    ws = f"T{uuid.uuid4().hex[:8].upper()}"
-    general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
+    running = http_bot(fake, tmp_path)
+    sender, ws = running.sender, running.ws
     title = f"Killed opening {uuid.uuid4().hex[:6]}"
     creates = len(fake.calls_to("conversations.create"))
     fake.slow_down("conversations.create", 5)
     try:
-        assert sender.command(team=ws, channel=general, user="UADA", text=f"start {title}",
+        assert sender.command(team=ws, channel=running.general, user="UADA",
+                              text=f"start {title}",
                               response_url=fake.response_url()).status == 200
         wait_until(lambda: len(fake.calls_to("conversations.create")) > creates,
                    "the channel being created")
-        for child in children_of(bot.process.pid):
-            os.kill(child, signal.SIGKILL)
-        bot.kill()
+        running.kill()
     finally:
         fake.slow_down("conversations.create", 0)
     [(stored_channel,)] = incident_channels(tmp_path, ws)
     assert stored_channel.startswith("(opening)"), "the kill came too late: nothing to prove"
 
-    restarted = BotProcess(env=env, workdir=tmp_path, log_name="bot-restarted.log")
+    restarted = running.restart()
     try:
-        restarted.wait_until(lambda: port_open(port))
         wait_until(lambda: not incident_channels(tmp_path, ws)[0][0].startswith("(opening)"),
                    "the incident's channel to be recorded")
         [(channel_id,)] = incident_channels(tmp_path, ws)
@@ -322,39 +354,26 @@ def test_a_pin_whose_check_was_never_sent_gets_it_after_the_restart(
     """`kill -9` after the 📌's entry was committed and before its ✅ reached Slack: the
     restarted bot takes the 📌 up from the inbox, records nothing more, and sends the ✅."""
     fake = fake_slack
-    port = free_port()
-    env = bot_env(fake, tmp_path, http_port=port)
-    bot = BotProcess(env=env, workdir=tmp_path)
-    bot.wait_until(lambda: port_open(port))
-    sender = SlackSender(port=port)
-    ws = f"T{uuid.uuid4().hex[:8].upper()}"
-    general = fake.add_channel(f"general-{uuid.uuid4().hex[:6]}", members={BOT_USER, "UADA"})
-    title = f"Killed reacting {uuid.uuid4().hex[:6]}"
-    assert sender.command(team=ws, channel=general, user="UADA", text=f"start {title}",
-                          response_url=fake.response_url()).status == 200
-    channel = fake.wait_for(
-        lambda: next((c.id for c in fake.channels.values() if c.topic.endswith(title)), None)
-    )
+    running = http_bot(fake, tmp_path)
+    ws = running.ws
+    channel = running.declare(fake, f"Killed reacting {uuid.uuid4().hex[:6]}")
     ts = fake.post_user_message(channel, user="UBOB", text="the disk is full on db-2")
     reacting = len(fake.calls_to("reactions.add"))
     # The ✅ is on its way when the bot dies, and never arrives.
     fake.slow_down("reactions.add", 5)
     fake.fail_next("reactions.add", "internal_error")
     try:
-        assert sender.event(event_callback(ws, reaction(
+        assert running.sender.event(event_callback(ws, reaction(
             "reaction_added", user="UADA", channel=channel, ts=ts, author="UBOB"
         ))).status == 200
         wait_until(lambda: len(fake.calls_to("reactions.add")) > reacting, "the ✅ being sent")
-        for child in children_of(bot.process.pid):
-            os.kill(child, signal.SIGKILL)
-        bot.kill()
+        running.kill()
     finally:
         fake.slow_down("reactions.add", 0)
     assert [row.source_ref for row in entries(tmp_path, ws) if row.kind == "tagged"] == [ts]
 
-    restarted = BotProcess(env=env, workdir=tmp_path, log_name="bot-restarted.log")
+    restarted = running.restart()
     try:
-        restarted.wait_until(lambda: port_open(port))
         wait_until(lambda: inbox_rows(tmp_path) == 0, "the inbox to empty")
         checks = wait_until(
             lambda: [r for r in fake.reactions_on(channel, ts) if BOT_USER in r["users"]],
