@@ -262,6 +262,18 @@ Command = (
 
 # Commands that work anywhere; every other one needs an incident channel.
 GLOBAL_COMMANDS = (Start, Help, ListTemplates)
+# Commands that change nothing: an answer of theirs that never came is asked for again.
+READING_COMMANDS = (
+    ListRoles,
+    ShowTimeline,
+    ListSections,
+    ListMilestones,
+    ListActions,
+    ListTemplates,
+    Help,
+    ShowReminders,
+    Export,
+)
 
 
 @dataclass(frozen=True)

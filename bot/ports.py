@@ -132,6 +132,15 @@ class ProcessedEvents(abc.ABC):
         """
 
     @abc.abstractmethod
+    def keep_answer(self, platform: str, event_id: str, answer: str | None) -> None:
+        """Keeps what the bot answered a recorded event, in this unit of work's
+        transaction (committed with the event's effects); None forgets it (sent)."""
+
+    @abc.abstractmethod
+    def kept_answer(self, platform: str, event_id: str) -> str | None:
+        """The answer kept for a recorded event, or None."""
+
+    @abc.abstractmethod
     def forget(self, platform: str, event_id: str) -> None:
         """Un-records one event, so that a redelivery of it is handled again."""
 

@@ -4,6 +4,7 @@ platform-neutral replies out. Every adapter drives the bot through `IncidentBot.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -80,6 +81,25 @@ class CoreSettings:
     reminders: ReminderRules = field(default_factory=ReminderRules)
     # Ticket numbers written without a link (`WR#404019`), for a report's references.
     links: LinkRules = NO_TICKET_PATTERNS
+
+
+def _answer_json(replies: list[Reply]) -> str | None:
+    """The messages among a command's replies, as kept with its event; None if none."""
+    messages = [
+        {"channel": reply.channel, "text": reply.text, "is_error": reply.is_error}
+        for reply in replies
+        if isinstance(reply, Message)
+    ]
+    return json.dumps(messages, separators=(",", ":")) if messages else None
+
+
+def _answer_from_json(answer: str | None) -> list[Reply]:
+    if answer is None:
+        return []
+    return [
+        Message(channel=str(m["channel"]), text=str(m["text"]), is_error=bool(m["is_error"]))
+        for m in json.loads(answer)
+    ]
 
 
 def _opening(event: CommandReceived, number: int | None) -> str:
@@ -159,6 +179,14 @@ class IncidentBot:
         return self._telemetry
 
     # -- the entry point ---------------------------------------------------------------
+
+    def answered(self, *, platform: str, event_id: str) -> None:
+        """The answer to a command was sent: a redelivery of the command (a Matrix sync
+        after a restart, which repeats the events after the last saved token) does not
+        send it again."""
+        with self._uow() as uow:
+            uow.events.keep_answer(platform, event_id, None)
+            uow.commit()
 
     def handle(self, event: InboundEvent, *, platform: ChatPlatform) -> list[Reply]:
         """Applies one event exactly once and returns what the bot says about it."""
@@ -298,6 +326,18 @@ class IncidentBot:
 
     def _command(self, ctx: _Context) -> list[Reply]:
         command = self._parse(ctx.event, ctx.platform)
+        replies = self._command_replies(ctx, command)
+        if ctx.event.event_id is not None and not isinstance(
+            command, (c.ParseError, *c.READING_COMMANDS)
+        ):
+            # Kept with the event, committed with what the command changed: if the
+            # process dies before the answer is sent, the redelivery sends it.
+            answer = _answer_json(replies)
+            if answer is not None:
+                ctx.uow.events.keep_answer(ctx.platform.name, ctx.event.event_id, answer)
+        return replies
+
+    def _command_replies(self, ctx: _Context, command: c.Command | c.ParseError) -> list[Reply]:
         if isinstance(command, c.ParseError):
             return [_error(ctx.event.channel, command.message, command.usage, ctx.platform)]
         if isinstance(command, c.Start):
@@ -594,15 +634,22 @@ class IncidentBot:
         - A `start` stored without its channel: the channel is opened (`_resume_start`).
         - A 📌 whose message is on the timeline: the ✅ again. Adding one that is there
           already changes nothing on either platform.
+        - A command that changed something: the answer kept with it (`_command`), again.
+          The process may also have died after sending it: at least once, not at most.
 
-        Other replies (a command's answer) are not kept, so not sent again."""
+        Nothing for other events, nor for a command that only reads (asked again)."""
         if isinstance(event, MessageTagged) and event.event_id is not None:
             incident = uow.incidents.get_by_channel(platform.name, event.channel)
             entry = incident.entry_for_message(event.message_ref) if incident else None
             if entry is not None and entry.visible and entry.tagged_by:
                 return [Reaction(channel=event.channel, message_ref=event.message_ref)]
             return []
-        return self._resume_start(uow, event, platform, now, after_commit)
+        if not isinstance(event, CommandReceived) or event.event_id is None:
+            return []
+        resumed = self._resume_start(uow, event, platform, now, after_commit)
+        if resumed:
+            return resumed
+        return _answer_from_json(uow.events.kept_answer(platform.name, event.event_id))
 
     def _resume_start(
         self,

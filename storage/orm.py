@@ -169,6 +169,9 @@ processed_events = Table(
     Column("platform", String(PLATFORM), nullable=False),
     Column("event_id", String(MESSAGE_REF), nullable=False),
     Column("processed_at", UTCDateTime(), nullable=False),
+    # What the bot answered the command (JSON), sent again if the command is delivered
+    # again: the process may have died before sending it (bot.service).
+    Column("answer", Text(), nullable=True),
     PrimaryKeyConstraint("platform", "event_id"),
     Index(None, "processed_at"),  # pruning deletes the oldest
 )

@@ -204,6 +204,24 @@ class SqlAlchemyProcessedEvents(ProcessedEvents):
         assert isinstance(result, CursorResult)
         return result.rowcount == 1
 
+    def keep_answer(self, platform: str, event_id: str, answer: str | None) -> None:
+        self.session.execute(
+            processed_events.update()
+            .where(
+                processed_events.c.platform == platform,
+                processed_events.c.event_id == event_id,
+            )
+            .values(answer=answer)
+        )
+
+    def kept_answer(self, platform: str, event_id: str) -> str | None:
+        return self.session.scalar(
+            select(processed_events.c.answer).where(
+                processed_events.c.platform == platform,
+                processed_events.c.event_id == event_id,
+            )
+        )
+
     def forget(self, platform: str, event_id: str) -> None:
         self.session.execute(
             processed_events.delete().where(

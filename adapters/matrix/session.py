@@ -783,6 +783,17 @@ class MatrixSession:
             Message(channel=event.channel, text=note, is_error=True) for note in self._notes
         ]
         await self._send_replies([*replies, *notes], reply_to)
+        if isinstance(event, CommandReceived) and event.event_id is not None and any(
+            isinstance(reply, Message) for reply in replies
+        ):
+            # Sent: not again when this event is synced again after a restart.
+            try:
+                await loop.run_in_executor(None, functools.partial(
+                    self._bot.answered, platform=self.platform.name, event_id=event.event_id
+                ))
+            except Exception as problem:  # the answer may come twice after a restart
+                log.warning("Matrix: could not note the answer to %s as sent: %s",
+                            event.event_id, problem)
 
     # -- the core's platform requests (called from the core's worker thread) ---------------
 

@@ -165,17 +165,18 @@ def test_an_invitation_from_outside_the_allow_list_is_not_accepted(
         assert bot.stop() == 0, bot.output()
 
 
-def test_a_pin_synced_again_after_its_check_was_sent_gets_no_second_check(
+def test_a_pin_and_a_command_synced_again_after_their_answers_were_sent_get_none_again(
     synapse: Synapse,
     new_account: Callable[[str], Account],
     run_bot: RunBot,
     bot_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    """The bot died after sending a ✅ and before it saved its sync token (and its note
-    of the ✅): the 📌 is synced again after the restart. The core asks for the ✅ again
-    (a ✅ never sent would be sent now); Synapse already has it, and one ✅ it stays,
-    with no error."""
+    """The bot died after answering a 📌 and a command and before it saved its sync
+    token (and its note of the ✅): both are synced again after the restart. The core
+    asks for the ✅ again (a ✅ never sent would be sent now); Synapse already has it,
+    and one ✅ it stays, with no error. The command's answer, kept in case it was never
+    sent, was marked sent: it does not come twice."""
     account, bot = run_bot()
     try:
         asyncio.run(_check_again(synapse, new_account("alice"), tmp_path, account.user_id, bot,
@@ -202,6 +203,8 @@ async def _check_again(
         await alice.react(room, message)
         await alice.wait_for(room, lambda s: s.sender == bot and s.type == "m.reaction",
                              "the ✅")
+        await alice.send(room, "!incident note Warming the cache from the replica")
+        await alice.wait_for(room, notice_from(bot, "Noted on the timeline"), "the answer")
         assert process.stop() == 0
         # As if the bot had died just after sending the ✅.
         with sqlite3.connect(database) as db:
@@ -216,5 +219,8 @@ async def _check_again(
             room, notice_from(bot, "Timeline of incident 1"), "the timeline", after=mark
         )
         assert listing.body.count("Hit rate fell to 3%") == 1
-        await asyncio.sleep(1)  # a second ✅ would have arrived by now
+        assert listing.body.count("Warming the cache from the replica") == 1
+        await asyncio.sleep(1)  # a second ✅ or answer would have arrived by now
         assert confirmations(alice.seen, room, bot) == [message]
+        answers = [s for s in alice.seen if notice_from(bot, "Noted on the timeline")(s)]
+        assert len(answers) == 1, [s.body for s in answers]

@@ -383,3 +383,42 @@ def test_a_pin_whose_check_was_never_sent_gets_it_after_the_restart(
         assert [row.source_ref for row in entries(tmp_path, ws) if row.kind == "tagged"] == [ts]
     finally:
         assert restarted.stop() == 0, restarted.log_tail()
+
+
+def test_a_note_whose_answer_was_never_sent_gets_it_after_the_restart(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """`kill -9` after the note was recorded and before its answer reached Slack: the
+    restarted bot takes the command up from the inbox, records nothing more, and sends
+    the answer kept with it."""
+    fake = fake_slack
+    running = http_bot(fake, tmp_path)
+    ws = running.ws
+    channel = running.declare(fake, f"Killed answering {uuid.uuid4().hex[:6]}")
+    text = f"failover finished {uuid.uuid4().hex[:6]}"
+    posted = len(fake.calls_to("chat.postMessage"))
+    fake.slow_down("chat.postMessage", 5)  # the answer is on its way, and never arrives
+    fake.fail_next("chat.postMessage", "internal_error")
+    try:
+        assert running.sender.command(team=ws, channel=channel, user="UADA",
+                                      text=f"note {text}",
+                                      response_url=fake.response_url()).status == 200
+        wait_until(lambda: len(fake.calls_to("chat.postMessage")) > posted,
+                   "the answer being sent")
+        running.kill()
+    finally:
+        fake.slow_down("chat.postMessage", 0)
+    assert [row.text for row in entries(tmp_path, ws) if row.kind == "note"] == [text]
+    assert not [m for m in fake.bot_messages(channel) if "Noted on the timeline" in m["text"]]
+
+    restarted = running.restart()
+    try:
+        wait_until(lambda: inbox_rows(tmp_path) == 0, "the inbox to empty")
+        answers = wait_until(
+            lambda: [m for m in fake.bot_messages(channel) if "Noted on the timeline" in m["text"]],
+            "the answer to the note",
+        )
+        assert len(answers) == 1, answers
+        assert [row.text for row in entries(tmp_path, ws) if row.kind == "note"] == [text]
+    finally:
+        assert restarted.stop() == 0, restarted.log_tail()

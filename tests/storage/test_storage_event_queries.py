@@ -153,8 +153,9 @@ def test_an_event_costs_the_same_few_statements_on_a_long_timeline(
     assert large == small
     # The event id, the incident (locked) with its roles, the next entry number, the
     # reminders in force with their control, the entry; the reminder the entry restarts
-    # (cancel one, arm the next); a handover also relieves one holder and adds another.
-    assert small == {"note": 8, "pin": 9, "role": 10}, small
+    # (cancel one, arm the next); a handover also relieves one holder and adds another;
+    # a command's answer is kept with its event id.
+    assert small == {"note": 9, "pin": 9, "role": 11}, small
     with uow_factory() as uow:
         incident = uow.incidents.get("w", 1)
         assert incident is not None

@@ -27,6 +27,7 @@ class FakeStore:
     def __init__(self) -> None:
         self.incidents: list[Incident] = []
         self.events: set[tuple[str, str]] = set()
+        self.answers: dict[tuple[str, str], str] = {}
         self.reminders: list[Reminder] = []
         self.controls: list[ReminderControl] = []
         self.next_reminder_id = 1
@@ -81,8 +82,20 @@ class FakeRepository(IncidentRepository):
 
 
 class FakeEvents(ProcessedEvents):
-    def __init__(self, seen: set[tuple[str, str]]) -> None:
+    def __init__(
+        self, seen: set[tuple[str, str]], answers: dict[tuple[str, str], str] | None = None
+    ) -> None:
         self.seen = seen
+        self.answers = answers if answers is not None else {}
+
+    def keep_answer(self, platform: str, event_id: str, answer: str | None) -> None:
+        if answer is None:
+            self.answers.pop((platform, event_id), None)
+        elif (platform, event_id) in self.seen:
+            self.answers[(platform, event_id)] = answer
+
+    def kept_answer(self, platform: str, event_id: str) -> str | None:
+        return self.answers.get((platform, event_id))
 
     def record(self, platform: str, event_id: str, at: datetime) -> bool:
         if (platform, event_id) in self.seen:
@@ -92,6 +105,7 @@ class FakeEvents(ProcessedEvents):
 
     def forget(self, platform: str, event_id: str) -> None:
         self.seen.discard((platform, event_id))
+        self.answers.pop((platform, event_id), None)
 
     def prune(self, *, before: datetime, limit: int) -> int:
         return 0  # the fake keeps no times; pruning is tested on the databases
@@ -208,6 +222,7 @@ class FakeUnitOfWork(UnitOfWork):
                 self.store.next_reminder_id += 1
         self.store.incidents = copy.deepcopy(self.incidents.incidents)
         self.store.events = set(self.events.seen)
+        self.store.answers = dict(self.events.answers)
         self.store.reminders = copy.deepcopy(self.reminders.reminders)
         self.store.controls = copy.deepcopy(self.reminders.controls)
         self.store.people = dict(self.people.people)
@@ -217,7 +232,7 @@ class FakeUnitOfWork(UnitOfWork):
 
     def rollback(self) -> None:
         self.incidents = FakeRepository(copy.deepcopy(self.store.incidents))
-        self.events = FakeEvents(set(self.store.events))
+        self.events = FakeEvents(set(self.store.events), dict(self.store.answers))
         self.reminders = FakeReminders(
             copy.deepcopy(self.store.reminders), copy.deepcopy(self.store.controls)
         )

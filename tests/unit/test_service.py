@@ -113,7 +113,7 @@ def test_a_failed_command_changes_nothing(h: Harness) -> None:
 def test_a_redelivered_event_is_applied_once(h: Harness) -> None:
     first = h.say("maria", "note Rollback started", event_id="Ev1")
     second = h.say("maria", "note Rollback started", event_id="Ev1")
-    assert first and second == []
+    assert first and second == first  # the answer again, kept: it may not have been sent
     notes = [e for e in h.incident.timeline if e.kind is EntryKind.NOTE]
     assert len(notes) == 1
 
@@ -140,6 +140,27 @@ def test_a_redelivered_pin_gets_its_check_again_and_no_second_entry(h: Harness) 
     )
     assert h.bot.handle(pin("Ev7"), platform=h.platform) == []
     assert not h.incident.entry_for_message("m1").visible
+
+
+def test_a_command_delivered_again_sends_its_kept_answer_until_it_was_sent(h: Harness) -> None:
+    """The process died after recording the note and before answering: the redelivery
+    records nothing more and sends the answer. Once the adapter says it was sent, a
+    further redelivery says nothing."""
+    [answer] = h.say("maria", "note Rollback started", event_id="Ev1")
+    assert isinstance(answer, Message) and "Noted on the timeline" in answer.text
+    assert h.say("maria", "note Rollback started", event_id="Ev1") == [answer]
+    assert len([e for e in h.incident.timeline if e.kind is EntryKind.NOTE]) == 1
+    h.bot.answered(platform=h.platform.name, event_id="Ev1")
+    assert h.say("maria", "note Rollback started", event_id="Ev1") == []
+
+
+def test_an_answer_that_only_reads_or_refuses_is_not_kept(h: Harness) -> None:
+    h.say("maria", "note Rollback started", event_id="Ev1")
+    assert h.say("maria", "timeline", event_id="Ev2")  # a listing: asked for again
+    assert h.say("maria", "timeline", event_id="Ev2") == []
+    [refusal] = h.say("maria", "timeline remove 99", event_id="Ev3")
+    assert isinstance(refusal, Message) and refusal.is_error
+    assert h.say("maria", "timeline remove 99", event_id="Ev3") == []
 
 
 def test_role_me_and_handover_replies(h: Harness) -> None:
