@@ -16,7 +16,7 @@ from bot.alerts import Alert, AlertChanges, AlertGroup, AlertNotification, Alert
 from bot.domain import Incident, IncidentError, MilestoneKind
 from bot.ports import ChatPlatform, Clock, ConcurrentChange, UnitOfWorkFactory
 from bot.replies import Message, Reply
-from bot.service import IncidentBot
+from bot.service import IncidentBot, awaits_its_channel
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,18 @@ class AlertIntake:
                             f"was #{previous.channel_name}.",
                         )
                     )
+            elif awaits_its_channel(incident):
+                # Declared by a process that died before recording the channel: open it
+                # now. As for a declaration, the notification counts as applied only once
+                # the channel is recorded.
+                uow.events.forget(EVENTS, key)
+                said, after_commit = self._bot.open_alerts_channel(
+                    uow, platform, incident, announce=route.announce,
+                    source=notification.source, now=now,
+                )
+                if not uow.events.record(EVENTS, key, now):
+                    return Outcome([], repeat=True)  # another worker applied it meanwhile
+                replies += said
             assert group is not None
             room = (
                 limits.TIMELINE_ENTRIES

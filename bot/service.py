@@ -102,14 +102,23 @@ def _answer_from_json(answer: str | None) -> list[Reply]:
     ]
 
 
+_OPENING = "(opening) "
+
+
 def _opening(event: CommandReceived, number: int | None) -> str:
     """The channel id of an incident stored by `event` whose channel is not yet open:
     unique like a channel id, and never one. Made of the event's id when it has one, so
     that a redelivery of the event finds the incident; else of the incident's number,
     unique in its workspace."""
     if event.event_id is not None:
-        return f"(opening) {event.event_id}"
-    return f"(opening) {event.workspace} {number}"
+        return f"{_OPENING}{event.event_id}"
+    return f"{_OPENING}{event.workspace} {number}"
+
+
+def awaits_its_channel(incident: Incident) -> bool:
+    """Whether the incident was stored and its channel never recorded (the process
+    declaring it died in between)."""
+    return incident.channel_id.startswith(_OPENING)
 
 
 @dataclass
@@ -560,6 +569,33 @@ class IncidentBot:
             ctx, c.Start(title=title), by_alerts=True, severity=severity, on_stored=on_stored
         )
         return incident, replies, ctx.after_commit
+
+    def open_alerts_channel(
+        self,
+        uow: UnitOfWork,
+        platform: ChatPlatform,
+        incident: Incident,
+        *,
+        announce: str,
+        source: str,
+        now: datetime,
+    ) -> tuple[list[Reply], list[Callable[[], list[Reply]]]]:
+        """Opens the channel of an incident `declare_from_alerts` stored and whose
+        channel was never recorded (`awaits_its_channel`: the process died in between),
+        as that declaration would have; in `uow`, uncommitted. Returns the replies, and
+        what to do once `uow` is committed."""
+        event = CommandReceived(
+            workspace=incident.workspace, channel=announce, user=source, text="",
+            posted_at=incident.declared_at,
+        )
+        ctx = _Context(uow, event, platform, now)
+        _log.warning(
+            "incident %s was declared for alerts but its channel was never recorded (the "
+            "bot stopped in between); opening it now",
+            incident.number,
+        )
+        replies = self._open_channel(ctx, incident, c.Start(title=incident.title), by_alerts=True)
+        return replies, ctx.after_commit
 
     def alert_changes_applied(self, uow: UnitOfWork, incident: Incident, now: datetime) -> None:
         """The reminders follow an alert's entries as they follow anyone's."""
