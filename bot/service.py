@@ -121,7 +121,7 @@ def awaits_its_channel(incident: Incident) -> bool:
     return incident.channel_id.startswith(_OPENING)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Context:
     """One command being handled: who, where, when, and through which platform."""
 
