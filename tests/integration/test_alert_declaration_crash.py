@@ -4,41 +4,30 @@ next process) opens the channel, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
+
+from test_start_steps import Chat as StartChat
+from test_start_steps import killed_while_opening
 
 from bot.alert_intake import AlertIntake
 from bot.alerts import Alert, AlertNotification, AlertRules, parse_route
 from bot.clock import ManualClock
-from bot.commands import default_mention
 from bot.drafts.templates import builtin_registry
-from bot.ports import ChannelRef
 from bot.replies import Message
 from bot.service import CoreSettings, IncidentBot
 from storage.uow import SqlAlchemyUnitOfWorkFactory
 
-# Builds what the test builds (below), with a platform that says when the channel is
-# being opened and then never answers: the process is killed there.
+# Applies `notification()` as the test does (below) on the database at argv[1], and dies
+# opening the incident's channel.
 DIES_OPENING_THE_CHANNEL = """
-import sys, time
+import sys
 sys.path.insert(0, sys.argv[2])
 from test_alert_declaration_crash import intake_on, notification
+from test_start_steps import StallsOpening
 from storage.uow import unit_of_work_factory
 
-class Stalls:
+class Stalls(StallsOpening):
     name = "console"
-    command_prefix = "/incident"
-    def open_incident_channel(self, *, name, topic, invite):
-        print("opening", name, flush=True)
-        time.sleep(3600)
-    def display_name(self, user):
-        return user
-    def mention(self, user):
-        return "@" + user
 
 intake_on(unit_of_work_factory(sys.argv[1])).receive(
     notification(), "am:1", {"console": Stalls()})
@@ -69,48 +58,15 @@ def notification() -> AlertNotification:
     )
 
 
-class Chat:
-    name = "console"
-    command_prefix = "/incident"
-
-    def __init__(self) -> None:
-        self.opened: list[str] = []
-
-    def open_incident_channel(self, *, name: str, topic: str, invite: Sequence[str]) -> ChannelRef:
-        self.opened.append(name)
-        return ChannelRef(id=f"C-{name}", name=name)
-
-    def invite_to_channel(self, channel: ChannelRef, users: Sequence[str]) -> None:
-        raise AssertionError("an alert source is nobody to invite")
-
-    def channel_link(self, *, workspace: str, channel_id: str) -> None:
-        return None
-
-    def display_name(self, user: str) -> str:
-        return user
-
-    def mention(self, user: str) -> str:
-        return f"@{user}"
-
-    def parse_mention(self, token: str) -> str | None:
-        return default_mention(token)
+class Chat(StartChat):
+    name = "console"  # the route's platform
 
 
 def test_an_alert_declaration_killed_while_its_channel_opened_is_finished_by_the_retry(
     migrated_url: str, uow_factory: SqlAlchemyUnitOfWorkFactory
 ) -> None:
-    dying = subprocess.Popen(
-        [sys.executable, "-c", DIES_OPENING_THE_CHANNEL, migrated_url,
-         os.path.dirname(__file__)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert dying.stdout is not None
-        said, name = dying.stdout.readline().split()
-        assert said == "opening" and name.startswith("inc-1-diskfull"), name
-    finally:
-        os.kill(dying.pid, signal.SIGKILL)
-        dying.wait(timeout=30)
+    name = killed_while_opening(DIES_OPENING_THE_CHANNEL, migrated_url)
+    assert name.startswith("inc-1-diskfull"), name
     intake = intake_on(uow_factory)
     with uow_factory() as uow:
         stored = uow.incidents.get("console", 1)
@@ -132,3 +88,4 @@ def test_an_alert_declaration_killed_while_its_channel_opened_is_finished_by_the
     # Applied once: the same notification again changes nothing and says nothing.
     again = intake.receive(notification(), "am:1", {"console": chat})
     assert again.repeat and chat.opened == [name]
+    assert chat.invited == []  # an alert source is nobody to invite

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -137,53 +138,48 @@ def test_nobody_is_invited_while_the_channel_is_opened(
     assert chat.invited == [("C-inc-1-checkout-down", ["maria", "li"])]
 
 
-# Handles `start_event()` on the database at argv[1] with a platform that says when the
-# channel is being opened and then never answers: the process is killed there.
-DIES_OPENING_THE_CHANNEL = """
-import sys, time
-from datetime import UTC, datetime
-from bot.clock import ManualClock
-from bot.commands import default_mention
-from bot.drafts.templates import builtin_registry
-from bot.events import CommandReceived
-from bot.service import CoreSettings, IncidentBot
-from storage.uow import unit_of_work_factory
+class StallsOpening(Chat):
+    """Says when the channel is being opened, then never answers: a process using it
+    is killed there."""
 
-class Stalls:
-    name = "fake"
-    command_prefix = "/incident"
-    def open_incident_channel(self, *, name, topic, invite):
+    def open_incident_channel(self, *, name: str, topic: str, invite: Sequence[str]) -> ChannelRef:
         print("opening", name, flush=True)
         time.sleep(3600)
-    def display_name(self, user):
-        return user
-    def mention(self, user):
-        return "@" + user
-    def parse_mention(self, token):
-        return default_mention(token)
+        raise AssertionError("killed before")
 
-t0 = datetime(2025, 3, 4, 14, 2, tzinfo=UTC)
-bot = IncidentBot(uow=unit_of_work_factory(sys.argv[1]), clock=ManualClock(t0),
-                  settings=CoreSettings(), templates=builtin_registry())
-bot.handle(CommandReceived(workspace="w", channel="general", user="maria",
-                           text="start Checkout down --invite @li", posted_at=t0,
-                           event_id="Ev1"), platform=Stalls())
+
+# Handles `start_event()` on the database at argv[1], and dies opening the channel.
+DIES_OPENING_THE_CHANNEL = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from test_start_steps import StallsOpening, bot_on, start_event
+from storage.uow import unit_of_work_factory
+
+bot_on(unit_of_work_factory(sys.argv[1])).handle(start_event(), platform=StallsOpening())
 """
+
+
+def killed_while_opening(script: str, database_url: str) -> str:
+    """Runs `script` (Python, given the database URL and this directory) in a process of
+    its own, and `kill -9`s it, by pid, once it is opening a channel; the channel's name."""
+    dying = subprocess.Popen(
+        [sys.executable, "-c", script, database_url, os.path.dirname(__file__)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert dying.stdout is not None
+        said, name = dying.stdout.readline().split()
+        assert said == "opening", said
+        return name
+    finally:
+        os.kill(dying.pid, signal.SIGKILL)
+        dying.wait(timeout=30)
 
 
 def test_a_start_killed_before_its_channel_was_recorded_is_finished_by_its_redelivery(
     migrated_url: str, uow_factory: SqlAlchemyUnitOfWorkFactory
 ) -> None:
-    dying = subprocess.Popen(
-        [sys.executable, "-c", DIES_OPENING_THE_CHANNEL, migrated_url],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert dying.stdout is not None
-        assert dying.stdout.readline().split() == ["opening", "inc-1-checkout-down"]
-    finally:
-        os.kill(dying.pid, signal.SIGKILL)
-        dying.wait(timeout=30)
+    assert killed_while_opening(DIES_OPENING_THE_CHANNEL, migrated_url) == "inc-1-checkout-down"
     bot = bot_on(uow_factory)
     [stored] = bot.list_incidents()
     assert stored.channel_id.startswith("(opening)")  # the crash left it without a channel
