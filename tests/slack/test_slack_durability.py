@@ -111,14 +111,18 @@ class HttpBot:
     workdir: Path
 
     def declare(self, fake: FakeSlack, title: str) -> str:
-        """`/incident start TITLE` in the general channel; the incident channel's id."""
+        """`/incident start TITLE` in the general channel; the incident channel's id,
+        once the bot has said all it says about it (nothing of it is still on its way)."""
         assert self.sender.command(team=self.ws, channel=self.general, user="UADA",
                                    text=f"start {title}",
                                    response_url=fake.response_url()).status == 200
-        return fake.wait_for(
+        channel: str = fake.wait_for(
             lambda: next((c.id for c in fake.channels.values() if c.topic.endswith(title)),
                          None)
         )
+        fake.wait_for(lambda: fake.bot_messages(channel), message="the summary")
+        fake.wait_for(lambda: fake.bot_messages(self.general), message="the announcement")
+        return channel
 
     def kill(self) -> None:
         """`kill -9` of the handling process, then of the bot, by pid."""
@@ -403,7 +407,8 @@ def test_a_note_whose_answer_was_never_sent_gets_it_after_the_restart(
         assert running.sender.command(team=ws, channel=channel, user="UADA",
                                       text=f"note {text}",
                                       response_url=fake.response_url()).status == 200
-        wait_until(lambda: len(fake.calls_to("chat.postMessage")) > posted,
+        wait_until(lambda: any("Noted on the timeline" in str(call.params.get("text"))
+                               for call in fake.calls_to("chat.postMessage")[posted:]),
                    "the answer being sent")
         running.kill()
     finally:
