@@ -682,25 +682,16 @@ class IncidentBot:
             return []
         if not isinstance(event, CommandReceived) or event.event_id is None:
             return []
-        resumed = self._resume_start(uow, event, platform, now, after_commit)
+        resumed = self._resume_start(_Context(uow, event, platform, now, after_commit))
         if resumed:
             return resumed
         return _answer_from_json(uow.events.kept_answer(platform.name, event.event_id))
 
-    def _resume_start(
-        self,
-        uow: UnitOfWork,
-        event: InboundEvent,
-        platform: ChatPlatform,
-        now: datetime,
-        after_commit: list[Callable[[], list[Reply]]],
-    ) -> list[Reply]:
+    def _resume_start(self, ctx: _Context) -> list[Reply]:
         """A `start` delivered again after its first handling stored the incident and
         died before its channel was recorded: opens the channel, records it and invites
-        (steps 2 and 3 of `_declare`). Nothing for any other redelivered event."""
-        if not isinstance(event, CommandReceived) or event.event_id is None:
-            return []
-        incident = uow.incidents.get_by_channel(platform.name, _opening(event, None))
+        (steps 2 and 3 of `_declare`). Nothing for any other redelivered command."""
+        incident = ctx.uow.incidents.get_by_channel(ctx.platform.name, _opening(ctx.event, None))
         if incident is None:
             return []
         _log.warning(
@@ -708,12 +699,10 @@ class IncidentBot:
             "in between); opening it now",
             incident.number,
         )
-        command = self._parse(event, platform)
+        command = self._parse(ctx.event, ctx.platform)
         if not isinstance(command, c.Start):  # pragma: no cover - it parsed as one before
             command = c.Start(title=incident.title)
-        return self._open_channel(
-            _Context(uow, event, platform, now, after_commit), incident, command, by_alerts=False
-        )
+        return self._open_channel(ctx, incident, command, by_alerts=False)
 
     def _open_channel(
         self, ctx: _Context, incident: Incident, command: c.Start, *, by_alerts: bool
