@@ -104,7 +104,10 @@ def test_on_sqlite_a_stored_request_is_committed_when_put_returns_either_way(
     keys = [f"Ev{n}" for n in range(60)] + ["Ev3"]
     with ThreadPoolExecutor(max_workers=8) as pool:
         ids = list(pool.map(lambda key: put(box, key), keys))
-    assert ids[-1] is None and len({i for i in ids if i is not None}) == 60
+    # Ev3 twice: whichever of the two threads inserted first stored it (on a loaded
+    # machine the redelivery, queued last, can get the lock first), the other nothing.
+    assert [ids[3], ids[-1]].count(None) == 1, (ids[3], ids[-1])
+    assert len({i for i in ids if i is not None}) == 60 and ids.count(None) == 1
     reader = sqlite3.connect(tmp_path / "bot.db-inbox")
     try:
         assert reader.execute("SELECT count(*) FROM inbox").fetchone() == (60,)
