@@ -670,6 +670,9 @@ class IncidentBot:
         - A `start` stored without its channel: the channel is opened (`_resume_start`).
         - A 📌 whose message is on the timeline: the ✅ again. Adding one that is there
           already changes nothing on either platform.
+        - A 📌 taken off whose entry went with it, and was not pinned again since: the ✅
+          off again (taking off one that is gone is a no-op on both platforms). The
+          "Took #N off" notice is not sent again: the ✅ is the state people read.
         - A command that changed something: the answer kept with it (`_command`), again.
           The process may also have died after sending it: at least once, not at most.
 
@@ -679,6 +682,12 @@ class IncidentBot:
             entry = incident.entry_for_message(event.message_ref) if incident else None
             if entry is not None and entry.visible and entry.tagged_by:
                 return [Reaction(channel=event.channel, message_ref=event.message_ref)]
+            return []
+        if isinstance(event, MessageUntagged) and event.event_id is not None:
+            incident = uow.incidents.get_by_channel(platform.name, event.channel)
+            entry = incident.entry_for_message(event.message_ref) if incident else None
+            if entry is not None and entry.kind is EntryKind.TAGGED and not entry.visible:
+                return [ReactionRemoved(channel=event.channel, message_ref=event.message_ref)]
             return []
         if not isinstance(event, CommandReceived) or event.event_id is None:
             return []

@@ -427,3 +427,42 @@ def test_a_note_whose_answer_was_never_sent_gets_it_after_the_restart(
         assert [row.text for row in entries(tmp_path, ws) if row.kind == "note"] == [text]
     finally:
         assert restarted.stop() == 0, restarted.log_tail()
+
+
+def test_an_unpin_whose_check_was_never_taken_off_gets_it_off_after_the_restart(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """`kill -9` after the 📌's removal was committed (the entry is off the timeline) and
+    before the ✅ came off: the restarted bot takes the removal up from the inbox and
+    takes the ✅ off, so the message no longer says "on the timeline"."""
+    fake = fake_slack
+    running = http_bot(fake, tmp_path)
+    ws = running.ws
+    channel = running.declare(fake, f"Killed unreacting {uuid.uuid4().hex[:6]}")
+    ts = fake.post_user_message(channel, user="UBOB", text="the disk is full on db-2")
+    pin = reaction("reaction_added", user="UADA", channel=channel, ts=ts, author="UBOB")
+    assert running.sender.event(event_callback(ws, pin)).status == 200
+    wait_until(lambda: fake.checked(channel, ts), "the ✅ on the pinned message")
+    removing = len(fake.calls_to("reactions.remove"))
+    fake.slow_down("reactions.remove", 5)  # the removal is on its way when the bot dies
+    fake.fail_next("reactions.remove", "internal_error")
+    try:
+        unpin = reaction("reaction_removed", user="UADA", channel=channel, ts=ts, author="UBOB")
+        assert running.sender.event(event_callback(ws, unpin)).status == 200
+        wait_until(lambda: len(fake.calls_to("reactions.remove")) > removing,
+                   "the ✅ being taken off")
+        running.kill()
+    finally:
+        fake.slow_down("reactions.remove", 0)
+    [entry] = [row for row in entries(tmp_path, ws) if row.kind == "tagged"]
+    assert entry.removed_at is not None, "the kill came too late: nothing to prove"
+    assert fake.checked(channel, ts)
+
+    restarted = running.restart()
+    try:
+        wait_until(lambda: inbox_rows(tmp_path) == 0, "the inbox to empty")
+        wait_until(lambda: not fake.checked(channel, ts), "the ✅ to come off")
+        [entry] = [row for row in entries(tmp_path, ws) if row.kind == "tagged"]
+        assert entry.removed_at is not None
+    finally:
+        assert restarted.stop() == 0, restarted.log_tail()

@@ -12,7 +12,7 @@ from bot.clock import ManualClock
 from bot.domain import EntryKind, Role
 from bot.drafts.templates import builtin_registry
 from bot.events import CommandReceived, MessageTagged, MessageUntagged
-from bot.replies import FileUpload, Message, Reaction, Reply
+from bot.replies import FileUpload, Message, Reaction, ReactionRemoved, Reply
 from bot.service import CoreSettings, IncidentBot
 
 T0 = datetime(2025, 3, 4, 13, 2, tzinfo=UTC)
@@ -140,6 +140,39 @@ def test_a_redelivered_pin_gets_its_check_again_and_no_second_entry(h: Harness) 
     )
     assert h.bot.handle(pin("Ev7"), platform=h.platform) == []
     assert not h.incident.entry_for_message("m1").visible
+
+
+def test_a_redelivered_unpin_takes_the_check_off_again_and_records_nothing_more(
+    h: Harness,
+) -> None:
+    """A process that died after committing the 📌's removal and before the ✅ came off:
+    the redelivery takes it off. Not when the message was pinned again meanwhile."""
+    posted = h.clock.now()
+
+    def pin(event_id: str, user: str = "maria") -> MessageTagged:
+        return MessageTagged(
+            workspace="w", channel=CHANNEL, user=user, message_ref="m1", author="li",
+            text="LB logs show certificate verify failed", posted_at=posted,
+            event_id=event_id,
+        )
+
+    def unpin(event_id: str) -> MessageUntagged:
+        return MessageUntagged(
+            workspace="w", channel=CHANNEL, user="maria", message_ref="m1", event_id=event_id
+        )
+
+    h.bot.handle(pin("Ev1"), platform=h.platform)
+    removed, notice = h.bot.handle(unpin("Ev2"), platform=h.platform)
+    assert removed == ReactionRemoved(channel=CHANNEL, message_ref="m1")
+    assert isinstance(notice, Message) and "Took #" in notice.text
+    entries_before = len(h.incident.timeline)
+    assert h.bot.handle(unpin("Ev2"), platform=h.platform) == [removed]
+    assert len(h.incident.timeline) == entries_before
+    assert not h.incident.entry_for_message("m1").visible
+    # Pinned again by someone else since: the late redelivery leaves the new ✅ alone.
+    h.bot.handle(pin("Ev3", user="jonas"), platform=h.platform)
+    assert h.bot.handle(unpin("Ev2"), platform=h.platform) == []
+    assert h.incident.entry_for_message("m1").visible
 
 
 def test_a_command_delivered_again_sends_its_kept_answer_until_it_was_sent(h: Harness) -> None:
