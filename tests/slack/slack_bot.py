@@ -174,17 +174,8 @@ class SlackSender:
         signature: str | None = None,
         signed_body: str | None = None,
     ) -> Answer:
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
-        sent = {
-            "Content-Type": content_type,
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": signature
-            or self._verifier.generate_signature(
-                timestamp=stamp, body=signed_body if signed_body is not None else body
-            ),
-        }
-        sent.update(headers or {})
-        sent = {key: value for key, value in sent.items() if value}
+        _, sent = self.signed(body, content_type=content_type, timestamp=timestamp,
+                              headers=headers, signature=signature, signed_body=signed_body)
         if not self._keep_alive:
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
             try:
@@ -200,6 +191,29 @@ class SlackSender:
         kept = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         self._connections.open = kept
         return _exchange(kept, body, sent)
+
+    def signed(
+        self,
+        body: str,
+        *,
+        content_type: str,
+        timestamp: int | None = None,
+        headers: dict[str, str] | None = None,
+        signature: str | None = None,
+        signed_body: str | None = None,
+    ) -> tuple[str, dict[str, str]]:
+        """The body and the headers Slack would send with it, signed now (or as told)."""
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        sent = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": signature
+            or self._verifier.generate_signature(
+                timestamp=stamp, body=signed_body if signed_body is not None else body
+            ),
+        }
+        sent.update(headers or {})
+        return body, {key: value for key, value in sent.items() if value}
 
     def command(self, *, team: str, channel: str, user: str, text: str,
                 response_url: str, **options: Any) -> Answer:
