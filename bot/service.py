@@ -83,6 +83,11 @@ class CoreSettings:
     links: LinkRules = NO_TICKET_PATTERNS
 
 
+def _keeps_answer(command: c.Command | c.ParseError) -> bool:
+    """A command that changed something: its answer is kept until it was sent."""
+    return not isinstance(command, (c.ParseError, *c.READING_COMMANDS))
+
+
 def _answer_json(replies: list[Reply]) -> str | None:
     """The messages among a command's replies, as kept with its event; None if none."""
     messages = [
@@ -188,6 +193,13 @@ class IncidentBot:
         return self._telemetry
 
     # -- the entry point ---------------------------------------------------------------
+
+    def keeps_answer(self, event: CommandReceived, *, platform: ChatPlatform) -> bool:
+        """Whether the core may have kept the answer to this command until `answered` is
+        called: a command that changes something. One that only reads or does not parse
+        keeps none, so an adapter need not say its answer was sent (a command refused as
+        it runs keeps none either, but that shows only then)."""
+        return event.event_id is not None and _keeps_answer(self._parse(event, platform))
 
     def answered(self, *, platform: str, event_id: str) -> None:
         """The answer to a command was sent: a redelivery of the command (a Matrix sync
@@ -336,9 +348,7 @@ class IncidentBot:
     def _command(self, ctx: _Context) -> list[Reply]:
         command = self._parse(ctx.event, ctx.platform)
         replies = self._command_replies(ctx, command)
-        if ctx.event.event_id is not None and not isinstance(
-            command, (c.ParseError, *c.READING_COMMANDS)
-        ):
+        if ctx.event.event_id is not None and _keeps_answer(command):
             # Kept with the event, committed with what the command changed: if the
             # process dies before the answer is sent, the redelivery sends it.
             answer = _answer_json(replies)

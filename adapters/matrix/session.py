@@ -783,8 +783,11 @@ class MatrixSession:
             Message(channel=event.channel, text=note, is_error=True) for note in self._notes
         ]
         await self._send_replies([*replies, *notes], reply_to)
-        if isinstance(event, CommandReceived) and event.event_id is not None and any(
-            isinstance(reply, Message) for reply in replies
+        if (
+            isinstance(event, CommandReceived)
+            and event.event_id is not None
+            and any(isinstance(reply, Message) for reply in replies)
+            and self._bot.keeps_answer(event, platform=self.platform)
         ):
             # Sent: not again when this event is synced again after a restart.
             try:

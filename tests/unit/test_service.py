@@ -196,6 +196,22 @@ def test_an_answer_that_only_reads_or_refuses_is_not_kept(h: Harness) -> None:
     assert h.say("maria", "timeline remove 99", event_id="Ev3") == []
 
 
+def test_an_adapter_is_told_which_commands_keep_their_answer(h: Harness) -> None:
+    """The Matrix adapter says an answer was sent (one transaction) only where one was kept."""
+
+    def keeps(text: str, event_id: str | None = "Ev9") -> bool:
+        event = CommandReceived(workspace="w", channel=CHANNEL, user="maria", text=text,
+                                posted_at=h.clock.now(), event_id=event_id)
+        return h.bot.keeps_answer(event, platform=h.platform)
+
+    assert keeps("note Rollback started")
+    assert keeps("role comms @li")
+    assert not keeps("note Rollback started", event_id=None)  # no id: nothing kept by it
+    for reading in ("timeline", "roles", "help", "sections", "actions", "export"):
+        assert not keeps(reading), reading
+    assert not keeps("role captain @li")  # does not parse: refused at once
+
+
 def test_role_me_and_handover_replies(h: Harness) -> None:
     assert h.text("jonas", "role comms me") == "@jonas is now Communications Lead."
     handover = h.text("maria", "role comms @li")
