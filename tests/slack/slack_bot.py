@@ -164,18 +164,9 @@ class SlackSender:
         self._keep_alive = keep_alive
         self._connections = threading.local()
 
-    def post(
-        self,
-        body: str,
-        *,
-        content_type: str,
-        timestamp: int | None = None,
-        headers: dict[str, str] | None = None,
-        signature: str | None = None,
-        signed_body: str | None = None,
-    ) -> Answer:
-        _, sent = self.signed(body, content_type=content_type, timestamp=timestamp,
-                              headers=headers, signature=signature, signed_body=signed_body)
+    def post(self, body: str, *, content_type: str, **signing: Any) -> Answer:
+        """Sends `body` as Slack would; `signing`: what `signed` takes besides."""
+        _, sent = self.signed(body, content_type=content_type, **signing)
         if not self._keep_alive:
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
             try:
