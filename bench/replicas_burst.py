@@ -255,8 +255,7 @@ def send_share(k: int, of: int) -> None:
     notes, pinned, every_retry = plan["notes"], plan["pinned"], plan["every_retry"]
     signer = SlackSender(port=0)
 
-    def wire(port: int, answer: tuple[str, dict[str, str]]) -> bytes:
-        body, headers = answer
+    def wire(port: int, body: str, headers: dict[str, str]) -> bytes:
         lines = [f"POST {EVENTS_PATH} HTTP/1.1", f"Host: 127.0.0.1:{port}",
                  f"Content-Length: {len(body.encode())}",
                  *(f"{key}: {value}" for key, value in headers.items())]
@@ -270,16 +269,16 @@ def send_share(k: int, of: int) -> None:
             body = command_body(team=ws, channel=channel, user="UADA",
                                 text=f"note {notes[n // 2]}",
                                 response_url=plan["response_url"])
-            first = signer.signed(body, content_type="application/x-www-form-urlencoded")
-            requests.append((n, [(port, wire(port, first))]))
+            signed = signer.signed(body, content_type="application/x-www-form-urlencoded")
+            requests.append((n, [(port, wire(port, body, signed))]))
             continue
         event = json.dumps(event_callback(ws, reaction(
             "reaction_added", user="UADA", channel=channel, ts=pinned[n // 2], author="UBOB")))
-        sends = [(port, wire(port, signer.signed(event, content_type="application/json")))]
+        sends = [(port, wire(port, event, signer.signed(event, content_type="application/json")))]
         if every_retry and (n // 2) % every_retry == 0:
             retry = signer.signed(event, content_type="application/json", headers={
                 "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
-            sends.append((other, wire(other, retry)))
+            sends.append((other, wire(other, event, retry)))
         requests.append((n, sends))
     sent = asyncio.run(_send_all(requests, rate=plan["rate"], start_at=plan["start_at"]))
     print(json.dumps(sent))

@@ -330,5 +330,6 @@ def summarise(rows: list[Row], modes: list[str], apps: list[str]) -> None:
             print(f"{mode:<7} {app:<34} {statistics.median(ms):8.1f} {p99(ms):8.1f} "
                   f"{percentile(ms, 0.999):8.1f} {p99(ms) / bare_p99:16.2f}")
 
+
 if __name__ == "__main__":
     main()

@@ -687,16 +687,15 @@ class IncidentBot:
           The process may also have died after sending it: at least once, not at most.
 
         Nothing for other events, nor for a command that only reads (asked again)."""
-        if isinstance(event, MessageTagged) and event.event_id is not None:
+        if isinstance(event, (MessageTagged, MessageUntagged)) and event.event_id is not None:
             incident = uow.incidents.get_by_channel(platform.name, event.channel)
             entry = incident.entry_for_message(event.message_ref) if incident else None
-            if entry is not None and entry.visible and entry.tagged_by:
-                return [Reaction(channel=event.channel, message_ref=event.message_ref)]
-            return []
-        if isinstance(event, MessageUntagged) and event.event_id is not None:
-            incident = uow.incidents.get_by_channel(platform.name, event.channel)
-            entry = incident.entry_for_message(event.message_ref) if incident else None
-            if entry is not None and entry.kind is EntryKind.TAGGED and not entry.visible:
+            if entry is None or entry.kind is not EntryKind.TAGGED:
+                return []
+            if isinstance(event, MessageTagged):
+                if entry.visible and entry.tagged_by:
+                    return [Reaction(channel=event.channel, message_ref=event.message_ref)]
+            elif not entry.visible:
                 return [ReactionRemoved(channel=event.channel, message_ref=event.message_ref)]
             return []
         if not isinstance(event, CommandReceived) or event.event_id is None:

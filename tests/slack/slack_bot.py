@@ -166,7 +166,7 @@ class SlackSender:
 
     def post(self, body: str, *, content_type: str, **signing: Any) -> Answer:
         """Sends `body` as Slack would; `signing`: what `signed` takes besides."""
-        _, sent = self.signed(body, content_type=content_type, **signing)
+        sent = self.signed(body, content_type=content_type, **signing)
         if not self._keep_alive:
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
             try:
@@ -192,8 +192,8 @@ class SlackSender:
         headers: dict[str, str] | None = None,
         signature: str | None = None,
         signed_body: str | None = None,
-    ) -> tuple[str, dict[str, str]]:
-        """The body and the headers Slack would send with it, signed now (or as told)."""
+    ) -> dict[str, str]:
+        """The headers Slack would send with `body`, signed now (or as told)."""
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         sent = {
             "Content-Type": content_type,
@@ -204,7 +204,7 @@ class SlackSender:
             ),
         }
         sent.update(headers or {})
-        return body, {key: value for key, value in sent.items() if value}
+        return {key: value for key, value in sent.items() if value}
 
     def command(self, *, team: str, channel: str, user: str, text: str,
                 response_url: str, **options: Any) -> Answer:
