@@ -15,8 +15,8 @@ One run:
   📌 `reaction_added` event, alternately to each replica, as a round-robin front would.
   A share of the events (`--retries`) is sent again to the other replica as Slack's
   retry (`X-Slack-Retry-Num: 1`). The requests are shared out among `--senders`
-  processes of their own (request n to sender n mod K), since one Python process
-  signing and sending them reached about 370 requests/s here;
+  processes of their own (request n to sender n mod K); each signs its share before
+  the burst and sends it from one asyncio loop (`send_share`);
 - then it waits until both replicas have handled everything stored in their inbox.
 
 It prints the rate the sender achieved, ack latency (median, p99, max), how long the
