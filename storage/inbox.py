@@ -1,10 +1,13 @@
 """The inbox (bot.ports.Inbox) on SQLite and PostgreSQL, with SQLAlchemy Core.
 
 `put` returns once its row is committed: what an adapter acknowledges is on disk.
-Requests arriving together are committed together (group commit): one writer thread
-takes every `put` waiting at that moment and inserts them in one transaction, so a
-burst costs one commit (one disk flush) per round rather than one per request, and
-the threads answering Slack wait on the commit instead of on each other.
+Where a commit waits for the disk (PostgreSQL, and SQLite with `synchronous=FULL`),
+requests arriving together are committed together (group commit), so a burst costs one
+commit per round rather than one per request. On PostgreSQL the
+acking threads take turns on one connection: whichever is inserting when others arrive
+leaves them queued, and the first of them inserts all the queued rows in one statement
+(storage/group_commit.py). On SQLite with `synchronous=FULL` one writer thread takes
+every `put` waiting at that moment and inserts them in one transaction.
 
 On PostgreSQL the inbox is a table of the bot's database (migration 0003_inbox).
 SQLite has one writer at a time per file and the core holds that lock while it handles
@@ -46,8 +49,9 @@ from sqlalchemy import Engine, delete, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Row
 
-from bot.ports import Inbox, InboxItem
+from bot.ports import Inbox, InboxItem, StorageUnavailable
 from storage.database import make_engine, normalise_url, unavailable_driver_error
+from storage.group_commit import GroupCommit
 from storage.orm import inbox
 
 log = logging.getLogger(__name__)
@@ -114,14 +118,6 @@ _SQLITE_PUT = (
 # DONE_BATCH, at most DONE_DELAY seconds after the first of them was handled.
 DONE_BATCH = 32
 DONE_DELAY = 0.02
-# The ack's insert on PostgreSQL: one statement in autocommit, one round trip, on a
-# connection of the inbox's own (at most ACK_CONNECTIONS, shared by the acking threads).
-_POSTGRES_PUT = (
-    "INSERT INTO inbox (platform, delivery_key, payload, received_at, claimed_at,"
-    " claimed_by, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (platform, delivery_key) DO NOTHING RETURNING id"
-)
-ACK_CONNECTIONS = 8
 
 
 class SqlAlchemyInbox(Inbox):
@@ -158,12 +154,16 @@ class SqlAlchemyInbox(Inbox):
         self._ack_connection: Any = None
         self._pending_done: list[int] = []
         self._pending_lock = threading.Lock()
-        # PostgreSQL: each ack inserts on a connection of its own in autocommit (the
-        # server commits concurrent inserts together), without the hand-over to the
-        # writer thread and SQLAlchemy's transaction: a third of the ack's CPU.
+        # PostgreSQL: the acking threads insert in turns on one connection of the
+        # inbox's own, in autocommit, those arriving together in one statement
+        # (storage/group_commit.py), without SQLAlchemy's transaction or a hand-over to
+        # the writer thread.
         self._postgres_direct = dialect == "postgresql"
-        self._idle_connections: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._connection_slots = threading.BoundedSemaphore(ACK_CONNECTIONS)
+        self._group = GroupCommit(
+            self._execute_postgres,
+            row_at_fault=lambda problem: not isinstance(problem, StorageUnavailable),
+        )
+        self._ack_postgres: Any = None  # its connection (only the round's leader uses it)
         self._stamp = inbox.c.received_at.type.bind_processor(engine.dialect)
         self._since_checkpoint = 0
         self._checkpointed_at = time.monotonic()
@@ -173,22 +173,21 @@ class SqlAlchemyInbox(Inbox):
     def put(
         self, *, platform: str, key: str, payload: str, received_at: datetime, claimant: str
     ) -> InboxItem | None:
-        request = _Put(
-            {
-                "platform": platform,
-                "delivery_key": key,
-                "payload": payload,
-                "received_at": received_at,
-                "claimed_at": received_at,
-                "claimed_by": claimant,
-                "attempts": 1,
-            }
-        )
+        values = {
+            "platform": platform,
+            "delivery_key": key,
+            "payload": payload,
+            "received_at": received_at,
+            "claimed_at": received_at,
+            "claimed_by": claimant,
+            "attempts": 1,
+        }
         if self._direct:
-            item_id = self._put_now(request.values)
+            item_id = self._put_now(values)
         elif self._postgres_direct:
-            item_id = self._put_postgres(request.values)
+            item_id = self._group.put(self._row(values))
         else:
+            request = _Put(values)
             self._ensure_writer()
             self._puts.put(request)
             item_id = request.result.result()  # raises what the commit raised
@@ -265,7 +264,7 @@ class SqlAlchemyInbox(Inbox):
             return len(connection.execute(select(inbox.c.id)).all())
 
     def _row(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        """The insert's parameters, in the order of _SQLITE_PUT and _POSTGRES_PUT."""
+        """The insert's parameters, in the order of _SQLITE_PUT and group_commit's."""
         stamp = self._stamp
         return (
             values["platform"],
@@ -294,34 +293,30 @@ class SqlAlchemyInbox(Inbox):
             self._puts.put(_Put({}))  # wakes the writer, which checkpoints
         return int(item_id) if item_id is not None else None
 
-    def _put_postgres(self, values: dict[str, Any]) -> int | None:
-        row = self._row(values)
-        with self._connection_slots:
+    def _execute_postgres(
+        self, statement: str, parameters: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
+        """One of the group commit's statements, committed when it returns."""
+        try:
+            if self._ack_postgres is None:
+                self._ack_postgres = self.engine.raw_connection()
+                driver = self._ack_postgres.driver_connection
+                assert driver is not None
+                driver.autocommit = True
+            cursor = self._ack_postgres.cursor()
             try:
-                connection = self._idle_connections.get_nowait()
-            except queue.Empty:
-                connection = None
-            try:
-                if connection is None:
-                    connection = self.engine.raw_connection()
-                    driver = connection.driver_connection
-                    assert driver is not None
-                    driver.autocommit = True
-                cursor = connection.cursor()
-                try:
-                    cursor.execute(_POSTGRES_PUT, row)
-                    found = cursor.fetchone()
-                finally:
-                    cursor.close()
-            except Exception as problem:
-                if connection is not None:
-                    connection.invalidate()  # broken or in doubt: never reused
-                unavailable = unavailable_driver_error(problem)
-                if unavailable is not None:
-                    raise unavailable from None
-                raise
-            self._idle_connections.put(connection)
-        return int(found[0]) if found is not None else None
+                cursor.execute(statement, parameters)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        except Exception as problem:
+            if self._ack_postgres is not None:
+                self._ack_postgres.invalidate()  # broken or in doubt: never reused
+                self._ack_postgres = None
+            unavailable = unavailable_driver_error(problem)
+            if unavailable is not None:
+                raise unavailable from None
+            raise
 
     def _delete_pending(self) -> None:
         with self._pending_lock:

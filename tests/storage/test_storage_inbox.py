@@ -11,8 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from storage.database import upgrade_database
 from storage.inbox import InboxSync, SqlAlchemyInbox, inbox_for
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -42,6 +44,98 @@ def test_concurrent_puts_are_grouped_and_each_answered(migrated_url: str) -> Non
     stored = [i for i in ids if i is not None]
     assert len(stored) == len(set(stored)) == 200
     assert box.pending() == 200
+
+
+Answer = int | None | Exception
+
+
+def _round_behind_a_held_key(
+    url: str, keys: list[str]
+) -> tuple[SqlAlchemyInbox, list[tuple[str, Answer]]]:
+    """Puts `keys` while the inbox's connection waits: its put of a key that another
+    transaction has inserted and not committed waits for it (ON CONFLICT must know
+    whether that row stays). When every one of `keys` has queued, the other transaction
+    rolls back. What each put returned or raised, with its key."""
+    box = inbox_for(url)
+    holder = psycopg.connect(url)  # a transaction of its own, left open
+    holder.execute(
+        "INSERT INTO inbox (platform, delivery_key, payload, received_at, claimed_at,"
+        " claimed_by, attempts) VALUES ('slack', 'held', '{}', now(), now(), 'x', 1)"
+    )
+    answers: list[tuple[str, Answer]] = []
+
+    def one(key: str) -> None:
+        try:
+            answers.append((key, put(box, key)))
+        except Exception as problem:
+            answers.append((key, problem))
+
+    first = threading.Thread(target=one, args=("held",))
+    first.start()
+    watcher = psycopg.connect(url, autocommit=True)
+    deadline = time.monotonic() + 10
+    waiting_for_a_lock = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock'"
+    )
+    while watcher.execute(waiting_for_a_lock).fetchone() != (1,):
+        assert time.monotonic() < deadline, "the first put never waited"
+        time.sleep(0.01)
+    others = [threading.Thread(target=one, args=(key,)) for key in keys]
+    for thread in others:
+        thread.start()
+    # The next round must hold them all: they queue in the acking process, unseen by the
+    # server, so the group commit says how many wait.
+    while box._group.waiting < len(keys):
+        assert time.monotonic() < deadline, box._group.waiting
+        time.sleep(0.01)
+    holder.rollback()
+    holder.close()
+    for thread in [first, *others]:
+        thread.join(timeout=10)
+    watcher.close()
+    return box, answers
+
+
+def _transactions(url: str) -> dict[str, str]:
+    """Each stored key's inserting transaction (xmin)."""
+    with psycopg.connect(url) as reader:
+        rows = reader.execute("SELECT delivery_key, xmin::text FROM inbox").fetchall()
+    return {str(key): str(xmin) for key, xmin in rows}
+
+
+def test_on_postgresql_acks_arriving_during_an_insert_share_the_next_commit(
+    postgres_url: str,
+) -> None:
+    upgrade_database(postgres_url)
+    keys = [f"Ev{n}" for n in range(10)] + ["Ev3"]  # and a redelivery among them
+    box, answers = _round_behind_a_held_key(postgres_url, keys)
+    assert len(answers) == 12
+    ids = [answer for _, answer in answers]
+    # Each stored once: twelve puts, eleven keys, one redelivery told it was stored.
+    assert ids.count(None) == 1 and [key for key, i in answers if i is None] == ["Ev3"]
+    stored = [i for i in ids if i is not None]
+    assert all(isinstance(i, int) for i in stored) and len(set(stored)) == 11, answers
+    assert box.pending() == 11
+    made_by = _transactions(postgres_url)
+    # One statement, one commit, for the ten; the held key's insert was a round alone.
+    assert len({made_by[f"Ev{n}"] for n in range(10)}) == 1, made_by
+    assert made_by["held"] != made_by["Ev0"]
+
+
+def test_on_postgresql_a_request_that_cannot_be_stored_fails_alone_in_its_round(
+    postgres_url: str,
+) -> None:
+    upgrade_database(postgres_url)
+    too_long = "E" + "v" * 600  # the column holds 512 characters
+    keys = ["Ev1", too_long, "Ev2", "Ev3"]
+    box, found = _round_behind_a_held_key(postgres_url, keys)
+    answers = dict(found)
+    assert isinstance(answers[too_long], psycopg.errors.StringDataRightTruncation)
+    assert all(isinstance(answers[key], int) for key in ("held", "Ev1", "Ev2", "Ev3")), found
+    assert box.pending() == 4  # the three and the held key, stored once each
+    # The bad request is not in the way of the next one either.
+    assert isinstance(put(box, "Ev4"), int)
 
 
 def test_only_abandoned_items_are_taken_up_and_done_removes_them(migrated_url: str) -> None:
