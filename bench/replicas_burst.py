@@ -153,6 +153,8 @@ def _measure(fake: FakeSlack, senders: list[SlackSender], rate: int, seconds: fl
         lambda: next((c.id for c in fake.channels.values() if c.topic.endswith(title)), None),
         timeout=60,
     )
+    # Saved as the incident's channel once the summary is posted there (see slack_ack.py).
+    fake.wait_for(lambda: fake.bot_messages(channel), timeout=60)
     count = int(rate * seconds)
     notes = [f"burst note {n} {uuid.uuid4().hex[:6]}" for n in range(count - count // 2)]
     pinned = [fake.post_user_message(channel, user="UBOB", text=f"line {n}")

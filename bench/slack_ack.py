@@ -161,8 +161,11 @@ def run(fake: FakeSlack, mode: str, variant: Variant | None, n: int, concurrency
         send = sender(fake, mode, port, ws)
         title = f"Bench incident {uuid.uuid4().hex[:6]}"
         send(general, f"start {title}")
+        # The bot invites people once the channel is saved as the incident's: a note sent
+        # before is answered that the channel has no incident (by design), and not recorded.
         channel = fake.wait_for(
-            lambda: next((c.id for c in fake.channels.values() if c.topic.endswith(title)), None)
+            lambda: next((c.id for c in fake.channels.values()
+                          if c.topic.endswith(title) and "UADA" in c.members), None)
         ) if variant is not None else general
         for i in range(20):  # warm-up
             send(channel, f"note warm-up {i}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import re
 import threading
 import time
@@ -84,7 +85,10 @@ class SlackError(Exception):
 class FakeSlack:
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._ids = itertools.count(1)
+        # Slack never gives an id twice, and a database kept across fakes (the benches'
+        # --database-url) would take a channel of this fake for an earlier one's, whose
+        # incident it names: each fake numbers from a start of its own.
+        self._ids = itertools.count(random.randrange(1, 90_000_000))
         self._ts_seq = itertools.count(1)
         self.calls: list[Call] = []
         self.channels: dict[str, Channel] = {}

@@ -275,6 +275,9 @@ def test_two_replicas_deliver_each_reminder_once(
                                   response_url=fake.response_url()).status == 200
             channels.append(fake.wait_for(lambda title=title: next(  # type: ignore[misc]
                 (c.id for c in fake.channels.values() if c.topic.endswith(title)), None)))
+            # Saved as the incident's channel once the summary is posted there; a command
+            # sent before would be answered that the channel has no incident.
+            fake.wait_for(lambda: fake.bot_messages(channels[-1]), message="the summary")
         live, closed = channels
         assert sender.command(team=ws, channel=closed, user="UADA", text="close",
                               response_url=fake.response_url()).status == 200
