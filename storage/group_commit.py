@@ -20,12 +20,14 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-# One row: the ack's insert, prepared once per connection by the driver.
-ONE = (
+_INSERT = (
     "INSERT INTO inbox (platform, delivery_key, payload, received_at, claimed_at,"
-    " claimed_by, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (platform, delivery_key) DO NOTHING RETURNING id"
+    " claimed_by, attempts) VALUES "
 )
+_ROW = "(%s, %s, %s, %s, %s, %s, %s)"
+_SKIP_STORED = " ON CONFLICT (platform, delivery_key) DO NOTHING"
+# One row: the ack's insert, prepared once per connection by the driver.
+ONE = _INSERT + _ROW + _SKIP_STORED + " RETURNING id"
 # At most this many rows in one statement; the rest wait for the next round.
 MOST = 64
 
@@ -34,13 +36,8 @@ def _many(count: int) -> str:
     """The insert of `count` rows (a statement per count, each prepared by the driver
     once it recurs; arrays of the columns made the driver escape every string in Python,
     a tenth of the acking process's CPU)."""
-    rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * count)
-    return (
-        "INSERT INTO inbox (platform, delivery_key, payload, received_at, claimed_at,"
-        f" claimed_by, attempts) VALUES {rows}"
-        " ON CONFLICT (platform, delivery_key) DO NOTHING"
-        " RETURNING id, platform, delivery_key"
-    )
+    rows = ", ".join([_ROW] * count)
+    return _INSERT + rows + _SKIP_STORED + " RETURNING id, platform, delivery_key"
 
 
 _MANY = {count: _many(count) for count in range(2, MOST + 1)}

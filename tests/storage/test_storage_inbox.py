@@ -72,28 +72,31 @@ def _round_behind_a_held_key(
 
     first = threading.Thread(target=one, args=("held",))
     first.start()
-    watcher = psycopg.connect(url, autocommit=True)
-    deadline = time.monotonic() + 10
-    waiting_for_a_lock = (
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND wait_event_type = 'Lock'"
-    )
-    while watcher.execute(waiting_for_a_lock).fetchone() != (1,):
-        assert time.monotonic() < deadline, "the first put never waited"
-        time.sleep(0.01)
     others = [threading.Thread(target=one, args=(key,)) for key in keys]
-    for thread in others:
-        thread.start()
-    # The next round must hold them all: they queue in the acking process, unseen by the
-    # server, so the group commit says how many wait.
-    while box._group.waiting < len(keys):
-        assert time.monotonic() < deadline, box._group.waiting
-        time.sleep(0.01)
-    holder.rollback()
-    holder.close()
+    watcher = psycopg.connect(url, autocommit=True)
+    try:
+        deadline = time.monotonic() + 10
+        waiting_for_a_lock = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+        )
+        while watcher.execute(waiting_for_a_lock).fetchone() != (1,):
+            assert time.monotonic() < deadline, "the first put never waited"
+            time.sleep(0.01)
+        for thread in others:
+            thread.start()
+        # The next round must hold them all: they queue in the acking process, unseen by
+        # the server, so the group commit says how many wait.
+        while box._group.waiting < len(keys):
+            assert time.monotonic() < deadline, box._group.waiting
+            time.sleep(0.01)
+    finally:
+        holder.rollback()  # lets the first put go on, whatever happened
+        holder.close()
+        watcher.close()
     for thread in [first, *others]:
         thread.join(timeout=10)
-    watcher.close()
+        assert not thread.is_alive(), "a put never returned"
     return box, answers
 
 
