@@ -1,7 +1,11 @@
 """The baseline for bench/slack_ack.py: a Bolt app whose /incident listener only acks,
 served the same way the adapter serves (the bot's HTTP server, uvicorn with Bolt behind a
 Starlette route, for HTTP; Bolt's Socket Mode handler), so the difference measured is
-the adapter's own work on the ack path."""
+the adapter's own work on the ack path.
+
+`--flavour sync` (the default) is Bolt's `App`, the app Bolt's getting-started guide
+writes; `--flavour async` is Bolt's `AsyncApp`, run on the server's event loop as the
+bot's HTTP mode runs (HTTP only)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ import threading
 
 from slack_bolt import Ack, App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk import WebClient
+from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -27,18 +33,32 @@ def main() -> None:
     parser.add_argument("--mode", choices=["http", "socket"], required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--api-url", required=True)
+    parser.add_argument("--flavour", choices=["sync", "async"], default="sync")
     args = parser.parse_args()
-    client = WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=args.api_url)
-    app = App(client=client, signing_secret=os.environ.get("SLACK_SIGNING_SECRET", ""),
-              request_verification_enabled=args.mode == "http")
+    if args.flavour == "async" and args.mode != "http":
+        parser.error("--flavour async is for --mode http")
+    secret = os.environ.get("SLACK_SIGNING_SECRET", "")
+    app: App | AsyncApp
+    if args.flavour == "async":
+        app = AsyncApp(client=AsyncWebClient(token=os.environ["SLACK_BOT_TOKEN"],
+                                             base_url=args.api_url), signing_secret=secret)
 
-    @app.command("/incident")
-    def only_ack(ack: Ack) -> None:
-        ack()
+        @app.command("/incident")
+        async def only_ack_async(ack: AsyncAck) -> None:
+            await ack()
+    else:
+        client = WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=args.api_url)
+        app = App(client=client, signing_secret=secret,
+                  request_verification_enabled=args.mode == "http")
+
+        @app.command("/incident")
+        def only_ack(ack: Ack) -> None:
+            ack()
 
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     if args.mode == "socket":
+        assert isinstance(app, App)
         handler = SocketModeHandler(app, app_token=os.environ["SLACK_APP_TOKEN"])
         handler.connect()  # type: ignore[no-untyped-call]
         stopping.wait()

@@ -28,6 +28,7 @@ concurrency the acking process is saturated, so its CPU per request sets the que
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -55,11 +56,10 @@ from slack_bot import (  # noqa: E402
     port_open,
 )
 
-from storage.inbox import inbox_for  # noqa: E402
-
 BARE = "bare Bolt (ack only)"
 BOT = "incident-bot"
 BARE_AGAIN = "bare Bolt again (control)"
+BARE_ASYNC = "bare Bolt, asyncio (ack only)"
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class Variant:
     label: str
     env: dict[str, str]
     bare: bool = False  # the bare app again (--control), not the bot
+    flavour: str = "sync"  # the bare app's: Bolt's App, or its AsyncApp ("async")
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,9 @@ def p99(values: Sequence[float]) -> float:
 def run(fake: FakeSlack, mode: str, variant: Variant | None, n: int, concurrency: int,
         database_url: str | None) -> Burst:
     """Ack latencies in seconds, and CPU per request; `variant` None is the bare app."""
+    flavour = "sync"
     if variant is not None and variant.bare:
-        variant = None
+        flavour, variant = variant.flavour, None
     which = "bare" if variant is None else "bot"
     workdir = Path(tempfile.mkdtemp(prefix=f"slack-ack-{mode}-{which}-"))
     port = free_port()
@@ -150,7 +152,8 @@ def run(fake: FakeSlack, mode: str, variant: Variant | None, n: int, concurrency
         process: BotProcess = BotProcess(env={**env, **variant.env}, workdir=workdir)
     else:
         process = Bare(env=env, workdir=workdir,
-                       args=["--mode", mode, "--port", str(port), "--api-url", fake.api_url])
+                       args=["--mode", mode, "--port", str(port), "--api-url", fake.api_url,
+                             "--flavour", flavour])
     try:
         if mode == "socket":
             process.wait_until(lambda: fake.connections_opened > opened and fake.open_sockets)
@@ -180,6 +183,10 @@ def run(fake: FakeSlack, mode: str, variant: Variant | None, n: int, concurrency
         own_after, _ = cpu_of(pid)
         # The handling goes on after the acks: its CPU is counted once it is done.
         if variant is not None:
+            # Imported here: the client process (--http-client) stays small, so that a
+            # garbage collection of its heap does not delay the burst's first requests.
+            from storage.inbox import inbox_for
+
             stored = inbox_for(env["INCIDENT_BOT_DATABASE_URL"])
             try:
                 fake.wait_for(lambda: stored.pending() == 0, timeout=300)
@@ -235,6 +242,7 @@ def http_burst(*, port: int, team: str, channel: str, n: int, concurrency: int,
 
 def http_client() -> None:
     """The `--http-client` process: reads its job on stdin, prints the latencies."""
+    gc.freeze()  # what it imported is never collected: no pause of that size mid-burst
     job = json.load(sys.stdin)
     http = SlackSender(port=job["port"])
 
@@ -264,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     parser.add_argument("--database-url", help="run the bot on this database (PostgreSQL)")
     parser.add_argument("--variant", type=variant, action="append", default=[],
                         help="also run the bot with more environment: 'label:KEY=VALUE,…'")
+    parser.add_argument("--async-bare", action="store_true",
+                        help="also run a bare Bolt AsyncApp (HTTP only), the bot's kind of app")
     parser.add_argument("--control", action="store_true",
                         help="run the bare app a second time, last: its ratio to the first "
                              "is what noise and the order of the runs alone make")
@@ -274,6 +284,10 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
         return []
     modes = [mode for mode in args.modes.split(",") if mode]
     apps: list[Variant | None] = [None, Variant(BOT, {}), *args.variant]
+    if args.async_bare:
+        if modes != ["http"]:
+            parser.error("--async-bare needs --modes http")
+        apps.append(Variant(BARE_ASYNC, {}, bare=True, flavour="async"))
     if args.control:
         apps.append(Variant(BARE_AGAIN, {}, bare=True))
     fake = FakeSlack().start()
@@ -322,7 +336,9 @@ def summarise(rows: list[Row], modes: list[str], apps: list[str]) -> None:
                   f"{statistics.median(r.cpu_ms for r in mine):8.2f} "
                   f"{statistics.median(ratios):8.2f} "
                   f"({', '.join(f'{x:.2f}' for x in ratios)})")
-    print(f"\nall runs together   {'median':>8} {'p99':>8} {'p99.9':>8} {'p99 ÷ bare p99':>16}")
+    versus_async = BARE_ASYNC in apps
+    print(f"\nall runs together   {'median':>8} {'p99':>8} {'p99.9':>8} {'p99 ÷ bare p99':>16}"
+          + (f" {'÷ asyncio bare':>15}" if versus_async else ""))
     for mode in modes:
         pooled = {
             app: [ms for r in rows if r.mode == mode and r.app == app for ms in r.latencies_ms]
@@ -331,7 +347,8 @@ def summarise(rows: list[Row], modes: list[str], apps: list[str]) -> None:
         bare_p99 = p99(pooled[BARE])
         for app, ms in pooled.items():
             print(f"{mode:<7} {app:<34} {statistics.median(ms):8.1f} {p99(ms):8.1f} "
-                  f"{percentile(ms, 0.999):8.1f} {p99(ms) / bare_p99:16.2f}")
+                  f"{percentile(ms, 0.999):8.1f} {p99(ms) / bare_p99:16.2f}"
+                  + (f" {p99(ms) / p99(pooled[BARE_ASYNC]):15.2f}" if versus_async else ""))
 
 
 if __name__ == "__main__":

@@ -270,6 +270,16 @@ class Inbox(abc.ABC):
         """Stores the request, claimed by `claimant`, and commits; None when one with the
         same key is stored already (a redelivery). Raises when it cannot be stored."""
 
+    async def put_async(
+        self, *, platform: str, key: str, payload: str, received_at: datetime, claimant: str
+    ) -> InboxItem | None:
+        """`put` for a caller on an event loop. An inbox whose `put` can wait (for a lock,
+        a server) overrides this so that the loop is not held meanwhile."""
+        return self.put(
+            platform=platform, key=key, payload=payload, received_at=received_at,
+            claimant=claimant,
+        )
+
     @abc.abstractmethod
     def claim_abandoned(
         self, *, platform: str, claimant: str, now: datetime, claimed_before: datetime, limit: int

@@ -67,6 +67,17 @@ def test_slack_ack_bench_runs_both_modes_beside_bare_bolt() -> None:
     assert all(0 < row.median_ms <= row.p99_ms <= row.max_ms for row in rows)
 
 
+def test_slack_ack_bench_also_runs_a_bare_bolt_asyncio_app() -> None:
+    rows = bench("slack_ack").main(
+        ["--commands", "6", "--concurrency", "3", "--runs", "1", "--modes", "http",
+         "--async-bare"]
+    )
+    assert [row.app for row in rows] == [
+        "bare Bolt (ack only)", "incident-bot", "bare Bolt, asyncio (ack only)"
+    ]
+    assert all(0 < row.median_ms <= row.p99_ms <= row.max_ms for row in rows)
+
+
 def test_alert_storm_bench_runs_on_sqlite() -> None:
     [row] = bench("alert_storm").main(["--alerts", "20", "--steps", "2", "--no-postgres"])
     assert (row.backend, row.alerts, row.entries) == ("SQLite", 20, 20)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from slack_bolt import App
+from slack_bolt.async_app import AsyncApp
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import (
@@ -19,6 +20,12 @@ from slack_sdk.http_retry import (
     RateLimitErrorRetryHandler,
     RetryHandler,
 )
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
 from starlette.routing import Route
 
 from adapters.adapter import Adapter, HttpMount
@@ -90,6 +97,13 @@ def retry_handlers() -> list[RetryHandler]:
     ]
 
 
+def async_retry_handlers() -> list[AsyncRetryHandler]:
+    return [
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+    ]
+
+
 class SlackAdapter:
     platform = "slack"
     command_prefix = COMMAND_PREFIX  # for the commands reminders suggest
@@ -154,7 +168,7 @@ class SlackAdapter:
             )
             self._sweeper.start()
         if self._settings.mode == "socket":
-            assert self._settings.app_token is not None
+            assert self._settings.app_token is not None and isinstance(app, App)
             self._socket = TimedSocketModeHandler(
                 app,
                 telemetry=self._bot.telemetry,
@@ -209,7 +223,7 @@ class SlackAdapter:
     def standing_by(self) -> bool:
         return False  # every Slack replica takes requests
 
-    def _app(self) -> tuple[App, SlackHandlers]:
+    def _app(self) -> tuple[App | AsyncApp, SlackHandlers]:
         try:
             identity = self._client.auth_test()
         except SlackApiError as error:
@@ -223,17 +237,6 @@ class SlackAdapter:
                 f"cannot reach the Slack Web API at {self._settings.api_url} ({reason}); "
                 "check the network, or INCIDENT_BOT_SLACK_API_URL if you set it."
             ) from None
-        http = self._settings.mode == "http"
-        app = App(
-            client=self._client,
-            signing_secret=self._settings.signing_secret or "",
-            request_verification_enabled=http,
-            listener_executor=self._listener_executor,
-            logger=_bolt_logger(),
-            # The listener stores the request before Bolt answers: what Slack is told
-            # "got it" for is on disk; what cannot be stored gets no 200 (no ack).
-            process_before_response=True,
-        )
         self._bot_user = identity.get("user_id")
         handlers = SlackHandlers(
             bot=self._bot,
@@ -246,8 +249,35 @@ class SlackAdapter:
             claimant=self._claimant,
             pass_on=self._handling,
         )
-        handlers.register(app)
-        return app, handlers
+        if self._settings.mode == "socket":
+            app = App(
+                client=self._client,
+                signing_secret=self._settings.signing_secret or "",
+                request_verification_enabled=False,
+                listener_executor=self._listener_executor,
+                logger=_bolt_logger(),
+                # The listener stores the request before Bolt answers: what Slack is
+                # told "got it" for is on disk; what cannot be stored gets no ack.
+                process_before_response=True,
+            )
+            handlers.register(app)
+            return app, handlers
+        # HTTP: Bolt's asyncio app, run by the HTTP server's event loop (see
+        # SlackHandlers.register_async). Its client serves Bolt's own calls (auth.test,
+        # once); the handling posts with the threads' client.
+        async_app = AsyncApp(
+            client=AsyncWebClient(
+                token=self._settings.bot_token,
+                base_url=self._settings.api_url,
+                retry_handlers=async_retry_handlers(),
+                timeout=30,
+            ),
+            signing_secret=self._settings.signing_secret or "",
+            logger=_bolt_logger(),
+            process_before_response=True,  # as above: no 200 for what is not stored
+        )
+        handlers.register_async(async_app)
+        return async_app, handlers
 
 
 class SlackAlertOutlet:

@@ -13,16 +13,18 @@ process (adapters/slack/handoff.py) that runs these same handlers' work part.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from slack_bolt import Ack, App, BoltRequest
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -117,6 +119,7 @@ class SlackHandlers:
         self._in_hand_lock = threading.Lock()
 
     def register(self, app: App) -> None:
+        """The listeners of Socket Mode's app (Bolt's threads)."""
         app.command("/incident")(self.on_command)
         app.shortcut(SHORTCUT_CALLBACK)(self.on_shortcut)
         app.event("reaction_added")(self.on_reaction)
@@ -127,26 +130,47 @@ class SlackHandlers:
         # Every other message is ordinary chat; answered so Bolt does not report it.
         app.event("message")(self.ignore)
 
-    # -- listeners (on Bolt's threads: store, ack, queue, return) ------------------------
+    def register_async(self, app: AsyncApp) -> None:
+        """The same listeners for HTTP mode's app, which Bolt runs on the HTTP server's
+        event loop: the ack waits for the inbox without holding a thread (bench/slack_ack.py
+        measured the hand-overs of the interpreter lock between Bolt's threads as most of
+        what the ack cost beyond a bare Bolt app)."""
+        app.command("/incident")(self.on_command_async)
+        app.shortcut(SHORTCUT_CALLBACK)(self.on_shortcut_async)
+        app.event("reaction_added")(self.on_reaction_async)
+        app.event("reaction_removed")(self.on_reaction_async)
+        app.event({"type": "message", "subtype": "message_changed"})(self.on_event_async)
+        app.event({"type": "message", "subtype": "message_deleted"})(self.on_event_async)
+        app.event("user_change")(self.on_user_change_async)
+        app.event("message")(self.ignore_async)
+
+    # -- listeners (store, ack, queue, return) ---------------------------------------------
 
     def on_command(self, ack: Ack, body: Body) -> None:
         try:
-            item = self._store("command", _key("command", body.get("trigger_id")), body)
-        except StorageUnavailable as problem:
-            log.warning("%s: a slash command was answered that nothing was recorded", problem)
-            ack(text=NOT_RECORDED)
-            return
-        except Exception:
-            log.exception("a slash command could not be stored; told its sender to try again")
+            item = self._inbox.put(**self._record("command", body))
+        except Exception as problem:
+            _command_not_stored(problem)
             ack(text=NOT_RECORDED)
             return
         ack()
         if item is not None:
             self.queue(item)
 
+    async def on_command_async(self, ack: AsyncAck, body: Body) -> None:
+        try:
+            item = await self._inbox.put_async(**self._record("command", body))
+        except Exception as problem:
+            _command_not_stored(problem)
+            await ack(text=NOT_RECORDED)
+            return
+        await ack()
+        if item is not None:
+            self.queue(item)
+
     def on_shortcut(self, ack: Ack, body: Body) -> None:
         try:
-            item = self._store("shortcut", _key("shortcut", body.get("trigger_id")), body)
+            item = self._inbox.put(**self._record("shortcut", body))
         except Exception:
             log.exception("a shortcut could not be stored; told its sender to try again")
             ack()
@@ -156,19 +180,42 @@ class SlackHandlers:
         if item is not None:
             self.queue(item)
 
-    def on_reaction(self, body: Body, event: Body, request: BoltRequest) -> None:
-        item = event.get("item") or {}
-        # Slack names reactions by short name, with a skin tone after `::` for some.
-        name = str(event.get("reaction") or "").split("::", 1)[0]
-        if name != self._bot.settings.tag_emoji.name or item.get("type") != "message":
+    async def on_shortcut_async(self, ack: AsyncAck, body: Body) -> None:
+        try:
+            item = await self._inbox.put_async(**self._record("shortcut", body))
+        except Exception:
+            log.exception("a shortcut could not be stored; told its sender to try again")
+            await ack()
+            # A Web API call: on a thread, not the loop that acks everyone else.
+            await asyncio.to_thread(self._delivery.tell, _shortcut_origin(body), NOT_RECORDED)
             return
-        self._store_event(body, request)
+        await ack()
+        if item is not None:
+            self.queue(item)
+
+    def on_reaction(self, body: Body, event: Body, request: BoltRequest) -> None:
+        if self._is_tag(event):
+            self._store_event(body, request)
+
+    async def on_reaction_async(self, body: Body, event: Body, request: AsyncBoltRequest) -> None:
+        if self._is_tag(event):
+            await self.on_event_async(body, request)
 
     def on_message_changed(self, body: Body, event: Body, request: BoltRequest) -> None:
         self._store_event(body, request)
 
     def on_message_deleted(self, body: Body, event: Body, request: BoltRequest) -> None:
         self._store_event(body, request)
+
+    async def on_event_async(self, body: Body, request: AsyncBoltRequest) -> None:
+        """Stores the event and queues it; raises when it cannot be stored, so Bolt
+        answers 500 and Slack delivers it again later."""
+        try:
+            item = await self._inbox.put_async(**self._record("event", body))
+        except StorageUnavailable as problem:
+            _event_not_stored(problem, body)
+            raise
+        self._queue_event(item, body, request.headers)
 
     def on_user_change(self, body: Body, event: Body) -> None:
         """Someone changed their profile: their name is current at once in what the bot
@@ -184,6 +231,9 @@ class SlackHandlers:
         self._names.changed(user_id, name)  # for what this process posts
         self._pass_on.renamed(workspace, user_id, name)
 
+    async def on_user_change_async(self, body: Body, event: Body) -> None:
+        self.on_user_change(body, event)  # queues its work only
+
     def store_new_name(self, workspace: str, user: str, name: str) -> None:
         """A new display name: current at once in what this process posts, stored on a lane."""
         self._names.changed(user, name)
@@ -192,35 +242,51 @@ class SlackHandlers:
     def ignore(self) -> None:
         return None
 
+    async def ignore_async(self) -> None:
+        return None
+
+    def _is_tag(self, event: Body) -> bool:
+        """A reaction with the tag emoji on a message."""
+        item = event.get("item") or {}
+        # Slack names reactions by short name, with a skin tone after `::` for some.
+        name = str(event.get("reaction") or "").split("::", 1)[0]
+        return name == self._bot.settings.tag_emoji.name and item.get("type") == "message"
+
     def _store_event(self, body: Body, request: BoltRequest) -> None:
         """Stores the event and queues it; raises when it cannot be stored, so Bolt
         answers 500 (or sends no Socket Mode ack) and Slack delivers it again later."""
         try:
-            item = self._store("event", _key("event", body.get("event_id")), body)
+            item = self._inbox.put(**self._record("event", body))
         except StorageUnavailable as problem:
-            log.warning("%s: event %s not acked; Slack sends it again", problem,
-                        body.get("event_id"))
+            _event_not_stored(problem, body)
             raise
+        self._queue_event(item, body, request.headers)
+
+    def _queue_event(
+        self, item: InboxItem | None, body: Body, headers: dict[str, Sequence[str]]
+    ) -> None:
         if item is None:
-            retry = (request.headers.get("x-slack-retry-num") or ["?"])[0]
+            retry = (headers.get("x-slack-retry-num") or ["?"])[0]
             log.info("dropped Slack retry %s of event %s", retry, body.get("event_id"))
             return
         self.queue(item)
 
-    def _store(self, kind: str, key: str, body: Body) -> InboxItem | None:
+    def _record(self, kind: str, body: Body) -> dict[str, Any]:
+        """What the inbox stores of a request: `put`'s arguments."""
+        key = _key(kind, body.get("event_id" if kind == "event" else "trigger_id"))
         # A slash command has no timestamp of its own: its time is when it arrived.
         received_at = self._clock()
         payload = json.dumps(
             {"kind": kind, "body": body, "received_at": received_at.isoformat()},
             separators=(",", ":"),
         )
-        return self._inbox.put(
-            platform=PLATFORM,
-            key=key,
-            payload=payload,
-            received_at=received_at,
-            claimant=self._claimant,
-        )
+        return {
+            "platform": PLATFORM,
+            "key": key,
+            "payload": payload,
+            "received_at": received_at,
+            "claimant": self._claimant,
+        }
 
     def queue(self, item: InboxItem) -> None:
         """Hands a stored request to its channel's lane (in the order of arrival),
@@ -509,6 +575,17 @@ class SlackHandlers:
             return text
         files = [f.get("name") or f.get("title") or "file" for f in message.get("files") or []]
         return f"(shared {', '.join(files)})" if files else "(a message without text)"
+
+
+def _command_not_stored(problem: Exception) -> None:
+    if isinstance(problem, StorageUnavailable):
+        log.warning("%s: a slash command was answered that nothing was recorded", problem)
+    else:
+        log.exception("a slash command could not be stored; told its sender to try again")
+
+
+def _event_not_stored(problem: StorageUnavailable, body: Body) -> None:
+    log.warning("%s: event %s not acked; Slack sends it again", problem, body.get("event_id"))
 
 
 def _key(kind: str, platform_id: object) -> str:

@@ -3,11 +3,14 @@ when abandoned, by one sweeper at a time."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import psycopg
 import pytest
 
 from storage.database import upgrade_database
+from storage.group_commit import AsyncGroupCommit, GroupCommit
 from storage.inbox import InboxSync, SqlAlchemyInbox, inbox_for
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -26,21 +30,57 @@ def put(box: SqlAlchemyInbox, key: str, *, at: datetime = T0, claimant: str = "a
     return None if item is None else item.id
 
 
-def test_a_redelivery_is_stored_once_and_each_put_is_committed(migrated_url: str) -> None:
+Put = Callable[[SqlAlchemyInbox, str], "int | None"]
+
+
+@contextmanager
+def puts(through: str) -> Iterator[Put]:
+    """`put` from the calling thread ("threads", as Socket Mode's listeners), or with
+    `put_async` awaited on an event loop of its own ("loop", as HTTP mode's)."""
+    if through == "threads":
+        yield lambda box, key: put(box, key)
+        return
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+
+    def put_on_loop(box: SqlAlchemyInbox, key: str) -> int | None:
+        stored = box.put_async(platform="slack", key=key, payload=f'{{"k":"{key}"}}',
+                               received_at=T0, claimant="a")
+        item = asyncio.run_coroutine_threadsafe(stored, loop).result(timeout=30)
+        return None if item is None else item.id
+
+    try:
+        yield put_on_loop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(timeout=10)
+        loop.close()
+
+
+THROUGH = ["threads", "loop"]
+
+
+@pytest.mark.parametrize("through", THROUGH)
+def test_a_redelivery_is_stored_once_and_each_put_is_committed(
+    migrated_url: str, through: str
+) -> None:
     box = inbox_for(migrated_url)
-    first = put(box, "Ev1")
-    assert first is not None
-    assert put(box, "Ev1") is None  # Slack's retry of the same event
-    assert put(box, "Ev2") not in (None, first)
+    with puts(through) as put_one:
+        first = put_one(box, "Ev1")
+        assert first is not None
+        assert put_one(box, "Ev1") is None  # Slack's retry of the same event
+        assert put_one(box, "Ev2") not in (None, first)
     # Committed: another inbox on the same database sees the rows.
     assert inbox_for(migrated_url).pending() == 2
 
 
-def test_concurrent_puts_are_grouped_and_each_answered(migrated_url: str) -> None:
+@pytest.mark.parametrize("through", THROUGH)
+def test_concurrent_puts_are_grouped_and_each_answered(migrated_url: str, through: str) -> None:
     box = inbox_for(migrated_url)
     keys = [f"Ev{n}" for n in range(200)] + ["Ev7", "Ev8"]  # two redeliveries among them
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        ids = list(pool.map(lambda key: put(box, key), keys))
+    with puts(through) as put_one, ThreadPoolExecutor(max_workers=20) as pool:
+        ids = list(pool.map(lambda key: put_one(box, key), keys))
     stored = [i for i in ids if i is not None]
     assert len(stored) == len(set(stored)) == 200
     assert box.pending() == 200
@@ -50,13 +90,24 @@ Answer = int | None | Exception
 
 
 def _round_behind_a_held_key(
-    url: str, keys: list[str]
+    url: str, keys: list[str], through: str
 ) -> tuple[SqlAlchemyInbox, list[tuple[str, Answer]]]:
     """Puts `keys` while the inbox's connection waits: its put of a key that another
     transaction has inserted and not committed waits for it (ON CONFLICT must know
     whether that row stays). When every one of `keys` has queued, the other transaction
     rolls back. What each put returned or raised, with its key."""
     box = inbox_for(url)
+    group: GroupCommit | AsyncGroupCommit = (
+        box._group if through == "threads" else box._async_group
+    )
+    with puts(through) as put_one:
+        return box, _held_round(url, keys, box, group, put_one)
+
+
+def _held_round(
+    url: str, keys: list[str], box: SqlAlchemyInbox, group: GroupCommit | AsyncGroupCommit,
+    put_one: Put,
+) -> list[tuple[str, Answer]]:
     holder = psycopg.connect(url)  # a transaction of its own, left open
     holder.execute(
         "INSERT INTO inbox (platform, delivery_key, payload, received_at, claimed_at,"
@@ -66,7 +117,7 @@ def _round_behind_a_held_key(
 
     def one(key: str) -> None:
         try:
-            answers.append((key, put(box, key)))
+            answers.append((key, put_one(box, key)))
         except Exception as problem:
             answers.append((key, problem))
 
@@ -87,8 +138,8 @@ def _round_behind_a_held_key(
             thread.start()
         # The next round must hold them all: they queue in the acking process, unseen by
         # the server, so the group commit says how many wait.
-        while box._group.waiting < len(keys):
-            assert time.monotonic() < deadline, box._group.waiting
+        while group.waiting < len(keys):
+            assert time.monotonic() < deadline, group.waiting
             time.sleep(0.01)
     finally:
         holder.rollback()  # lets the first put go on, whatever happened
@@ -97,7 +148,7 @@ def _round_behind_a_held_key(
     for thread in [first, *others]:
         thread.join(timeout=10)
         assert not thread.is_alive(), "a put never returned"
-    return box, answers
+    return answers
 
 
 def _transactions(url: str) -> dict[str, str]:
@@ -107,12 +158,13 @@ def _transactions(url: str) -> dict[str, str]:
     return {str(key): str(xmin) for key, xmin in rows}
 
 
+@pytest.mark.parametrize("through", THROUGH)
 def test_on_postgresql_acks_arriving_during_an_insert_share_the_next_commit(
-    postgres_url: str,
+    postgres_url: str, through: str
 ) -> None:
     upgrade_database(postgres_url)
     keys = [f"Ev{n}" for n in range(10)] + ["Ev3"]  # and a redelivery among them
-    box, answers = _round_behind_a_held_key(postgres_url, keys)
+    box, answers = _round_behind_a_held_key(postgres_url, keys, through)
     assert len(answers) == 12
     ids = [answer for _, answer in answers]
     # Each stored once: twelve puts, eleven keys, one redelivery told it was stored.
@@ -126,19 +178,21 @@ def test_on_postgresql_acks_arriving_during_an_insert_share_the_next_commit(
     assert made_by["held"] != made_by["Ev0"]
 
 
+@pytest.mark.parametrize("through", THROUGH)
 def test_on_postgresql_a_request_that_cannot_be_stored_fails_alone_in_its_round(
-    postgres_url: str,
+    postgres_url: str, through: str
 ) -> None:
     upgrade_database(postgres_url)
     too_long = "E" + "v" * 600  # the column holds 512 characters
     keys = ["Ev1", too_long, "Ev2", "Ev3"]
-    box, found = _round_behind_a_held_key(postgres_url, keys)
+    box, found = _round_behind_a_held_key(postgres_url, keys, through)
     answers = dict(found)
     assert isinstance(answers[too_long], psycopg.errors.StringDataRightTruncation)
     assert all(isinstance(answers[key], int) for key in ("held", "Ev1", "Ev2", "Ev3")), found
     assert box.pending() == 4  # the three and the held key, stored once each
     # The bad request is not in the way of the next one either.
-    assert isinstance(put(box, "Ev4"), int)
+    with puts(through) as put_one:
+        assert isinstance(put_one(box, "Ev4"), int)
 
 
 def test_only_abandoned_items_are_taken_up_and_done_removes_them(migrated_url: str) -> None:
@@ -189,9 +243,10 @@ def test_two_sweepers_never_take_the_same_item(migrated_url: str) -> None:
     assert len(taken) == len(set(taken)) == 300
 
 
+@pytest.mark.parametrize("through", THROUGH)
 @pytest.mark.parametrize("sync", list(InboxSync))
 def test_on_sqlite_a_stored_request_is_committed_when_put_returns_either_way(
-    tmp_path: Path, sync: InboxSync
+    tmp_path: Path, sync: InboxSync, through: str
 ) -> None:
     """Both durabilities: what `put` returned is committed (another process's connection,
     here plain sqlite3, reads it at once), a redelivery stores nothing, and the durability
@@ -199,8 +254,8 @@ def test_on_sqlite_a_stored_request_is_committed_when_put_returns_either_way(
     url = f"sqlite:///{tmp_path}/bot.db"
     box = inbox_for(url, sync=sync)
     keys = [f"Ev{n}" for n in range(60)] + ["Ev3"]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        ids = list(pool.map(lambda key: put(box, key), keys))
+    with puts(through) as put_one, ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(lambda key: put_one(box, key), keys))
     # Ev3 twice: whichever of the two threads inserted first stored it (on a loaded
     # machine the redelivery, queued last, can get the lock first), the other nothing.
     assert [ids[3], ids[-1]].count(None) == 1, (ids[3], ids[-1])
@@ -213,6 +268,38 @@ def test_on_sqlite_a_stored_request_is_committed_when_put_returns_either_way(
     with box.engine.connect() as connection:
         level = connection.exec_driver_sql("PRAGMA synchronous").scalar()
     assert level == {InboxSync.NORMAL: 1, InboxSync.FULL: 2}[sync]
+
+
+def test_on_sqlite_an_ack_waiting_for_another_writer_leaves_the_event_loop_free(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the inbox file's write lock: `put_async` waits for it (the
+    request is stored, not refused), and meanwhile the loop goes on with its other work
+    (the pages, the probes, the other acks)."""
+    box = inbox_for(f"sqlite:///{tmp_path}/bot.db", sync=InboxSync.NORMAL)
+    put(box, "Ev0")  # creates the inbox file
+    holder = sqlite3.connect(tmp_path / "bot.db-inbox", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # SQLite's write lock, as a sweep holds it
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    try:
+        stored = asyncio.run_coroutine_threadsafe(
+            box.put_async(platform="slack", key="Ev1", payload="{}", received_at=T0,
+                          claimant="a"), loop)
+        time.sleep(0.3)
+        assert not stored.done(), stored  # waiting for the lock, not failed
+        ticked = asyncio.run_coroutine_threadsafe(asyncio.sleep(0, result="tick"), loop)
+        assert ticked.result(timeout=1) == "tick"  # the loop is not held by the wait
+        holder.execute("ROLLBACK")
+        item = stored.result(timeout=10)
+        assert item is not None and item.key == "Ev1"
+    finally:
+        holder.close()
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(timeout=10)
+        loop.close()
+    assert box.pending() == 2
 
 
 def test_with_normal_durability_the_wal_is_checkpointed_soon_after_a_put(tmp_path: Path) -> None:
