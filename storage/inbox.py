@@ -7,8 +7,9 @@ commit per round rather than one per request. On PostgreSQL the
 acking threads take turns on one connection: whichever is inserting when others arrive
 leaves them queued, and the first of them inserts all the queued rows in one statement
 (storage/group_commit.py). `put_async` (Slack's HTTP acks, on the server's event loop)
-makes the same rounds on both databases, without holding the loop. On SQLite with `synchronous=FULL` one writer thread takes
-every `put` waiting at that moment and inserts them in one transaction.
+makes the same rounds on both databases, without holding the loop. On SQLite with
+`synchronous=FULL` one writer thread takes every `put` waiting at that moment and
+inserts them in one transaction.
 
 On PostgreSQL the inbox is a table of the bot's database (migration 0003_inbox).
 SQLite has one writer at a time per file and the core holds that lock while it handles
@@ -69,6 +70,14 @@ MAX_GROUP = 500
 # automatic checkpoint (at 1,000 pages) would run inside some ack's commit.
 CHECKPOINT_EVERY = 200
 CHECKPOINT_AFTER_SECONDS = 1.0
+# PostgreSQL: the longest one of the acks' statements may take before the server cancels
+# it (statement_timeout), so that nothing is stored after its request was answered "not
+# recorded". A request may wait for the round in flight and then its own: twice this,
+# with the client's margin (ACK_MARGIN) on each, stays within Slack's 3 seconds, so a
+# stalled server gets "not recorded, try again" (a command) or no 200 (an event, which
+# Slack sends again) rather than Slack's own timeout and a note stored afterwards.
+ACK_TIMEOUT = 1.0
+ACK_MARGIN = 0.3  # beyond it the asynchronous connection gives up on the server
 
 
 class InboxSync(StrEnum):
@@ -78,11 +87,13 @@ class InboxSync(StrEnum):
     FULL = "full"  # survives a power loss; an fsync per (group) commit
 
 
-def inbox_for(url: str | URL, *, sync: InboxSync = InboxSync.NORMAL) -> SqlAlchemyInbox:
+def inbox_for(
+    url: str | URL, *, sync: InboxSync = InboxSync.NORMAL, ack_timeout: float = ACK_TIMEOUT
+) -> SqlAlchemyInbox:
     """The inbox of the bot's database at `url` (see the module's docstring)."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return SqlAlchemyInbox(make_engine(parsed))
+        return SqlAlchemyInbox(make_engine(parsed), ack_timeout=ack_timeout)
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         parsed = parsed.set(database=database + SQLITE_SUFFIX)
@@ -121,8 +132,12 @@ DONE_DELAY = 0.02
 
 
 class SqlAlchemyInbox(Inbox):
-    def __init__(self, engine: Engine, *, sync: InboxSync = InboxSync.FULL) -> None:
+    def __init__(
+        self, engine: Engine, *, sync: InboxSync = InboxSync.FULL, ack_timeout: float = ACK_TIMEOUT
+    ) -> None:
+        """`ack_timeout` (PostgreSQL): the longest one of the acks' statements may take."""
         self.engine = engine
+        self._ack_timeout = ack_timeout
         # SQLite lets one writer in at a time and makes the others poll, sleeping up to
         # 100 ms between tries; this process's own writers queue on a lock instead.
         self._sqlite_lock = threading.Lock()
@@ -341,6 +356,7 @@ class SqlAlchemyInbox(Inbox):
                 driver = self._ack_postgres.driver_connection
                 assert driver is not None
                 driver.autocommit = True
+                driver.execute(self._statement_timeout())
             cursor = self._ack_postgres.cursor()
             try:
                 cursor.execute(statement, parameters)
@@ -351,32 +367,49 @@ class SqlAlchemyInbox(Inbox):
             if self._ack_postgres is not None:
                 self._ack_postgres.invalidate()  # broken or in doubt: never reused
                 self._ack_postgres = None
-            unavailable = unavailable_driver_error(problem)
-            if unavailable is not None:
-                raise unavailable from None
-            raise
+            raise self._ack_problem(problem) from None
 
     async def _execute_postgres_async(
         self, statement: str, parameters: Sequence[Any]
     ) -> list[tuple[Any, ...]]:
         """One of `put_async`'s statements, committed when it returns."""
         try:
-            if self._ack_postgres_async is None:
-                conninfo = self.engine.url.set(drivername="postgresql")
-                self._ack_postgres_async = await psycopg.AsyncConnection.connect(
-                    conninfo.render_as_string(hide_password=False), autocommit=True
-                )
-            async with self._ack_postgres_async.cursor() as cursor:
-                await cursor.execute(statement, parameters)
-                return list(await cursor.fetchall())
+            # The server cancels a statement after ACK_TIMEOUT; this gives up on a server
+            # that does not answer at all (a network that drops everything).
+            return await asyncio.wait_for(
+                self._round_trip(statement, parameters), self._ack_timeout + ACK_MARGIN
+            )
         except Exception as problem:
             if self._ack_postgres_async is not None:
                 broken, self._ack_postgres_async = self._ack_postgres_async, None
                 await broken.close()  # broken or in doubt: never reused
-            unavailable = unavailable_driver_error(problem)
-            if unavailable is not None:
-                raise unavailable from None
-            raise
+            raise self._ack_problem(problem) from None
+
+    async def _round_trip(
+        self, statement: str, parameters: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
+        if self._ack_postgres_async is None:
+            conninfo = self.engine.url.set(drivername="postgresql")
+            connection = await psycopg.AsyncConnection.connect(
+                conninfo.render_as_string(hide_password=False), autocommit=True
+            )
+            await connection.execute(self._statement_timeout())
+            self._ack_postgres_async = connection
+        async with self._ack_postgres_async.cursor() as cursor:
+            await cursor.execute(statement, parameters)
+            return list(await cursor.fetchall())
+
+    def _statement_timeout(self) -> str:
+        return f"SET statement_timeout = {round(self._ack_timeout * 1000)}"
+
+    def _ack_problem(self, problem: Exception) -> Exception:
+        """What to raise for an ack's failed statement: StorageUnavailable when the
+        database is away or too slow (nothing was stored, for any row of the round)."""
+        if isinstance(problem, psycopg.errors.QueryCanceled | TimeoutError):
+            return StorageUnavailable(
+                f"the database did not store the request within {self._ack_timeout:g} s"
+            )
+        return unavailable_driver_error(problem) or problem
 
     def _delete_pending(self) -> None:
         with self._pending_lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import sqlite3
 import threading
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bot.ports import StorageUnavailable
 from storage.database import upgrade_database
 from storage.group_commit import AsyncGroupCommit, GroupCommit
 from storage.inbox import InboxSync, SqlAlchemyInbox, inbox_for
@@ -96,7 +98,7 @@ def _round_behind_a_held_key(
     transaction has inserted and not committed waits for it (ON CONFLICT must know
     whether that row stays). When every one of `keys` has queued, the other transaction
     rolls back. What each put returned or raised, with its key."""
-    box = inbox_for(url)
+    box = inbox_for(url, ack_timeout=30)  # rounds, not deadlines: the held put must wait
     group: GroupCommit | AsyncGroupCommit = (
         box._group if through == "threads" else box._async_group
     )
@@ -193,6 +195,53 @@ def test_on_postgresql_a_request_that_cannot_be_stored_fails_alone_in_its_round(
     # The bad request is not in the way of the next one either.
     with puts(through) as put_one:
         assert isinstance(put_one(box, "Ev4"), int)
+
+
+@pytest.mark.parametrize("through", THROUGH)
+def test_on_postgresql_an_ack_the_server_cannot_store_in_time_is_refused_and_never_stored(
+    postgres_url: str, through: str
+) -> None:
+    """A stalled server (here a lock another transaction holds) cancels the ack's insert
+    after `ack_timeout`: the put raises StorageUnavailable in time for Slack's 3 seconds
+    (a command is answered "not recorded", an event gets no 200), and the request is not
+    stored afterwards, when the server moves again."""
+    upgrade_database(postgres_url)
+    box = inbox_for(postgres_url, ack_timeout=0.5)
+    holder = psycopg.connect(postgres_url)
+    holder.execute(
+        "INSERT INTO inbox (platform, delivery_key, payload, received_at, claimed_at,"
+        " claimed_by, attempts) VALUES ('slack', 'Ev1', '{}', now(), now(), 'x', 1)"
+    )
+    with puts(through) as put_one, ThreadPoolExecutor(max_workers=1) as waiting:
+        try:
+            started = time.monotonic()
+            refused = waiting.submit(put_one, box, "Ev1")
+            with pytest.raises(StorageUnavailable, match=r"within 0\.5 s"):
+                refused.result(timeout=5)  # not a hang when the deadline is missing
+            assert time.monotonic() - started < 2.5
+            holder.rollback()  # the server moves again: the cancelled insert stays undone
+            assert box.pending() == 0
+            assert isinstance(put_one(box, "Ev1"), int)  # and the next ack is stored
+        finally:
+            holder.close()  # lets a put that was never cancelled go on, whatever failed
+
+
+def test_on_postgresql_a_server_that_never_answers_is_given_up_on_in_time() -> None:
+    """A network that drops everything: the server cannot even cancel. The loop's
+    connection gives up after `ack_timeout` and its margin."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts the connection in the kernel; nobody ever answers
+    port = silent.getsockname()[1]
+    box = inbox_for(f"postgresql://postgres@127.0.0.1:{port}/none", ack_timeout=0.5)
+    try:
+        with puts("loop") as put_one:
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable, match=r"within 0\.5 s"):
+                put_one(box, "Ev1")
+            assert time.monotonic() - started < 2.5
+    finally:
+        silent.close()
 
 
 def test_only_abandoned_items_are_taken_up_and_done_removes_them(migrated_url: str) -> None:
