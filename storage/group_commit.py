@@ -149,7 +149,12 @@ class GroupCommit:
         except Exception as problem:
             one.problem = problem
             return
-        one.item_id, one.problem = (int(found[0][0]) if found else None), None
+        one.item_id, one.problem = first_id(found), None
+
+
+def first_id(found: list[tuple[Any, ...]]) -> int | None:
+    """The id a one-row insert (`RETURNING id`) returned, or None: stored already."""
+    return int(found[0][0]) if found else None
 
 
 def _ids_of(rows: Sequence[tuple[Any, ...]], found: list[tuple[Any, ...]]) -> list[int | None]:
@@ -229,4 +234,4 @@ class AsyncGroupCommit:
             except Exception as problem:
                 answer.set_exception(problem)
             else:
-                answer.set_result(int(found[0][0]) if found else None)
+                answer.set_result(first_id(found))

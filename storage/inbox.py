@@ -56,7 +56,7 @@ from sqlalchemy.engine import URL, Connection, Row
 
 from bot.ports import Inbox, InboxItem, StorageUnavailable
 from storage.database import make_engine, normalise_url, unavailable_driver_error
-from storage.group_commit import ONE, ROW_WIDTH, AsyncGroupCommit, GroupCommit
+from storage.group_commit import ONE, ROW_WIDTH, AsyncGroupCommit, GroupCommit, first_id
 from storage.orm import inbox
 
 log = logging.getLogger(__name__)
@@ -140,9 +140,8 @@ class SqlAlchemyInbox(Inbox):
         self._ack_timeout = ack_timeout
         # SQLite lets one writer in at a time and makes the others poll, sleeping up to
         # 100 ms between tries; this process's own writers queue on a lock instead.
-        self._sqlite_lock = threading.Lock()
         self._writing: AbstractContextManager[object] = (
-            self._sqlite_lock if engine.dialect.name == "sqlite" else nullcontext()
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
         dialect = engine.dialect.name
         insert: Any
@@ -180,11 +179,7 @@ class SqlAlchemyInbox(Inbox):
             row_at_fault=lambda problem: not isinstance(problem, StorageUnavailable),
         )
         self._ack_postgres: Any = None  # its connection (only the round's leader uses it)
-        # `put_async` (Slack's HTTP acks, on the server's event loop): on PostgreSQL the
-        # same rounds on an asynchronous connection of its own, so an ack's wait for the
-        # server costs no thread and no hand-over of the interpreter lock; on SQLite the
-        # insert runs on one thread kept for it, so a wait for SQLite's lock (the core
-        # writing) never stalls the loop that also serves the pages and the probes.
+        # `put_async`'s rounds, and what they run on (see put_async).
         self._async_group = AsyncGroupCommit(
             self._execute_postgres_async,
             row_at_fault=lambda problem: not isinstance(problem, StorageUnavailable),
@@ -317,8 +312,7 @@ class SqlAlchemyInbox(Inbox):
 
     def _put_now(self, values: dict[str, Any]) -> int | None:
         """SQLite's insert of one request, on the calling thread."""
-        found = self._execute_sqlite(_SQLITE_PUT, self._row(values))
-        return int(found[0][0]) if found else None
+        return first_id(self._execute_sqlite(_SQLITE_PUT, self._row(values)))
 
     async def _execute_sqlite_async(
         self, statement: str, parameters: Sequence[Any]
@@ -336,7 +330,7 @@ class SqlAlchemyInbox(Inbox):
         """An insert of the ack's, committed when it returns: in autocommit (the engine's
         connections leave transactions to us). A redelivery of a stored request changes
         no row and returns none."""
-        with self._sqlite_lock:
+        with self._writing:
             if self._ack_connection is None:
                 self._ack_connection = self.engine.raw_connection()
             rows = list(self._ack_connection.execute(statement, parameters).fetchall())
